@@ -1,0 +1,38 @@
+"""The single registry of checks: the CLI, scheduler, report and tests iterate these tuples."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from exporter.checks.node import (
+    cni_calico,
+    containerd,
+    cpu,
+    kernel,
+    labels,
+    memory,
+    os_release,
+    privileged,
+)
+from exporter.config import CheckSettings
+from exporter.context import Check
+
+NODE_CHECKS: tuple[Check, ...] = (
+    os_release,
+    kernel,
+    containerd,
+    cpu,
+    memory,
+    privileged,
+    cni_calico,
+    labels,
+)  # type: ignore[assignment]
+
+CLUSTER_CHECKS: tuple[Check, ...] = ()
+
+ROLES: Mapping[str, tuple[Check, ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}
+
+
+def settings_types() -> dict[str, type[CheckSettings]]:
+    """Every check id of both roles, so one config file serves both."""
+    return {c.REQUIREMENT.id: c.Settings for checks in ROLES.values() for c in checks}

@@ -1,0 +1,1 @@
+"""Cluster-role checks. Heavy clients (kubernetes, pymysql, boto3) are imported inside run()."""

@@ -1,0 +1,73 @@
+"""node_cni_calico: the node's active CNI network is Calico, the overlay Gitpod documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Duration
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.parse import ParseError, cni_plugin_types
+
+REQUIREMENT = Requirement(
+    id="node_cni_calico",
+    title="Calico for the networking overlay",
+    severity=Severity.WARNING,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Install Calico as the cluster's CNI (or accept the risk: Gitpod's network policies "
+    "are tested with Calico).",
+)
+HOST_PATHS = ("/etc/cni/net.d",)
+# libcni's ConfFiles: the runtime uses the lexically first valid file with these extensions.
+CNI_EXTENSIONS = (".conf", ".conflist", ".json")
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Duration = 600.0
+    directory: str = "/etc/cni/net.d"
+    plugin_types: list[str] = field(
+        default_factory=lambda: ["calico"], metadata={"non_empty": True}
+    )
+
+
+def _active_network(directory: str, ctx: CheckContext[Settings]) -> tuple[str, str, list[str]]:
+    """(file, network name, plugin types) of the first valid config; invalid ones are skipped
+    as the runtime skips them."""
+    root = ctx.host_path(directory)
+    for path in sorted(p for p in root.iterdir() if p.suffix in CNI_EXTENSIONS and p.is_file()):
+        try:
+            name, types = cni_plugin_types(path.read_text())
+        except (ParseError, OSError, UnicodeDecodeError):
+            continue
+        return path.name, name, types
+    raise FileNotFoundError
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    if not ctx.host_path(s.directory).is_dir():
+        return Result.failed(Reason.MISSING, "none", f"no CNI config directory {s.directory}")
+    try:
+        filename, network, types = await ctx.blocking(_active_network, s.directory, ctx)
+    except FileNotFoundError:
+        return Result.failed(Reason.MISSING, "none", f"no valid CNI config in {s.directory}")
+    main_type = types[0] if types else ""
+    sample = Sample(
+        "gitpod_node_cni_info",
+        "The node's active CNI network (first valid config in the CNI directory).",
+        1.0,
+        (("network", network), ("type", main_type)),
+    )
+    observed = f"{network or filename} ({', '.join(types)})"
+    if not set(types) & set(s.plugin_types):
+        return Result.failed(
+            Reason.UNSUPPORTED,
+            observed,
+            f"active CNI config {filename} uses {', '.join(types)}; expected "
+            f"{', '.join(s.plugin_types)}",
+            sample,
+        )
+    return Result.passed(observed, sample, detail=f"from {filename}")

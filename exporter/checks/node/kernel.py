@@ -1,0 +1,46 @@
+"""node_kernel: a kernel recent enough for workspaces (shiftfs/idmapped mounts, cgroup v2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Duration
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.parse import format_version, version_tuple
+
+REQUIREMENT = Requirement(
+    id="node_kernel",
+    title="Linux kernel 5.4.0 or newer",
+    severity=Severity.CRITICAL,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Move Gitpod workloads to a node image with a kernel of 5.4 or newer.",
+)
+HOST_PATHS = ("/proc/sys/kernel/osrelease",)
+
+VERSION_PATTERN = {"pattern": r"v?\d+\.\d+(\.\d+)?", "pattern_help": "a version such as 5.4.0"}
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Duration = 600.0
+    min_version: str = field(default="5.4.0", metadata=VERSION_PATTERN)
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    release = (await ctx.read_host(HOST_PATHS[0])).strip()
+    sample = Sample(
+        "gitpod_node_kernel_info", "The node's kernel release.", 1.0, (("release", release),)
+    )
+    found = version_tuple(release)  # ParseError: the scheduler reports error/parse, never pass
+    minimum = version_tuple(ctx.settings.min_version)
+    if found < minimum:
+        return Result.failed(
+            Reason.BELOW_MINIMUM,
+            release,
+            f"kernel {format_version(found)} is older than {format_version(minimum)}",
+            sample,
+        )
+    return Result.passed(release, sample)

@@ -1,0 +1,98 @@
+"""node_labels: this node carries a gitpod.io/workload_* label, so Gitpod schedules here.
+
+One GET of the node's own Node object per interval: the DaemonSet runs on every node, so it
+never lists cluster objects.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import aiohttp
+
+from exporter import kubelite
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Duration
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+
+REQUIREMENT = Requirement(
+    id="node_labels",
+    title="The node carries a gitpod.io/workload_* label",
+    severity=Severity.WARNING,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Label the node for the Gitpod workloads it should run, e.g. "
+    "kubectl label node NAME gitpod.io/workload_workspace_regular=true.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+DEFAULT_LABELS = [
+    "gitpod.io/workload_meta",
+    "gitpod.io/workload_ide",
+    "gitpod.io/workload_workspace_services",
+    "gitpod.io/workload_workspace_regular",
+    "gitpod.io/workload_workspace_headless",
+    "gitpod.io/workload_services",
+]
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Duration = 300.0
+    labels: list[str] = field(
+        default_factory=lambda: list(DEFAULT_LABELS), metadata={"non_empty": True}
+    )
+    value: str = "true"
+
+
+_STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    if not ctx.node_name:
+        return Result.skipped(Reason.NOT_CONFIGURED, "NODE_NAME is not set")
+    try:
+        endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig)
+    except (kubelite.KubeConfigError, OSError, ssl.SSLError) as exc:
+        return Result.errored(Reason.AUTH, f"Kubernetes credentials unusable: {exc}")
+    if endpoint is None:
+        return Result.skipped(Reason.NOT_CONFIGURED, "no kubeconfig and not running in a pod")
+    url = f"{endpoint.server}/api/v1/nodes/{quote(ctx.node_name, safe='')}"
+    headers = await ctx.blocking(endpoint.request_headers)
+    headers["Accept"] = "application/json"
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers, ssl=endpoint.ssl) as resp,
+        ):
+            if resp.status != 200:
+                reason = _STATUS_REASON.get(resp.status, Reason.PROTOCOL)
+                return Result.errored(reason, f"GET node {ctx.node_name}: HTTP {resp.status}")
+            node = await resp.json(content_type=None)
+    except aiohttp.ClientSSLError as exc:
+        return Result.errored(Reason.TLS, f"API server TLS: {exc}")
+    except aiohttp.ClientConnectionError as exc:
+        return Result.errored(Reason.CONNECT, f"API server unreachable: {exc}")
+    except (aiohttp.ContentTypeError, ValueError) as exc:
+        return Result.errored(Reason.PROTOCOL, f"API server answered non-JSON: {exc}")
+    labels = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
+    if not isinstance(labels, dict):
+        labels = {}
+    s = ctx.settings
+    carried = sorted(k for k in s.labels if labels.get(k) == s.value)
+    sample = Sample(
+        "gitpod_node_workload_labels",
+        "Number of configured gitpod.io/workload_* labels this node carries.",
+        float(len(carried)),
+    )
+    if not carried:
+        return Result.failed(
+            Reason.MISSING,
+            "none",
+            f"node {ctx.node_name} has none of {', '.join(s.labels)}",
+            sample,
+        )
+    return Result.passed(", ".join(carried), sample)

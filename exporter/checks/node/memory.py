@@ -1,0 +1,48 @@
+"""node_memory: enough RAM for Gitpod's workspace pods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Duration
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.parse import meminfo_total_bytes
+
+REQUIREMENT = Requirement(
+    id="node_memory",
+    title="At least 16 GB of RAM per node",
+    severity=Severity.CRITICAL,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Use a machine type with at least 16 GB of memory for Gitpod node pools.",
+)
+HOST_PATHS = ("/proc/meminfo",)
+
+# 16 GB as the KOTS preflight reads "16G" (10^9), so a 16 GiB VM passes after the kernel's
+# reservation (MemTotal ~15.2-15.7 GiB) while an 8 GiB VM fails.
+DEFAULT_MIN_BYTES = 16 * 10**9
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Duration = 600.0
+    min_bytes: int = field(default=DEFAULT_MIN_BYTES, metadata={"min": 1})
+
+
+def _gb(n: int) -> str:
+    return f"{n / 10**9:.1f} GB ({n / 2**30:.1f} GiB)"
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    total = meminfo_total_bytes(await ctx.read_host(HOST_PATHS[0]))
+    sample = Sample("gitpod_node_memory_bytes", "MemTotal of the node in bytes.", float(total))
+    if total < ctx.settings.min_bytes:
+        return Result.failed(
+            Reason.BELOW_MINIMUM,
+            _gb(total),
+            f"MemTotal {_gb(total)}; at least {_gb(ctx.settings.min_bytes)} required",
+            sample,
+        )
+    return Result.passed(_gb(total), sample)

@@ -1,0 +1,57 @@
+"""node_os: the node runs Ubuntu, the distribution Gitpod's workspace images are built for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Duration
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.parse import os_release
+
+REQUIREMENT = Requirement(
+    id="node_os",
+    title="Ubuntu Linux on each node",
+    severity=Severity.WARNING,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Use an Ubuntu node image for Gitpod node pools "
+    "(e.g. GKE UBUNTU_CONTAINERD, an Ubuntu EKS AMI).",
+)
+# os-release(5): /etc/os-release first, /usr/lib/os-release when the former is absent.
+HOST_PATHS = ("/etc/os-release", "/usr/lib/os-release")
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Duration = 600.0
+    ids: list[str] = field(default_factory=lambda: ["ubuntu"], metadata={"non_empty": True})
+    # Empty means any version of an allowed distribution.
+    version_ids: list[str] = field(default_factory=list)
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    path = HOST_PATHS[0] if ctx.host_path(HOST_PATHS[0]).exists() else HOST_PATHS[1]
+    info = os_release(await ctx.read_host(path))
+    os_id, version_id = info["ID"], info.get("VERSION_ID", "")
+    observed = info.get("PRETTY_NAME") or f"{os_id} {version_id}".strip()
+    sample = Sample(
+        "gitpod_node_os_info",
+        "The node's operating system from os-release (ID, VERSION_ID).",
+        1.0,
+        (("id", os_id), ("version_id", version_id)),
+    )
+    s = ctx.settings
+    if os_id not in s.ids:
+        return Result.failed(
+            Reason.UNSUPPORTED, observed, f"ID={os_id}; expected one of {', '.join(s.ids)}", sample
+        )
+    if s.version_ids and version_id not in s.version_ids:
+        return Result.failed(
+            Reason.UNSUPPORTED,
+            observed,
+            f"VERSION_ID={version_id}; expected one of {', '.join(s.version_ids)}",
+            sample,
+        )
+    return Result.passed(observed, sample)

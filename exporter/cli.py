@@ -1,0 +1,186 @@
+"""Command line: `serve` runs the daemon, `check` runs every check once (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from exporter import __version__, report
+from exporter.checks import ROLES, settings_types
+from exporter.config import Config, ConfigError, load_file
+from exporter.runtime import Options, make_jobs, node_label
+from exporter.scheduler import run_job
+
+DEFAULT_PORT = 18110
+DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
+EXIT_OK, EXIT_UNMET, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("exporter")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gitpod-requirements-exporter",
+        description="Checks the requirements of a self-hosted Gitpod installation, once (check) "
+        "or continuously as a Prometheus exporter (serve).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,check}")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--role",
+            choices=sorted(ROLES),
+            default=_env("GRE_ROLE"),
+            required=_env("GRE_ROLE") is None,
+            help="node: this host's facts (run as a DaemonSet); cluster: the cluster and "
+            "Gitpod's components (one Deployment). Env: GRE_ROLE.",
+        )
+        p.add_argument(
+            "--config",
+            default=_env("GRE_CONFIG"),
+            metavar="FILE",
+            help="YAML config file; without one every setting has its default. Env: GRE_CONFIG.",
+        )
+        p.add_argument(
+            "--host-root",
+            default=_env("GRE_HOST_ROOT", "/"),
+            metavar="DIR",
+            help="where the node's filesystem is mounted; node checks read the host through it "
+            "(default /, /host in the DaemonSet). Env: GRE_HOST_ROOT.",
+        )
+        p.add_argument(
+            "--kubeconfig",
+            default=_env("GRE_KUBECONFIG") or _env("KUBECONFIG"),
+            metavar="FILE",
+            help="kubeconfig for the Kubernetes API; without one the in-cluster service account "
+            "is used. Env: GRE_KUBECONFIG, then KUBECONFIG.",
+        )
+
+    serve = sub.add_parser("serve", help="run the exporter: checks on a schedule, /metrics")
+    common(serve)
+    serve.add_argument(
+        "--listen",
+        default=_env("GRE_LISTEN", DEFAULT_LISTEN),
+        metavar="HOST:PORT",
+        help=f"address for /metrics, /healthz, /readyz and the report page (default "
+        f"{DEFAULT_LISTEN}; port 0 picks a free one). Env: GRE_LISTEN.",
+    )
+    check = sub.add_parser(
+        "check",
+        help="run every check of the role once and report; exit 0 when every configured "
+        "critical requirement is met, 1 when one is not, 2 on a usage or config error",
+    )
+    common(check)
+    check.add_argument(
+        "--output",
+        choices=["text", "json"],
+        default=_env("GRE_OUTPUT", "text"),
+        help="text: a readable table; json: one object for scripts. Env: GRE_OUTPUT.",
+    )
+    return parser
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError("--listen", f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        force=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_file(args.config, settings_types())
+        if not Path(args.host_root).is_dir():
+            raise ConfigError("--host-root", f"{args.host_root} is not a directory")
+        listen = parse_listen(args.listen) if args.command == "serve" else None
+    except ConfigError as exc:
+        where = f" {args.config}" if args.config else ""
+        print(f"gitpod-requirements-exporter: config error{where}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(config.log_level if args.command == "serve" else "warning")
+    options = Options(args.role, Path(args.host_root), args.kubeconfig)
+    if args.command == "check":
+        return asyncio.run(check(options, config, args.output))
+    assert listen is not None
+    return asyncio.run(serve(options, config, args.config, listen))
+
+
+async def check(options: Options, config: Config, output: str) -> int:
+    with ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check") as pool:
+        jobs = make_jobs(options, config, pool)
+        records = await asyncio.gather(*(run_job(job) for job in jobs))
+    by_id = {r.requirement.id: r for r in records}
+    requirements = [j.check.REQUIREMENT for j in jobs]
+    if output == "json":
+        print(report.as_json(options.role, requirements, by_id))
+    else:
+        print(report.as_text(options.role, requirements, by_id), end="")
+    return report.exit_code(requirements, by_id)
+
+
+async def serve(
+    options: Options, config: Config, config_path: str | None, listen: tuple[str, int]
+) -> int:
+    from aiohttp import web
+
+    from exporter.daemon import Daemon
+    from exporter.server import make_app
+
+    daemon = Daemon(options, config, config_path)
+    node = node_label(config) if options.role == "node" else ""
+    runner = web.AppRunner(
+        make_app(options.role, daemon.store, daemon.registry(node)), access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, listen[0], listen[1])
+    try:
+        await site.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", listen[0], listen[1], exc.strerror or exc)
+        await runner.cleanup()
+        return EXIT_USAGE
+    for addr in runner.addresses:
+        host, port = addr[0], addr[1]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        print(
+            f"Serving {options.role} role on http://{shown}:{port}/ (metrics at /metrics)",
+            flush=True,
+        )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+    started = time.monotonic()
+    daemon.start()
+    log.info(
+        "started role=%s version=%s in %.3fs", options.role, __version__, time.monotonic() - started
+    )
+    await stop.wait()
+    log.info("stopping")
+    await daemon.stop()
+    await runner.cleanup()
+    return EXIT_OK

@@ -1,0 +1,242 @@
+"""The YAML config: defaults for everything, strict validation, errors that name the field.
+
+Each check declares its own settings as a dataclass (a subclass of CheckSettings); this module
+turns the YAML mapping into those dataclasses generically, so adding a check never touches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+
+T = typing.TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A config problem, phrased for the operator: which field, what was expected."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+# Seconds; YAML may say 30, 2.5, "30s", "5m", "1h" or "500ms".
+Duration = Annotated[float, "duration"]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _duration(value: Any, path: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(path, f"expected a duration such as 30s or 5m, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    else:
+        raise ConfigError(path, f"expected a duration such as 30s or 5m, got {value!r}")
+    if seconds <= 0:
+        raise ConfigError(path, f"expected a duration greater than 0, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential read from an environment variable or a file, never written in the config.
+
+    Its repr never shows the value, so it cannot leak through a log line or a traceback.
+    """
+
+    env: str = ""
+    file: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.env) == bool(self.file):
+            raise ConfigError("", "expected exactly one of 'env' or 'file'")
+
+    def read(self) -> str:
+        if self.env:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError("", f"environment variable {self.env} is not set")
+            return value
+        return Path(self.file).read_text().strip()
+
+    def __repr__(self) -> str:
+        return f"Secret(env={self.env!r})" if self.env else f"Secret(file={self.file!r})"
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """What every check accepts. Subclasses add their thresholds."""
+
+    enabled: bool = True
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Config:
+    log_level: str = field(default="info", metadata={"choices": LOG_LEVELS})
+    # NODE_NAME from the downward API wins; this is for running outside Kubernetes.
+    node_name: str = ""
+    thread_pool_size: int = field(default=4, metadata={"min": 1, "max": 64})
+    # enabled/interval/timeout for every check, over each check's own defaults.
+    defaults: CheckSettings = field(default_factory=CheckSettings)
+    # Every known check id, configured or not, to its validated settings.
+    checks: dict[str, CheckSettings] = field(default_factory=dict)
+
+    def for_check(self, check_id: str, settings_type: type[CheckSettings]) -> CheckSettings:
+        found = self.checks.get(check_id)
+        return found if found is not None else settings_type()
+
+
+def _type_name(tp: Any) -> str:
+    if tp == Duration:
+        return "a duration such as 30s or 5m"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if tp in names:
+        return names[tp]
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}s"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return str(tp)
+
+
+def _convert(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, args[0], path, meta)
+    if tp == Duration:
+        out: Any = _duration(value, path)
+    elif tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+        out = value
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected an integer, got {value!r}")
+        out = value
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        out = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {value!r}")
+        out = value
+    elif origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected {_type_name(tp)}, got {value!r}")
+        (item,) = typing.get_args(tp)
+        out = [_convert(v, item, f"{path}[{i}]", {}) for i, v in enumerate(value)]
+        if meta.get("non_empty") and not out:
+            raise ConfigError(path, "expected at least one entry")
+    elif dataclasses.is_dataclass(tp):
+        out = build(tp, value, path)  # type: ignore[arg-type]
+    else:  # pragma: no cover - a settings class used a type this loader does not know
+        raise ConfigError(path, f"unsupported type {tp!r}")
+    _check_range(out, path, meta)
+    return out
+
+
+def _check_range(value: Any, path: str, meta: typing.Mapping[str, Any]) -> None:
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(path, f"expected a value of at least {meta['min']}, got {value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(path, f"expected a value of at most {meta['max']}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(path, f"expected one of {', '.join(meta['choices'])}, got {value!r}")
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        raise ConfigError(path, f"expected {meta['pattern_help']}, got {value!r}")
+
+
+def build(cls: type[T], data: Any, path: str) -> T:
+    """Build dataclass `cls` from a YAML mapping; absent fields keep the class defaults."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in fields:
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(where, f"unknown key; expected one of {', '.join(sorted(fields))}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        where = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], where, f.metadata)
+    try:
+        obj = cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(path, str(exc)) from None
+    if isinstance(obj, CheckSettings) and obj.timeout > obj.interval:
+        raise ConfigError(
+            f"{path}.timeout" if path else "timeout",
+            f"expected at most the interval ({obj.interval:g}s), got {obj.timeout:g}s",
+        )
+    return obj
+
+
+def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSettings]]) -> Config:
+    """Parse and validate a config document. `settings_types` maps every known check id (of
+    both roles, so one file serves both) to its settings class."""
+    try:
+        data = yaml.safe_load(text) if text else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("", f"expected a mapping at the top level, got {type(data).__name__}")
+    raw_checks = data.get("checks") or {}
+    if not isinstance(raw_checks, dict):
+        raise ConfigError("checks", "expected a mapping of check id to settings")
+    top = build(Config, {k: v for k, v in data.items() if k != "checks"}, "")
+    for check_id in raw_checks:
+        if check_id not in settings_types:
+            raise ConfigError(
+                f"checks.{check_id}",
+                f"unknown check; expected one of {', '.join(sorted(settings_types))}",
+            )
+    raw_defaults = data.get("defaults") or {}
+    checks: dict[str, CheckSettings] = {}
+    for check_id, settings_type in settings_types.items():
+        section = raw_checks.get(check_id) or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"checks.{check_id}", f"expected a mapping, got {section!r}")
+        # Precedence: the check's section, then `defaults`, then the check's own defaults.
+        checks[check_id] = build(settings_type, {**raw_defaults, **section}, f"checks.{check_id}")
+    return dataclasses.replace(top, checks=checks)
+
+
+def load_file(path: str | None, settings_types: typing.Mapping[str, type[CheckSettings]]) -> Config:
+    if not path:
+        return load(None, settings_types)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
+    return load(text, settings_types)

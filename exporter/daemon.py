@@ -1,0 +1,87 @@
+"""The long-running side: scheduler, store, thread pool and config reload on SIGHUP."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.checks import ROLES, settings_types
+from exporter.config import Config, ConfigError, load_file
+from exporter.metrics import make_registry
+from exporter.runtime import Options, make_jobs
+from exporter.scheduler import Scheduler
+from exporter.store import Store
+
+log = logging.getLogger("exporter.daemon")
+
+
+class Daemon(Collector):
+    def __init__(self, options: Options, config: Config, config_path: str | None) -> None:
+        self.options = options
+        self.config = config
+        self.config_path = config_path
+        self.store = Store(c.REQUIREMENT for c in ROLES[options.role])
+        self.pool = ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check")
+        self.scheduler = Scheduler(make_jobs(options, config, self.pool), self.store)
+        self.reload_ok = True
+        self.reload_at = time.time()
+
+    def registry(self, node: str) -> CollectorRegistry:
+        registry = make_registry(self.store, node)
+        registry.register(self)
+        return registry
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        # Threads stuck in a hung client cannot be interrupted; do not wait for them.
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; a broken file keeps the running config."""
+        import asyncio
+
+        self.reload_at = time.time()
+        try:
+            config = load_file(self.config_path, settings_types())
+        except ConfigError as exc:
+            self.reload_ok = False
+            log.error("config reload failed, keeping the running config: %s", exc)
+            return
+        self.reload_ok = True
+        if config.thread_pool_size != self.config.thread_pool_size:
+            log.warning("thread_pool_size changes take effect at restart")
+        logging.getLogger().setLevel(config.log_level.upper())
+        self.config = config
+        old = self.scheduler
+        self.scheduler = Scheduler(make_jobs(self.options, config, self.pool), self.store)
+
+        async def swap() -> None:
+            await old.stop()
+            self.scheduler.start()
+            log.info("config reloaded from %s", self.config_path or "defaults")
+
+        # Held by the loop until done; the reference keeps it from being collected early.
+        self._swap = asyncio.get_running_loop().create_task(swap())
+
+    def collect(self) -> Iterator[Metric]:
+        ok = GaugeMetricFamily(
+            "gitpod_exporter_config_last_reload_successful",
+            "1 if the last config (re)load succeeded, 0 if it failed.",
+        )
+        ok.add_metric([], 1.0 if self.reload_ok else 0.0)
+        at = GaugeMetricFamily(
+            "gitpod_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last config (re)load attempt.",
+        )
+        at.add_metric([], self.reload_at)
+        yield ok
+        yield at

@@ -1,0 +1,130 @@
+"""Just enough of a Kubernetes client for the node role: one authenticated GET.
+
+The node role runs on every node and must stay light, so it does not import the kubernetes
+package; it reads a kubeconfig (or the in-cluster service account) and uses aiohttp.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeConfigError(Exception):
+    """No usable API credentials: the check is skipped or errors with this message."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    server: str
+    ssl: ssl.SSLContext | bool
+    # Read at request time: bound service-account tokens rotate under a running pod.
+    token_file: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def request_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.token_file:
+            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
+        return headers
+
+    def __repr__(self) -> str:  # headers may carry a token
+        return f"Endpoint(server={self.server!r})"
+
+
+def _pem(data_b64: str | None, path: str | None, base: Path) -> str | None:
+    """A PEM from inline base64 data or a path relative to the kubeconfig's directory."""
+    if data_b64:
+        try:
+            return base64.b64decode(data_b64).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise KubeConfigError("certificate data is not valid base64 PEM") from None
+    if path:
+        return (base / path).read_text()
+    return None
+
+
+def _ssl_context(cluster: dict[str, Any], user: dict[str, Any], base: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if cluster.get("insecure-skip-tls-verify"):
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ca = _pem(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"), base)
+    if ca:
+        ctx.load_verify_locations(cadata=ca)
+    cert = _pem(user.get("client-certificate-data"), user.get("client-certificate"), base)
+    key = _pem(user.get("client-key-data"), user.get("client-key"), base)
+    if cert and key:
+        # ssl only loads key pairs from files; keep them on disk for as short as possible.
+        with tempfile.TemporaryDirectory() as tmp:
+            cert_path, key_path = Path(tmp, "c.pem"), Path(tmp, "k.pem")
+            cert_path.write_text(cert)
+            key_path.touch(mode=0o600)
+            key_path.write_text(key)
+            ctx.load_cert_chain(cert_path, key_path)
+    return ctx
+
+
+def _named(items: Any, name: str, kind: str) -> dict[str, Any]:
+    for item in items or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            return item.get(kind) or {}
+    raise KubeConfigError(f"kubeconfig has no {kind} named {name!r}")
+
+
+def from_kubeconfig(path: str, context: str = "") -> Endpoint:
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise KubeConfigError(f"cannot read kubeconfig {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise KubeConfigError(f"kubeconfig {path} is not a mapping")
+    ctx_name = context or doc.get("current-context") or ""
+    kctx = _named(doc.get("contexts"), ctx_name, "context")
+    cluster = _named(doc.get("clusters"), kctx.get("cluster", ""), "cluster")
+    user = _named(doc.get("users"), kctx.get("user", ""), "user") if kctx.get("user") else {}
+    if "exec" in user or "auth-provider" in user:
+        raise KubeConfigError("kubeconfig exec/auth-provider plugins are not supported here")
+    server = cluster.get("server")
+    if not server:
+        raise KubeConfigError(f"cluster of context {ctx_name!r} has no server")
+    base = Path(path).parent
+    headers: dict[str, str] = {}
+    if user.get("token"):
+        headers["Authorization"] = f"Bearer {user['token']}"
+    elif user.get("username") is not None:
+        raw = f"{user['username']}:{user.get('password', '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+    tls: ssl.SSLContext | bool = (
+        _ssl_context(cluster, user, base) if server.startswith("https") else False
+    )
+    return Endpoint(server.rstrip("/"), tls, user.get("tokenFile", ""), headers)
+
+
+def in_cluster() -> Endpoint | None:
+    host, port = (
+        os.environ.get("KUBERNETES_SERVICE_HOST"),
+        os.environ.get("KUBERNETES_SERVICE_PORT"),
+    )
+    token = SERVICE_ACCOUNT / "token"
+    if not host or not port or not token.exists():
+        return None
+    ctx = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
+    host = f"[{host}]" if ":" in host else host
+    return Endpoint(f"https://{host}:{port}", ctx, str(token))
+
+
+def resolve(kubeconfig: str | None) -> Endpoint | None:
+    """The API endpoint from --kubeconfig/KUBECONFIG, else the in-cluster service account."""
+    if kubeconfig:
+        return from_kubeconfig(kubeconfig.split(os.pathsep)[0])
+    return in_cluster()

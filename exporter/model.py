@@ -1,0 +1,102 @@
+"""The types every check shares: what a requirement is, and what one run of its check found."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Scope(enum.StrEnum):
+    NODE = "node"
+    CLUSTER = "cluster"
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class Reason(enum.StrEnum):
+    """Why a check did not pass. Short and bounded: it becomes a label value."""
+
+    NONE = ""
+    BELOW_MINIMUM = "below_minimum"
+    UNSUPPORTED = "unsupported"
+    MISSING = "missing"
+    NOT_FOUND = "not_found"
+    NO_SOCKET = "no_socket"
+    NOT_CONFIGURED = "not_configured"
+    DISABLED = "disabled"
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    AUTH = "auth"
+    FORBIDDEN = "forbidden"
+    TLS = "tls"
+    PROTOCOL = "protocol"
+    PARSE = "parse"
+    IO = "io"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    title: str
+    severity: Severity
+    scope: Scope
+    doc_url: str
+    remedy: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One observed value, exported as its own gauge (e.g. gitpod_node_cpus)."""
+
+    name: str
+    documentation: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    status: Status
+    observed: str = ""
+    reason: Reason = Reason.NONE
+    # Human-readable explanation for the report, the JSON and the log; never a label.
+    detail: str = ""
+    samples: tuple[Sample, ...] = ()
+
+    @classmethod
+    def passed(cls, observed: str, *samples: Sample, detail: str = "") -> Result:
+        return cls(Status.PASS, observed, Reason.NONE, detail, samples)
+
+    @classmethod
+    def failed(cls, reason: Reason, observed: str, detail: str, *samples: Sample) -> Result:
+        return cls(Status.FAIL, observed, reason, detail, samples)
+
+    @classmethod
+    def errored(cls, reason: Reason, detail: str, observed: str = "") -> Result:
+        return cls(Status.ERROR, observed, reason, detail)
+
+    @classmethod
+    def skipped(cls, reason: Reason, detail: str) -> Result:
+        return cls(Status.SKIPPED, "", reason, detail)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A Result as the store keeps it: with when it ended and how long it took."""
+
+    requirement: Requirement
+    result: Result
+    duration_seconds: float = 0.0
+    finished_at: float = 0.0

@@ -1,0 +1,127 @@
+"""Pure parsers for what checks read: text in, a value or ParseError out. No I/O here."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+
+
+class ParseError(ValueError):
+    """The input does not have the shape its source promises."""
+
+
+_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def version_tuple(text: str) -> tuple[int, int, int]:
+    """The numeric major.minor.patch at the start of a version string; vendor suffixes such as
+    `-1051-gke`, `+`, `.el8_6.x86_64`, `~ds1`, `-k3s2` or `+k3s1` are ignored."""
+    m = _VERSION.match(text)
+    if not m:
+        raise ParseError(f"not a version: {text[:80]!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def format_version(v: tuple[int, ...]) -> str:
+    return ".".join(str(p) for p in v)
+
+
+def os_release(text: str) -> dict[str, str]:
+    """os-release(5): KEY=value lines, values optionally shell-quoted."""
+    out: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ParseError(f"line {lineno} is not KEY=value")
+        try:
+            parts = shlex.split(value, posix=True)
+        except ValueError as exc:
+            raise ParseError(f"line {lineno}: {exc}") from None
+        out[key] = " ".join(parts)
+    if "ID" not in out:
+        # os-release(5) says ID defaults to "linux" when absent.
+        out["ID"] = "linux"
+    return out
+
+
+def meminfo_total_bytes(text: str) -> int:
+    """MemTotal from /proc/meminfo, in bytes (the kernel's 'kB' means KiB)."""
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                unit = fields[2] if len(fields) > 2 else ""
+                if unit not in ("kB", ""):
+                    raise ParseError(f"unexpected MemTotal unit {unit!r}")
+                return int(fields[1]) * (1024 if unit == "kB" else 1)
+            raise ParseError(f"malformed MemTotal line: {line[:80]!r}")
+    raise ParseError("no MemTotal line")
+
+
+def cpu_list_count(text: str) -> int:
+    """The number of CPUs in a kernel cpu list such as `0-3,8-11` (sysfs `online`)."""
+    text = text.strip()
+    if not text:
+        raise ParseError("empty cpu list")
+    count = 0
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ParseError(f"malformed cpu list {text[:80]!r}")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ParseError(f"malformed cpu range {part!r}")
+        count += last - first + 1
+    return count
+
+
+def cpuinfo_count(text: str) -> int:
+    """The number of `processor` entries in /proc/cpuinfo."""
+    count = sum(1 for line in text.splitlines() if re.match(r"processor\s*:", line))
+    if count == 0:
+        raise ParseError("no processor entries")
+    return count
+
+
+CAP_SYS_ADMIN = 21
+
+
+def cap_eff(status_text: str) -> int:
+    """The effective capability mask from /proc/<pid>/status."""
+    for line in status_text.splitlines():
+        if line.startswith("CapEff:"):
+            value = line.split(":", 1)[1].strip()
+            try:
+                return int(value, 16)
+            except ValueError:
+                raise ParseError(f"malformed CapEff {value[:40]!r}") from None
+    raise ParseError("no CapEff line")
+
+
+def cni_plugin_types(document: str) -> tuple[str, list[str]]:
+    """(network name, plugin types) of one CNI config: a .conflist or a single-plugin .conf."""
+    try:
+        data = json.loads(document)
+    except ValueError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ParseError("a CNI config must be a JSON object")
+    name = data.get("name", "")
+    plugins = data.get("plugins")
+    if plugins is None:
+        entries: Iterable[object] = [data]
+    elif isinstance(plugins, list):
+        entries = plugins
+    else:
+        raise ParseError("'plugins' must be a list")
+    types: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
+            raise ParseError("every plugin needs a string 'type'")
+        types.append(entry["type"])
+    return (name if isinstance(name, str) else ""), types

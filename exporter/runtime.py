@@ -1,0 +1,45 @@
+"""Turns a role and a Config into jobs: the one place contexts are built, for serve and check."""
+
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from exporter.checks import ROLES
+from exporter.config import Config
+from exporter.context import CheckContext
+from exporter.scheduler import Job
+
+
+@dataclass(frozen=True)
+class Options:
+    role: str
+    host_root: Path
+    kubeconfig: str | None
+
+
+def node_name(config: Config) -> str:
+    """NODE_NAME from the downward API, else the config's node_name."""
+    return os.environ.get("NODE_NAME") or config.node_name
+
+
+def node_label(config: Config) -> str:
+    """The `node` label of the node role's series: its node name, else the hostname."""
+    return node_name(config) or socket.gethostname()
+
+
+def make_jobs(options: Options, config: Config, pool: Executor) -> list[Job]:
+    jobs = []
+    for check in ROLES[options.role]:
+        ctx = CheckContext(
+            settings=config.for_check(check.REQUIREMENT.id, check.Settings),
+            host_root=options.host_root,
+            pool=pool,
+            node_name=node_name(config),
+            kubeconfig=options.kubeconfig,
+        )
+        jobs.append(Job(check, ctx))
+    return jobs

@@ -1,0 +1,118 @@
+"""Runs each check on its own interval, with jitter and a hard timeout, into the Store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.config import CheckSettings, ConfigError
+from exporter.context import Check, CheckContext
+from exporter.model import Reason, Record, Result, Status
+from exporter.parse import ParseError
+from exporter.store import Store
+
+log = logging.getLogger("exporter.scheduler")
+
+# Spread runs of many checks (and of many DaemonSet pods) so they do not move in lockstep.
+JITTER = 0.1
+
+
+@dataclass(frozen=True)
+class Job:
+    check: Check
+    ctx: CheckContext[Any]
+
+    @property
+    def settings(self) -> CheckSettings:
+        return self.ctx.settings
+
+
+def _result_of(exc: BaseException, timeout: float) -> Result:
+    if isinstance(exc, TimeoutError):
+        return Result.errored(Reason.TIMEOUT, f"no verdict within the {timeout:g}s timeout")
+    if isinstance(exc, ParseError):
+        return Result.errored(Reason.PARSE, f"unexpected input: {exc}")
+    if isinstance(exc, ConfigError):
+        return Result.errored(Reason.NOT_CONFIGURED, str(exc))
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return Result.errored(Reason.IO, f"cannot read{where}: {exc.strerror or exc}")
+    return Result.errored(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+async def run_job(job: Job) -> Record:
+    """One run of one check, never raising: every failure becomes a Result."""
+    req = job.check.REQUIREMENT
+    if not job.settings.enabled:
+        return Record(
+            req, Result.skipped(Reason.DISABLED, "disabled in the config"), 0, time.time()
+        )
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(job.settings.timeout):
+            result = await job.check.run(job.ctx)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        result = _result_of(exc, job.settings.timeout)
+        if result.reason is Reason.INTERNAL:
+            log.exception("check %s raised an unexpected error", req.id)
+    return Record(req, result, time.perf_counter() - started, time.time())
+
+
+class Scheduler:
+    def __init__(self, jobs: Sequence[Job], store: Store) -> None:
+        self.jobs = tuple(jobs)
+        self.store = store
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for job in self.jobs:
+            name = f"check:{job.check.REQUIREMENT.id}"
+            self._tasks.append(asyncio.create_task(self._loop(job), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _loop(self, job: Job) -> None:
+        # One task per check, awaiting each run before sleeping: two runs of one check never
+        # overlap, however slow it is.
+        previous: Record | None = None
+        while True:
+            record = await run_job(job)
+            self.store.put(record)
+            _log_transition(previous, record)
+            previous = record
+            if not job.settings.enabled:
+                return
+            interval = job.settings.interval
+            await asyncio.sleep(interval * random.uniform(1 - JITTER, 1 + JITTER))
+
+
+def _log_transition(previous: Record | None, record: Record) -> None:
+    res = record.result
+    changed = previous is None or (previous.result.status, previous.result.reason) != (
+        res.status,
+        res.reason,
+    )
+    level = logging.INFO if changed else logging.DEBUG
+    if res.status is Status.ERROR and changed:
+        level = logging.WARNING
+    log.log(
+        level,
+        "requirement=%s status=%s reason=%s observed=%r detail=%r duration=%.3fs",
+        record.requirement.id,
+        res.status,
+        res.reason or "-",
+        res.observed,
+        res.detail,
+        record.duration_seconds,
+    )

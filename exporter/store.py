@@ -1,0 +1,29 @@
+"""The last Record of each requirement. Written by the scheduler, read by every view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from exporter.model import Record, Requirement
+
+
+class Store:
+    def __init__(self, requirements: Iterable[Requirement]) -> None:
+        self.requirements: tuple[Requirement, ...] = tuple(requirements)
+        self._records: Mapping[str, Record] = MappingProxyType({})
+
+    def put(self, record: Record) -> None:
+        # Copy-on-write: a reader holding a snapshot never sees a half-updated mapping.
+        updated = dict(self._records)
+        updated[record.requirement.id] = record
+        self._records = MappingProxyType(updated)
+
+    def snapshot(self) -> Mapping[str, Record]:
+        return self._records
+
+    @property
+    def ready(self) -> bool:
+        """Every requirement has had its first verdict (or its skip)."""
+        records = self._records
+        return all(r.id in records for r in self.requirements)
