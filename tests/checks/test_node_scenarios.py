@@ -1,0 +1,153 @@
+"""Realistic nodes through the real `check` command: the exact verdict of every requirement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from exporter.cli import main
+from tests import hosts
+
+# (status, reason) per requirement; node_labels is skipped without NODE_NAME and API access.
+SCENARIOS = {
+    "gke_ubuntu_2204": (
+        hosts.GKE_UBUNTU_2204,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("pass", ""),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        0,
+    ),
+    "gke_ubuntu_2004": (
+        hosts.GKE_UBUNTU_2004,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("pass", ""),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        0,
+    ),
+    "eks_amazon_linux": (
+        hosts.EKS_AMAZON_LINUX,
+        {
+            "node_os": ("fail", "unsupported"),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("fail", "unsupported"),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        0,  # only warnings fail
+    ),
+    "k3s": (
+        hosts.K3S_NODE,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("fail", "unsupported"),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        0,
+    ),
+    "small_8gib_2vcpu": (
+        hosts.SMALL_NODE,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("fail", "below_minimum"),
+            "node_memory": ("fail", "below_minimum"),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("pass", ""),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        1,
+    ),
+    "no_calico": (
+        hosts.NO_CALICO_NODE,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("fail", "unsupported"),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        0,
+    ),
+    "unprivileged": (
+        hosts.UNPRIVILEGED_NODE,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("pass", ""),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("fail", "missing"),
+            "node_cni_calico": ("pass", ""),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        1,
+    ),
+    "old_kernel": (
+        hosts.OLD_KERNEL_NODE,
+        {
+            "node_os": ("pass", ""),
+            "node_kernel": ("fail", "below_minimum"),
+            "node_containerd": ("pass", ""),
+            "node_cpu": ("pass", ""),
+            "node_memory": ("pass", ""),
+            "node_privileged": ("pass", ""),
+            "node_cni_calico": ("pass", ""),
+            "node_labels": ("skipped", "not_configured"),
+        },
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_node_scenario_verdicts(
+    name: str, tmp_path: Path, containerd, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    node, expected, code = SCENARIOS[name]
+    monkeypatch.delenv("NODE_NAME", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    root = node.build(tmp_path / "host", containerd.socket)
+    rc = main(["check", "--role", "node", "--host-root", str(root), "--output", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    got = {r["requirement"]: (r["status"], r["reason"]) for r in doc["results"]}
+    assert got == expected
+    assert rc == code
+
+
+def test_k3s_node_uses_the_k3s_socket_and_reports_the_real_version(
+    tmp_path: Path, containerd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = hosts.K3S_NODE.build(tmp_path / "host", containerd.socket)
+    main(["check", "--role", "node", "--host-root", str(root), "--output", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    result = next(r for r in doc["results"] if r["requirement"] == "node_containerd")
+    assert result["observed"].startswith(containerd.version)
+    assert "/run/k3s/containerd/containerd.sock" in result["detail"]

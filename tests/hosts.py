@@ -1,0 +1,179 @@
+"""Host-root directories that look like real Kubernetes nodes, for --host-root.
+
+The file contents are what these systems really show; only the paths are relocated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UBUNTU_2204 = """PRETTY_NAME="Ubuntu 22.04.3 LTS"
+NAME="Ubuntu"
+VERSION_ID="22.04"
+VERSION="22.04.3 LTS (Jammy Jellyfish)"
+VERSION_CODENAME=jammy
+ID=ubuntu
+ID_LIKE=debian
+HOME_URL="https://www.ubuntu.com/"
+UBUNTU_CODENAME=jammy
+"""
+UBUNTU_2004 = """NAME="Ubuntu"
+VERSION="20.04.6 LTS (Focal Fossa)"
+ID=ubuntu
+ID_LIKE=debian
+PRETTY_NAME="Ubuntu 20.04.6 LTS"
+VERSION_ID="20.04"
+VERSION_CODENAME=focal
+UBUNTU_CODENAME=focal
+"""
+AMAZON_LINUX_2 = """NAME="Amazon Linux"
+VERSION="2"
+ID="amzn"
+ID_LIKE="centos rhel fedora"
+VERSION_ID="2"
+PRETTY_NAME="Amazon Linux 2"
+ANSI_COLOR="0;33"
+CPE_NAME="cpe:2.3:o:amazon:amazon_linux:2"
+HOME_URL="https://amazonlinux.com/"
+"""
+
+CALICO_CONFLIST = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "calico",
+            "log_level": "info",
+            "datastore_type": "kubernetes",
+            "mtu": 1410,
+            "ipam": {"type": "calico-ipam"},
+            "policy": {"type": "k8s"},
+            "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"},
+        },
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+        {"type": "bandwidth", "capabilities": {"bandwidth": True}},
+    ],
+}
+GKE_PTP_CONFLIST = {
+    "name": "gke-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "ptp",
+            "mtu": 1460,
+            "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.4.0.0/24"}]]},
+        },
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+    ],
+}
+AWS_VPC_CONFLIST = {
+    "cniVersion": "0.4.0",
+    "name": "aws-cni",
+    "disableCheck": True,
+    "plugins": [
+        {"name": "aws-cni", "type": "aws-cni", "vethPrefix": "eni", "mtu": "9001"},
+        {"name": "egress-cni", "type": "egress-cni"},
+        {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+    ],
+}
+FLANNEL_K3S_CONFLIST = {
+    "name": "cbr0",
+    "cniVersion": "1.0.0",
+    "plugins": [
+        {
+            "type": "flannel",
+            "delegate": {"hairpinMode": True, "forceAddress": True, "isDefaultGateway": True},
+        },
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+        {"type": "bandwidth", "capabilities": {"bandwidth": True}},
+    ],
+}
+
+PRIVILEGED_CAPEFF = "000001ffffffffff"  # every capability up to CAP_CHECKPOINT_RESTORE (40)
+DEFAULT_CAPEFF = "00000000a80425fb"  # containerd's default set for an unprivileged container
+
+
+def status_file(capeff: str) -> str:
+    return (
+        "Name:\tpython3\nUmask:\t0022\nState:\tR (running)\nTgid:\t4242\nPid:\t4242\n"
+        f"CapInh:\t0000000000000000\nCapPrm:\t{capeff}\nCapEff:\t{capeff}\n"
+        f"CapBnd:\t{capeff}\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n"
+    )
+
+
+def meminfo(total_kib: int) -> str:
+    return (
+        f"MemTotal:       {total_kib} kB\nMemFree:         1203044 kB\n"
+        f"MemAvailable:   {total_kib // 2} kB\nBuffers:          214712 kB\n"
+        "Cached:          8402340 kB\nSwapCached:            0 kB\n"
+    )
+
+
+def cpuinfo(n: int) -> str:
+    return "".join(
+        f"processor\t: {i}\nvendor_id\t: GenuineIntel\n"
+        "model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n"
+        f"cpu cores\t: {n}\n\n"
+        for i in range(n)
+    )
+
+
+@dataclass(frozen=True)
+class Node:
+    os_release: str = UBUNTU_2204
+    kernel: str = "5.15.0-1051-gke"
+    cpus: int = 4
+    mem_kib: int = 16_393_932  # a 16 GiB VM: MemTotal ~15.6 GiB
+    capeff: str = PRIVILEGED_CAPEFF
+    cni: dict[str, dict[str, object]] | None = field(
+        default_factory=lambda: {"10-calico.conflist": CALICO_CONFLIST}
+    )
+    socket: str = "/run/containerd/containerd.sock"
+    sysfs_cpus: bool = True
+
+    def build(self, root: Path, containerd_socket: Path | None = None) -> Path:
+        def put(path: str, text: str) -> None:
+            target = root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+
+        put("/etc/os-release", self.os_release)
+        put("/proc/sys/kernel/osrelease", self.kernel + "\n")
+        put("/proc/sys/kernel/cap_last_cap", "40\n")
+        put("/proc/meminfo", meminfo(self.mem_kib))
+        put("/proc/cpuinfo", cpuinfo(self.cpus))
+        if self.sysfs_cpus:
+            put(
+                "/sys/devices/system/cpu/online", f"0-{self.cpus - 1}\n" if self.cpus > 1 else "0\n"
+            )
+        put("/proc/self/status", status_file(self.capeff))
+        if self.cni is not None:
+            (root / "etc/cni/net.d").mkdir(parents=True, exist_ok=True)
+            for name, doc in self.cni.items():
+                put(f"/etc/cni/net.d/{name}", json.dumps(doc, indent=2))
+        if containerd_socket is not None:
+            link = root / self.socket.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(containerd_socket)
+        return root
+
+
+GKE_UBUNTU_2204 = Node()
+GKE_UBUNTU_2004 = Node(os_release=UBUNTU_2004, kernel="5.4.0-1104-gke", cpus=8, mem_kib=32_880_000)
+EKS_AMAZON_LINUX = Node(
+    os_release=AMAZON_LINUX_2,
+    kernel="5.10.199-190.747.amzn2.x86_64",
+    cni={"10-aws.conflist": AWS_VPC_CONFLIST},
+)
+K3S_NODE = Node(
+    kernel="5.15.0-91-generic",
+    socket="/run/k3s/containerd/containerd.sock",
+    cni={"10-flannel.conflist": FLANNEL_K3S_CONFLIST},
+    sysfs_cpus=False,
+)
+SMALL_NODE = Node(cpus=2, mem_kib=8_136_000)  # an 8 GiB, 2 vCPU VM
+NO_CALICO_NODE = Node(cni={"10-containerd-net.conflist": GKE_PTP_CONFLIST})
+UNPRIVILEGED_NODE = Node(capeff=DEFAULT_CAPEFF)
+OLD_KERNEL_NODE = Node(kernel="4.19.0-26-cloud-amd64")
