@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
             "is used. Env: GRE_KUBECONFIG, then KUBECONFIG.",
         )
 
-    serve = sub.add_parser("serve", help="run the exporter: checks on a schedule, /metrics")
+    serve = sub.add_parser(
+        "serve",
+        help="run the exporter: checks on a schedule, /metrics",
+        description="Run every check of the role on its own interval and serve the last "
+        "results at /metrics (Prometheus), /healthz, /readyz and / (a report page). SIGHUP "
+        "reloads the config; SIGTERM stops.",
+    )
     common(serve)
     serve.add_argument(
         "--listen",
@@ -77,10 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"address for /metrics, /healthz, /readyz and the report page (default "
         f"{DEFAULT_LISTEN}; port 0 picks a free one). Env: GRE_LISTEN.",
     )
+    check_help = (
+        "run every check of the role once and report; exit 0 when every configured "
+        "critical requirement is met, 1 when one is not (or its check errored), 2 on a usage "
+        "or config error; warnings never change the exit code"
+    )
     check = sub.add_parser(
-        "check",
-        help="run every check of the role once and report; exit 0 when every configured "
-        "critical requirement is met, 1 when one is not, 2 on a usage or config error",
+        "check", help=check_help, description=check_help[0].upper() + check_help[1:] + "."
     )
     common(check)
     check.add_argument(

@@ -191,6 +191,9 @@ def build(cls: type[T], data: Any, path: str) -> T:
     except ConfigError as exc:
         raise ConfigError(path, str(exc)) from None
     if isinstance(obj, CheckSettings) and obj.timeout > obj.interval:
+        if "timeout" not in data:
+            # Only the default timeout is longer than a short interval: shorten it to fit.
+            return dataclasses.replace(obj, timeout=obj.interval)  # type: ignore[return-value]
         raise ConfigError(
             f"{path}.timeout" if path else "timeout",
             f"expected at most the interval ({obj.interval:g}s), got {obj.timeout:g}s",

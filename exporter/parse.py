@@ -12,7 +12,11 @@ class ParseError(ValueError):
     """The input does not have the shape its source promises."""
 
 
-_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+# str.isdigit() also accepts superscripts that int() rejects; the kernel writes ASCII.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", re.ASCII)
 
 
 def version_tuple(text: str) -> tuple[int, int, int]:
@@ -54,7 +58,7 @@ def meminfo_total_bytes(text: str) -> int:
     for line in text.splitlines():
         if line.startswith("MemTotal:"):
             fields = line.split()
-            if len(fields) >= 2 and fields[1].isdigit():
+            if len(fields) >= 2 and _DIGITS.fullmatch(fields[1]):
                 unit = fields[2] if len(fields) > 2 else ""
                 if unit not in ("kB", ""):
                     raise ParseError(f"unexpected MemTotal unit {unit!r}")
@@ -71,7 +75,7 @@ def cpu_list_count(text: str) -> int:
     count = 0
     for part in text.split(","):
         lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        if not _DIGITS.fullmatch(lo) or (sep and not _DIGITS.fullmatch(hi)):
             raise ParseError(f"malformed cpu list {text[:80]!r}")
         first, last = int(lo), int(hi) if sep else int(lo)
         if last < first:

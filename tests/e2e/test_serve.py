@@ -1,0 +1,215 @@
+"""The real `serve` process: its /metrics as Prometheus parses it, its pages, its signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.checks import NODE_CHECKS
+from tests.hosts import Node
+
+EXE = Path(sys.executable).with_name("gitpod-requirements-exporter")
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[str]
+    url: str
+
+    def get(self, path: str, accept: str = "") -> tuple[int, str, str]:
+        req = urllib.request.Request(self.url + path, headers={"Accept": accept} if accept else {})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, resp.headers["Content-Type"], resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+    def samples(self) -> list:
+        text = self.get("/metrics")[2]
+        return [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+    def wait_ready(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while self.get("/readyz")[0] != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> Served:
+    assert EXE.exists(), f"console script missing at {EXE}: pip install -e . first"
+    proc = subprocess.Popen(
+        [str(EXE), "serve", "--listen", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"http://\S+/", line)
+    if not m:
+        proc.kill()
+        pytest.fail(f"no URL announced: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return Served(proc, m.group(0).rstrip("/"))
+
+
+@pytest.fixture
+def node_exporter(tmp_path: Path, containerd) -> Iterator[Served]:
+    root = Node(kernel="4.19.0-26-cloud-amd64").build(tmp_path / "host", containerd.socket)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("checks:\n  node_kernel:\n    interval: 1s\n")
+    served = start(
+        ["--role", "node", "--host-root", str(root), "--config", str(cfg)],
+        {"NODE_NAME": "worker-7"},
+    )
+    served.config = cfg  # type: ignore[attr-defined]
+    try:
+        yield served
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+        served.proc.wait()
+
+
+def by_name(samples: list, name: str) -> dict[str, object]:
+    return {s.labels.get("requirement", ""): s for s in samples if s.name == name}
+
+
+def test_metrics_follow_the_contract(node_exporter: Served) -> None:
+    node_exporter.wait_ready()
+    samples = node_exporter.samples()
+    ids = {c.REQUIREMENT.id for c in NODE_CHECKS}
+    info = by_name(samples, "gitpod_requirement_info")
+    assert set(info) == ids
+    kernel_info = info["node_kernel"]
+    assert kernel_info.labels["scope"] == "node"
+    assert kernel_info.labels["node"] == "worker-7"
+    assert kernel_info.labels["doc_url"].startswith("https://")
+    satisfied = by_name(samples, "gitpod_requirement_satisfied")
+    assert satisfied["node_kernel"].value == 0
+    assert satisfied["node_kernel"].labels == {
+        "requirement": "node_kernel",
+        "severity": "critical",
+        "node": "worker-7",
+    }
+    assert satisfied["node_memory"].value == 1
+    # node_labels is skipped (no API access): no verdict, configured 0, no check_up.
+    assert "node_labels" not in satisfied
+    assert by_name(samples, "gitpod_requirement_configured")["node_labels"].value == 0
+    assert "node_labels" not in by_name(samples, "gitpod_requirement_check_up")
+    up = by_name(samples, "gitpod_requirement_check_up")
+    assert {k for k, s in up.items() if s.value == 1} == ids - {"node_labels"}
+    for name in (
+        "gitpod_requirement_check_duration_seconds",
+        "gitpod_requirement_last_check_timestamp_seconds",
+    ):
+        assert set(by_name(samples, name)) == ids - {"node_labels"}
+    last = by_name(samples, "gitpod_requirement_last_check_timestamp_seconds")
+    assert abs(last["node_kernel"].value - time.time()) < 60
+    reasons = by_name(samples, "gitpod_requirement_reason_info")
+    assert reasons["node_kernel"].labels["reason"] == "below_minimum"
+    names = {s.name for s in samples}
+    for observed in (
+        "gitpod_node_kernel_info",
+        "gitpod_node_cpus",
+        "gitpod_node_memory_bytes",
+        "gitpod_node_os_info",
+        "gitpod_node_containerd_info",
+        "gitpod_node_cni_info",
+        "gitpod_exporter_build_info",
+        "process_resident_memory_bytes",
+        "python_info",
+    ):
+        assert observed in names
+    kernel = next(s for s in samples if s.name == "gitpod_node_kernel_info")
+    assert kernel.labels == {"release": "4.19.0-26-cloud-amd64", "node": "worker-7"}
+
+
+def test_openmetrics_by_accept_header(node_exporter: Served) -> None:
+    node_exporter.wait_ready()
+    status, ctype, body = node_exporter.get(
+        "/metrics", "application/openmetrics-text; version=1.0.0"
+    )
+    assert status == 200 and ctype.startswith("application/openmetrics-text")
+    assert body.rstrip().endswith("# EOF")
+    names = {f.name for f in parse_openmetrics(body)}
+    assert "gitpod_requirement_satisfied" in names
+    status, ctype, _ = node_exporter.get("/metrics")
+    assert ctype.startswith("text/plain")
+
+
+def test_pages_health_and_readiness(node_exporter: Served) -> None:
+    node_exporter.wait_ready()
+    assert node_exporter.get("/healthz")[0] == 200
+    status, ctype, page = node_exporter.get("/")
+    assert status == 200 and ctype.startswith("text/html")
+    for check in NODE_CHECKS:
+        assert f'id="req-{check.REQUIREMENT.id}"' in page
+    assert 'data-requirement="node_kernel" data-status="fail"' in page
+    assert "4.19.0-26-cloud-amd64" in page
+
+
+def test_checks_keep_running_on_their_interval(node_exporter: Served) -> None:
+    node_exporter.wait_ready()
+    first = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
+    time.sleep(1.6)
+    second = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
+    assert second["node_kernel"].value > first["node_kernel"].value  # 1s interval
+    assert second["node_cpu"].value == first["node_cpu"].value  # 10 min interval
+
+
+def test_sighup_with_a_broken_config_keeps_running(node_exporter: Served) -> None:
+    node_exporter.wait_ready()
+    node_exporter.config.write_text("checks:\n  node_kernel:\n    interval: never\n")  # type: ignore[attr-defined]
+    node_exporter.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while True:
+        ok = [
+            s
+            for s in node_exporter.samples()
+            if s.name == "gitpod_exporter_config_last_reload_successful"
+        ]
+        if ok and ok[0].value == 0:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    node_exporter.config.write_text("checks:\n  node_kernel:\n    min_version: '4.0'\n")  # type: ignore[attr-defined]
+    node_exporter.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while (
+        by_name(node_exporter.samples(), "gitpod_requirement_satisfied")["node_kernel"].value != 1
+    ):
+        assert time.monotonic() < deadline, "reloaded threshold never applied"
+        time.sleep(0.05)
+
+
+def test_sigterm_stops_cleanly(node_exporter: Served) -> None:
+    node_exporter.wait_ready()
+    node_exporter.proc.send_signal(signal.SIGTERM)
+    assert node_exporter.proc.wait(timeout=5) == 0
+    assert node_exporter.proc.stderr is not None
+    assert "Traceback" not in node_exporter.proc.stderr.read()
+
+
+def test_node_role_does_not_import_cluster_clients(tmp_path: Path) -> None:
+    code = (
+        "import sys; from exporter.cli import main; import exporter.daemon, exporter.server;"
+        "bad = [m for m in ('kubernetes', 'boto3', 'pymysql', 'botocore') if m in sys.modules];"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from exporter.checks import settings_types
+from exporter.checks.node import kernel, labels
+from exporter.config import ConfigError, Secret, load
+
+
+def test_no_file_gives_every_default() -> None:
+    config = load(None, settings_types())
+    s = config.for_check("node_kernel", kernel.Settings)
+    assert (s.enabled, s.interval, s.timeout, s.min_version) == (True, 600.0, 10.0, "5.4.0")
+
+
+def test_durations_accept_units() -> None:
+    text = "checks:\n  node_kernel:\n    interval: 5m\n    timeout: 1500ms\n"
+    s = load(text, settings_types()).for_check("node_kernel", kernel.Settings)
+    assert (s.interval, s.timeout) == (300.0, 1.5)
+
+
+def test_defaults_section_applies_to_every_check_under_its_own_section() -> None:
+    text = "defaults:\n  interval: 2m\n  timeout: 3s\nchecks:\n  node_labels:\n    interval: 10m\n"
+    config = load(text, settings_types())
+    assert config.for_check("node_kernel", kernel.Settings).interval == 120.0
+    assert config.for_check("node_kernel", kernel.Settings).timeout == 3.0
+    assert config.for_check("node_labels", labels.Settings).interval == 600.0
+
+
+def test_secret_from_env_and_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GRE_TEST_SECRET", "s3cr3t-env")
+    assert Secret(env="GRE_TEST_SECRET").read() == "s3cr3t-env"
+    path = tmp_path / "pw"
+    path.write_text("s3cr3t-file\n")
+    assert Secret(file=str(path)).read() == "s3cr3t-file"
+    assert "s3cr3t" not in repr(Secret(env="GRE_TEST_SECRET"))
+
+
+def test_secret_needs_exactly_one_source() -> None:
+    with pytest.raises(ConfigError):
+        Secret()
+    with pytest.raises(ConfigError):
+        Secret(env="A", file="/b")
+
+
+def test_missing_secret_env_names_the_variable(monkeypatch) -> None:
+    monkeypatch.delenv("GRE_NOT_SET", raising=False)
+    with pytest.raises(ConfigError, match="GRE_NOT_SET"):
+        Secret(env="GRE_NOT_SET").read()
+
+
+def test_short_interval_shortens_the_default_timeout() -> None:
+    s = load("checks:\n  node_kernel:\n    interval: 2s\n", settings_types()).for_check(
+        "node_kernel", kernel.Settings
+    )
+    assert (s.interval, s.timeout) == (2.0, 2.0)
