@@ -15,7 +15,7 @@ from pathlib import Path
 from exporter import __version__, report
 from exporter.checks import ROLES, settings_types
 from exporter.config import Config, ConfigError, load_file
-from exporter.runtime import Options, make_jobs, node_label
+from exporter.runtime import Options, make_jobs, make_kube, node_label, requirements
 from exporter.scheduler import run_job
 
 DEFAULT_PORT = 18110
@@ -138,15 +138,15 @@ def main(argv: list[str] | None = None) -> int:
 
 async def check(options: Options, config: Config, output: str) -> int:
     with ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check") as pool:
-        jobs = make_jobs(options, config, pool)
-        records = await asyncio.gather(*(run_job(job) for job in jobs))
-    by_id = {r.requirement.id: r for r in records}
-    requirements = [j.check.REQUIREMENT for j in jobs]
+        jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
+        runs = await asyncio.gather(*(run_job(job) for job in jobs))
+    by_id = {r.requirement.id: r for records in runs for r in records}
+    reqs = requirements(jobs)
     if output == "json":
-        print(report.as_json(options.role, requirements, by_id))
+        print(report.as_json(options.role, reqs, by_id))
     else:
-        print(report.as_text(options.role, requirements, by_id), end="")
-    return report.exit_code(requirements, by_id)
+        print(report.as_text(options.role, reqs, by_id), end="")
+    return report.exit_code(reqs, by_id)
 
 
 async def serve(

@@ -89,11 +89,29 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """The cluster role's API access, shared by every cluster check."""
+
+    context: str = ""  # kubeconfig context; empty = current-context
+    namespace: str = field(
+        default="gitpod",
+        metadata={
+            "pattern": r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?",
+            "pattern_help": "a namespace name",
+        },
+    )
+    page_size: int = field(default=500, metadata={"min": 1, "max": 5000})
+    # Node-derived checks within this window share one node LIST.
+    node_cache_ttl: Duration = 20.0
+
+
+@dataclass(frozen=True)
 class Config:
     log_level: str = field(default="info", metadata={"choices": LOG_LEVELS})
     # NODE_NAME from the downward API wins; this is for running outside Kubernetes.
     node_name: str = ""
     thread_pool_size: int = field(default=4, metadata={"min": 1, "max": 64})
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     # enabled/interval/timeout for every check, over each check's own defaults.
     defaults: CheckSettings = field(default_factory=CheckSettings)
     # Every known check id, configured or not, to its validated settings.

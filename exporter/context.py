@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from exporter.config import CheckSettings
-from exporter.model import Requirement, Result
+from exporter.model import NotConfigured, Requirement, Result
+
+if TYPE_CHECKING:
+    from exporter.kube import Kube
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
@@ -24,6 +27,15 @@ class CheckContext(Generic[S]):
     pool: Executor
     node_name: str = ""
     kubeconfig: str | None = None
+    # Cluster role only: the shared API access and the namespace Gitpod is installed in.
+    kube_api: Kube | None = None
+    namespace: str = "gitpod"
+
+    @property
+    def kube(self) -> Kube:
+        if self.kube_api is None:
+            raise NotConfigured("no Kubernetes API access in this role")
+        return self.kube_api
 
     def host_path(self, path: str) -> Path:
         """`path` as seen on the node, resolved under --host-root."""
@@ -39,11 +51,21 @@ class CheckContext(Generic[S]):
 
 
 class Check(Protocol):
-    """A check module: its requirement, its settings class and one async function."""
+    """A check module: its requirement, its settings class and one async function.
+
+    A check that judges several requirements at once (one per configured node label, say)
+    also defines `requirements(settings) -> tuple[Requirement, ...]` and returns a mapping of
+    requirement id to Result.
+    """
 
     REQUIREMENT: Requirement
     Settings: type[CheckSettings]
     # Host paths the check reads, for the DaemonSet's mounts and the tests that compare them.
     HOST_PATHS: tuple[str, ...]
 
-    async def run(self, ctx: CheckContext[Any]) -> Result: ...
+    async def run(self, ctx: CheckContext[Any]) -> Result | Mapping[str, Result]: ...
+
+
+def requirements_of(check: Check, settings: CheckSettings) -> tuple[Requirement, ...]:
+    expand = getattr(check, "requirements", None)
+    return tuple(expand(settings)) if expand else (check.REQUIREMENT,)

@@ -11,10 +11,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.checks import ROLES, settings_types
+from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.metrics import make_registry
-from exporter.runtime import Options, make_jobs
+from exporter.runtime import Options, make_jobs, make_kube, requirements
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 
@@ -26,9 +26,10 @@ class Daemon(Collector):
         self.options = options
         self.config = config
         self.config_path = config_path
-        self.store = Store(c.REQUIREMENT for c in ROLES[options.role])
         self.pool = ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check")
-        self.scheduler = Scheduler(make_jobs(options, config, self.pool), self.store)
+        jobs = make_jobs(options, config, self.pool, make_kube(options, config, self.pool))
+        self.store = Store(requirements(jobs))
+        self.scheduler = Scheduler(jobs, self.store)
         self.reload_ok = True
         self.reload_at = time.time()
 
@@ -62,10 +63,13 @@ class Daemon(Collector):
         logging.getLogger().setLevel(config.log_level.upper())
         self.config = config
         old = self.scheduler
-        self.scheduler = Scheduler(make_jobs(self.options, config, self.pool), self.store)
+        kube = make_kube(self.options, config, self.pool)
+        jobs = make_jobs(self.options, config, self.pool, kube)
+        self.scheduler = Scheduler(jobs, self.store)
 
         async def swap() -> None:
             await old.stop()
+            self.store.set_requirements(requirements(jobs))
             self.scheduler.start()
             log.info("config reloaded from %s", self.config_path or "defaults")
 

@@ -44,6 +44,11 @@ class Reason(enum.StrEnum):
     PARSE = "parse"
     IO = "io"
     INTERNAL = "internal"
+    DENIED = "denied"
+    PENDING = "pending"
+    UNAVAILABLE = "unavailable"
+    NOT_READY = "not_ready"
+    OVERLAP = "overlap"
 
 
 @dataclass(frozen=True)
@@ -100,3 +105,17 @@ class Record:
     result: Result
     duration_seconds: float = 0.0
     finished_at: float = 0.0
+
+
+class CheckError(Exception):
+    """Raised inside a check for a failure to reach a verdict; the scheduler turns it into an
+    `error` Result with this reason, so checks need not repeat the mapping."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class NotConfigured(Exception):
+    """What the check needs is not configured (no API access, no section): it is skipped."""

@@ -129,3 +129,35 @@ def cni_plugin_types(document: str) -> tuple[str, list[str]]:
             raise ParseError("every plugin needs a string 'type'")
         types.append(entry["type"])
     return (name if isinstance(name, str) else ""), types
+
+
+_QUANTITY = re.compile(
+    r"^([+-]?[0-9]+(?:\.[0-9]*)?|[+-]?\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[mkMGTPE])?$"
+)
+_QUANTITY_SUFFIX = {
+    None: 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
+}
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes resource quantity (`4`, `3920m`, `16393932Ki`, `16G`, `1e9`) as a number."""
+    m = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ParseError(f"not a quantity: {str(text)[:40]!r}")
+    number, suffix = float(m.group(1)), m.group(2)
+    if suffix and suffix[0] in "eE":
+        return number * 10.0 ** int(suffix[1:])
+    return number * _QUANTITY_SUFFIX[suffix]

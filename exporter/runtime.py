@@ -11,6 +11,8 @@ from pathlib import Path
 from exporter.checks import ROLES
 from exporter.config import Config
 from exporter.context import CheckContext
+from exporter.kube import Kube
+from exporter.model import Requirement
 from exporter.scheduler import Job
 
 
@@ -31,7 +33,17 @@ def node_label(config: Config) -> str:
     return node_name(config) or socket.gethostname()
 
 
-def make_jobs(options: Options, config: Config, pool: Executor) -> list[Job]:
+def make_kube(options: Options, config: Config, pool: Executor) -> Kube | None:
+    """The cluster role's shared API access (the node role has its own single GET)."""
+    if options.role != "cluster":
+        return None
+    k = config.kubernetes
+    return Kube(pool, options.kubeconfig, k.context, k.page_size, k.node_cache_ttl)
+
+
+def make_jobs(
+    options: Options, config: Config, pool: Executor, kube: Kube | None = None
+) -> list[Job]:
     jobs = []
     for check in ROLES[options.role]:
         ctx = CheckContext(
@@ -40,6 +52,12 @@ def make_jobs(options: Options, config: Config, pool: Executor) -> list[Job]:
             pool=pool,
             node_name=node_name(config),
             kubeconfig=options.kubeconfig,
+            kube_api=kube,
+            namespace=config.kubernetes.namespace,
         )
         jobs.append(Job(check, ctx))
     return jobs
+
+
+def requirements(jobs: list[Job]) -> list[Requirement]:
+    return [req for job in jobs for req in job.requirements]

@@ -6,13 +6,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import CheckSettings, ConfigError
-from exporter.context import Check, CheckContext
-from exporter.model import Reason, Record, Result, Status
+from exporter.context import Check, CheckContext, requirements_of
+from exporter.model import CheckError, NotConfigured, Reason, Record, Requirement, Result, Status
 from exporter.parse import ParseError
 from exporter.store import Store
 
@@ -31,8 +31,16 @@ class Job:
     def settings(self) -> CheckSettings:
         return self.ctx.settings
 
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        return requirements_of(self.check, self.settings)
+
 
 def _result_of(exc: BaseException, timeout: float) -> Result:
+    if isinstance(exc, NotConfigured):
+        return Result.skipped(Reason.NOT_CONFIGURED, str(exc))
+    if isinstance(exc, CheckError):
+        return Result.errored(exc.reason, exc.detail)
     if isinstance(exc, TimeoutError):
         return Result.errored(Reason.TIMEOUT, f"no verdict within the {timeout:g}s timeout")
     if isinstance(exc, ParseError):
@@ -45,24 +53,31 @@ def _result_of(exc: BaseException, timeout: float) -> Result:
     return Result.errored(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
-async def run_job(job: Job) -> Record:
-    """One run of one check, never raising: every failure becomes a Result."""
-    req = job.check.REQUIREMENT
+async def run_job(job: Job) -> tuple[Record, ...]:
+    """One run of one check, never raising: every failure becomes a Result, one Record per
+    requirement the check judges."""
+    requirements = job.requirements
     if not job.settings.enabled:
-        return Record(
-            req, Result.skipped(Reason.DISABLED, "disabled in the config"), 0, time.time()
-        )
+        skipped = Result.skipped(Reason.DISABLED, "disabled in the config")
+        return tuple(Record(req, skipped, 0.0, time.time()) for req in requirements)
     started = time.perf_counter()
+    outcome: Result | Mapping[str, Result]
     try:
         async with asyncio.timeout(job.settings.timeout):
-            result = await job.check.run(job.ctx)
+            outcome = await job.check.run(job.ctx)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        result = _result_of(exc, job.settings.timeout)
-        if result.reason is Reason.INTERNAL:
-            log.exception("check %s raised an unexpected error", req.id)
-    return Record(req, result, time.perf_counter() - started, time.time())
+        outcome = _result_of(exc, job.settings.timeout)
+        if outcome.reason is Reason.INTERNAL:
+            log.exception("check %s raised an unexpected error", job.check.REQUIREMENT.id)
+    duration, finished = time.perf_counter() - started, time.time()
+    if isinstance(outcome, Result):
+        return tuple(Record(req, outcome, duration, finished) for req in requirements)
+    missing = Result.errored(Reason.INTERNAL, "the check returned no result for this requirement")
+    return tuple(
+        Record(req, outcome.get(req.id, missing), duration, finished) for req in requirements
+    )
 
 
 class Scheduler:
@@ -85,12 +100,12 @@ class Scheduler:
     async def _loop(self, job: Job) -> None:
         # One task per check, awaiting each run before sleeping: two runs of one check never
         # overlap, however slow it is.
-        previous: Record | None = None
+        previous: dict[str, Record] = {}
         while True:
-            record = await run_job(job)
-            self.store.put(record)
-            _log_transition(previous, record)
-            previous = record
+            for record in await run_job(job):
+                self.store.put(record)
+                _log_transition(previous.get(record.requirement.id), record)
+                previous[record.requirement.id] = record
             if not job.settings.enabled:
                 return
             interval = job.settings.interval

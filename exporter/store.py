@@ -22,6 +22,12 @@ class Store:
     def snapshot(self) -> Mapping[str, Record]:
         return self._records
 
+    def set_requirements(self, requirements: Iterable[Requirement]) -> None:
+        """After a reload: keep the records of requirements that remain, drop the others."""
+        self.requirements = tuple(requirements)
+        keep = {r.id for r in self.requirements}
+        self._records = MappingProxyType({k: v for k, v in self._records.items() if k in keep})
+
     @property
     def ready(self) -> bool:
         """Every requirement has had its first verdict (or its skip)."""

@@ -38,4 +38,5 @@ def run_check(
     """One run of a node check through the real scheduler path (timeout, error mapping)."""
     check = check_by_id(check_id)
     ctx = CheckContext(check.Settings(**settings), host_root, pool, node_name, kubeconfig)
-    return asyncio.run(run_job(Job(check, ctx)))
+    (record,) = asyncio.run(run_job(Job(check, ctx)))
+    return record
