@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
@@ -49,30 +50,40 @@ class Kube:
         self.page_size = page_size
         self.cache_ttl = cache_ttl
         self._api: Any = None
+        self._api_lock = threading.Lock()  # checks start together, in several pool threads
         self._nodes: tuple[float, list[NodeFacts]] | None = None
         self._nodes_lock = asyncio.Lock()
+        self._version: tuple[float, dict[str, Any]] | None = None
+        self._version_lock = asyncio.Lock()
 
     # --- blocking side, run in the pool -------------------------------------------------
     def _client(self) -> Any:
-        if self._api is not None:
+        with self._api_lock:
+            if self._api is None:
+                self._api = self._new_client()
             return self._api
+
+    def _new_client(self) -> Any:
         import kubernetes  # lazily: the node role never loads it
 
+        cfg = kubernetes.client.Configuration()
         if self.kubeconfig:
             try:
-                api = kubernetes.config.new_client_from_config(
-                    config_file=self.kubeconfig, context=self.context or None
+                kubernetes.config.load_kube_config(
+                    config_file=self.kubeconfig,
+                    context=self.context or None,
+                    client_configuration=cfg,
                 )
             except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
                 raise CheckError(Reason.NOT_CONFIGURED, f"kubeconfig unusable: {exc}") from None
         else:
             try:
-                kubernetes.config.load_incluster_config()
+                kubernetes.config.load_incluster_config(client_configuration=cfg)
             except kubernetes.config.ConfigException:
                 raise NotConfigured("no kubeconfig and not running in a pod") from None
-            api = kubernetes.client.ApiClient()
-        self._api = api
-        return api
+        # No hidden retries: a check's timeout is the whole budget, and the next run retries.
+        cfg.retries = False
+        return kubernetes.client.ApiClient(cfg)
 
     def request(
         self,
@@ -102,11 +113,18 @@ class Kube:
             resp.read()
         except urllib3.exceptions.MaxRetryError as exc:
             cause = exc.reason
+            # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
+            if isinstance(cause, urllib3.exceptions.NewConnectionError):
+                raise CheckError(Reason.CONNECT, f"API server unreachable: {cause}") from None
             if isinstance(cause, urllib3.exceptions.SSLError):
                 raise CheckError(Reason.TLS, f"API server TLS: {cause}") from None
             if isinstance(cause, urllib3.exceptions.TimeoutError):
                 raise CheckError(Reason.TIMEOUT, f"API server timed out: {cause}") from None
             raise CheckError(Reason.CONNECT, f"API server unreachable: {cause}") from None
+        except urllib3.exceptions.NewConnectionError as exc:
+            raise CheckError(Reason.CONNECT, f"API server unreachable: {exc}") from None
+        except urllib3.exceptions.SSLError as exc:
+            raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
         except urllib3.exceptions.TimeoutError as exc:
             raise CheckError(Reason.TIMEOUT, f"API server timed out: {exc}") from None
         except urllib3.exceptions.HTTPError as exc:
@@ -165,6 +183,15 @@ class Kube:
                 if exc.status != 410 or attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def version(self, timeout: float = 10.0) -> dict[str, Any]:
+        """GET /version, shared like the node list by the checks that need it."""
+        async with self._version_lock:
+            if self._version is not None and time.monotonic() - self._version[0] < self.cache_ttl:
+                return self._version[1]
+            info = await self.get("/version", timeout)
+            self._version = (time.monotonic(), info)
+            return info
 
     async def nodes(self, timeout: float = 10.0) -> list[NodeFacts]:
         """All Nodes, shared by the node-derived checks: one paginated LIST per cache_ttl,

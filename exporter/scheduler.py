@@ -36,7 +36,8 @@ class Job:
         return requirements_of(self.check, self.settings)
 
 
-def _result_of(exc: BaseException, timeout: float) -> Result:
+def result_of(exc: BaseException, timeout: float) -> Result:
+    """The Result a check's exception stands for."""
     if isinstance(exc, NotConfigured):
         return Result.skipped(Reason.NOT_CONFIGURED, str(exc))
     if isinstance(exc, CheckError):
@@ -68,7 +69,7 @@ async def run_job(job: Job) -> tuple[Record, ...]:
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        outcome = _result_of(exc, job.settings.timeout)
+        outcome = result_of(exc, job.settings.timeout)
         if outcome.reason is Reason.INTERNAL:
             log.exception("check %s raised an unexpected error", job.check.REQUIREMENT.id)
     duration, finished = time.perf_counter() - started, time.time()

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from exporter.checks.cluster import (
+    cert_manager,
+    distribution,
+    kubernetes_version,
+    loadbalancer,
+    namespace,
+    node_labels,
+    node_pools,
+    nodes_runtime,
+    openshift,
+    privileged_pods,
+    storage_class,
+)
 from exporter.checks.node import (
     cni_calico,
     containerd,
@@ -28,7 +41,19 @@ NODE_CHECKS: tuple[Check, ...] = (
     labels,
 )  # type: ignore[assignment]
 
-CLUSTER_CHECKS: tuple[Check, ...] = ()
+CLUSTER_CHECKS: tuple[Check, ...] = (
+    kubernetes_version,
+    distribution,
+    openshift,
+    node_labels,
+    node_pools,
+    nodes_runtime,
+    storage_class,
+    namespace,
+    privileged_pods,
+    loadbalancer,
+    cert_manager,
+)  # type: ignore[assignment]
 
 ROLES: Mapping[str, tuple[Check, ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}
 

@@ -1,16 +1,22 @@
 """A small, faithful fake of the Kubernetes API server: real HTTP, real JSON shapes.
 
 It runs an aiohttp app on 127.0.0.1 in a thread of its own, so the exporter under test reaches
-it through a kubeconfig exactly as it would a real cluster. It counts calls per path so tests
-can assert the API budget, and injects faults (status codes, slowness) per path on demand.
+it through a kubeconfig exactly as it would a real cluster. It serves what the exporter reads
+(version, nodes with limit/continue pagination and label selectors, namespaces, services,
+pods with dry-run admission, CRDs, deployments, storage classes, cert-manager objects),
+answers errors as metav1.Status, counts calls per path for the API budget, and injects faults
+per path on demand (status codes, slowness, dropped connections, 410 on continue).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import contextlib
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +28,9 @@ from aiohttp import web
 TOKEN = "fake-token-for-tests"
 
 
-def status(code: int, reason: str, message: str) -> dict[str, Any]:
+def status(code: int, reason: str, message: str, details: dict[str, Any] | None = None):
     """A metav1.Status, as the API server answers every error."""
-    return {
+    body: dict[str, Any] = {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
@@ -33,38 +39,169 @@ def status(code: int, reason: str, message: str) -> dict[str, Any]:
         "reason": reason,
         "code": code,
     }
+    if details:
+        body["details"] = details
+    return body
 
 
-def node(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def version_info(git_version: str) -> dict[str, str]:
+    """VersionInfo with every field the client's model requires."""
+    major, minor = git_version.lstrip("v").split(".")[:2]
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": git_version,
+        "gitCommit": "1b4df30b3cdfeaba6024e81e559a6cd09a089d65",
+        "gitTreeState": "clean",
+        "buildDate": "2024-01-17T13:38:41Z",
+        "goVersion": "go1.21.6",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def node(
+    name: str,
+    labels: dict[str, str] | None = None,
+    *,
+    ready: bool = True,
+    unschedulable: bool = False,
+    kubelet: str = "v1.28.5",
+    runtime: str = "containerd://1.7.2",
+    os_image: str = "Ubuntu 22.04.3 LTS",
+    kernel: str = "5.15.0-1051-gke",
+    cpu: str = "4",
+    memory: str = "16393932Ki",
+    provider_id: str = "",
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podCIDR": "10.4.0.0/24"}
+    if provider_id:
+        spec["providerID"] = provider_id
+    if unschedulable:
+        spec["unschedulable"] = True
+        spec["taints"] = [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
     return {
         "kind": "Node",
         "apiVersion": "v1",
-        "metadata": {"name": name, "uid": f"uid-{name}", "labels": labels or {}},
-        "spec": {},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "resourceVersion": "4242",
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                **(labels or {}),
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": spec,
+        "status": {
+            "capacity": {
+                "cpu": cpu,
+                "memory": memory,
+                "pods": "110",
+                "ephemeral-storage": "98831908Ki",
+            },
+            "allocatable": {"cpu": "3920m", "memory": "13622348Ki", "pods": "110"},
+            "conditions": [
+                {
+                    "type": "MemoryPressure",
+                    "status": "False",
+                    "reason": "KubeletHasSufficientMemory",
+                },
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
+                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID"},
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "Unknown",
+                    "reason": "KubeletReady" if ready else "NodeStatusUnknown",
+                },
+            ],
+            "addresses": [{"type": "InternalIP", "address": "10.128.0.7"}],
+            "nodeInfo": {
+                "machineID": "m",
+                "systemUUID": "s",
+                "bootID": "b",
+                "kernelVersion": kernel,
+                "osImage": os_image,
+                "containerRuntimeVersion": runtime,
+                "kubeletVersion": kubelet,
+                "kubeProxyVersion": kubelet,
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        },
     }
+
+
+def obj(kind: str, api_version: str, name: str, namespace: str = "", **rest: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "uid": f"uid-{kind}-{name}", "resourceVersion": "1"}
+    if namespace:
+        meta["namespace"] = namespace
+    meta.update(rest.pop("metadata", {}))
+    return {"kind": kind, "apiVersion": api_version, "metadata": meta, **rest}
+
+
+def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k) == v:
+                return False
+        elif "=" in term:
+            k, v = term.split("=", 1)
+            if labels.get(k.rstrip("=")) != v:
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
 
 
 @dataclass
 class Fault:
     status: int = 0
     delay: float = 0.0
+    drop: bool = False  # close the connection without an answer
+    body: bytes | None = None  # a raw (possibly garbage) 200 body
+
+
+# Whether a dry-run pod is admitted: None admits, a string denies with that message.
+Admission = Callable[[str, dict[str, Any]], str | None]
 
 
 @dataclass
 class FakeKube:
     url: str = ""
+    git_version: str = "v1.28.5"
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    namespaces: set[str] = field(default_factory=lambda: {"default", "kube-system"})
+    services: list[dict[str, Any]] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    crds: set[str] = field(default_factory=set)
+    storage_classes: list[dict[str, Any]] = field(default_factory=list)
+    cluster_issuers: list[dict[str, Any]] = field(default_factory=list)
+    issuers: list[dict[str, Any]] = field(default_factory=list)
+    certificates: list[dict[str, Any]] = field(default_factory=list)
+    admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
+    # Answer the next N list requests that carry a continue token with 410 Gone.
+    expire_continue: int = 0
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    dry_run_bodies: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
 
-    def kubeconfig(self, path: Path, token: str = TOKEN) -> Path:
+    def kubeconfig(self, path: Path, token: str = TOKEN, server: str = "") -> Path:
         path.write_text(
             yaml.safe_dump(
                 {
                     "apiVersion": "v1",
                     "kind": "Config",
-                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "clusters": [{"name": "fake", "cluster": {"server": server or self.url}}],
                     "users": [{"name": "tester", "user": {"token": token}}],
                     "contexts": [
                         {"name": "fake", "context": {"cluster": "fake", "user": "tester"}}
@@ -75,6 +212,43 @@ class FakeKube:
         )
         return path
 
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    # --- list helpers ---------------------------------------------------------------------
+    def _list(self, request: web.Request, kind: str, api_version: str, items: list[dict[str, Any]]):
+        selector = request.query.get("labelSelector", "")
+        if selector:
+            items = [
+                i for i in items if _selector_matches(selector, i["metadata"].get("labels") or {})
+            ]
+        offset = 0
+        token = request.query.get("continue", "")
+        if token:
+            if self.expire_continue > 0:
+                self.expire_continue -= 1
+                return web.json_response(
+                    status(410, "Expired", "The provided continue parameter is too old to "
+                           "display a consistent list result."), status=410)  # fmt: skip
+            try:
+                offset = json.loads(base64.b64decode(token))["start"]
+            except (ValueError, KeyError):
+                return web.json_response(
+                    status(400, "BadRequest", "invalid continue token"), status=400
+                )
+        limit = int(request.query.get("limit", "0") or 0)
+        page = items[offset : offset + limit] if limit else items[offset:]
+        meta: dict[str, Any] = {"resourceVersion": "4242"}
+        if limit and offset + limit < len(items):
+            meta["continue"] = base64.b64encode(
+                json.dumps({"start": offset + limit}).encode()
+            ).decode()
+            meta["remainingItemCount"] = len(items) - offset - limit
+        return web.json_response(
+            {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": page}
+        )
+
     def app(self) -> web.Application:
         @web.middleware
         async def faults_and_auth(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -82,6 +256,12 @@ class FakeKube:
             fault = self.faults.get(request.path)
             if fault and fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault and fault.drop:
+                assert request.transport is not None
+                request.transport.close()
+                raise asyncio.CancelledError
+            if fault and fault.body is not None:
+                return web.Response(body=fault.body, content_type="application/json")
             if fault and fault.status:
                 return web.json_response(
                     status(fault.status, "InternalError", "injected fault"), status=fault.status
@@ -90,41 +270,148 @@ class FakeKube:
                 return web.json_response(status(401, "Unauthorized", "Unauthorized"), status=401)
             return await handler(request)
 
+        def not_found(resource: str, name: str) -> web.Response:
+            return web.json_response(
+                status(404, "NotFound", f'{resource} "{name}" not found'), status=404
+            )
+
+        def in_ns(items: list[dict[str, Any]], ns: str) -> list[dict[str, Any]]:
+            return [i for i in items if i["metadata"].get("namespace") == ns]
+
+        async def version(_: web.Request) -> web.Response:
+            return web.json_response(version_info(self.git_version))
+
+        async def list_nodes(request: web.Request) -> web.Response:
+            return self._list(request, "Node", "v1", list(self.nodes.values()))
+
         async def get_node(request: web.Request) -> web.Response:
             name = request.match_info["name"]
-            if name not in self.nodes:
-                return web.json_response(
-                    status(404, "NotFound", f'nodes "{name}" not found'), status=404
+            return (
+                web.json_response(self.nodes[name])
+                if name in self.nodes
+                else not_found("nodes", name)
+            )
+
+        async def get_namespace(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            if name not in self.namespaces:
+                return not_found("namespaces", name)
+            return web.json_response(obj("Namespace", "v1", name, status={"phase": "Active"}))
+
+        async def list_services(request: web.Request) -> web.Response:
+            return self._list(
+                request, "Service", "v1", in_ns(self.services, request.match_info["ns"])
+            )
+
+        async def create_pod(request: web.Request) -> web.Response:
+            ns = request.match_info["ns"]
+            pod = await request.json()
+            dry_run = request.query.get("dryRun") == "All"
+            (self.dry_run_bodies if dry_run else self.created).append(pod)
+            if ns not in self.namespaces:
+                return not_found("namespaces", ns)
+            denial = self.admission(ns, pod)
+            if denial is not None:
+                name = pod.get("metadata", {}).get("name") or pod.get("metadata", {}).get(
+                    "generateName", ""
                 )
-            return web.json_response(self.nodes[name])
+                return web.json_response(
+                    status(403, "Forbidden", f'pods "{name}" is forbidden: {denial}',
+                           {"name": name, "kind": "pods"}), status=403)  # fmt: skip
+            meta = {**pod.get("metadata", {}), "namespace": ns, "uid": "dry-run-uid"}
+            meta.setdefault("name", meta.get("generateName", "pod-") + "x7k2q")
+            answer = {
+                **pod,
+                "metadata": meta,
+                "status": {"phase": "Pending", "qosClass": "BestEffort"},
+            }
+            return web.json_response(answer, status=201)
+
+        async def get_crd(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            if name not in self.crds:
+                return not_found("customresourcedefinitions.apiextensions.k8s.io", name)
+            return web.json_response(
+                obj("CustomResourceDefinition", "apiextensions.k8s.io/v1", name)
+            )
+
+        async def list_deployments(request: web.Request) -> web.Response:
+            items = in_ns(self.deployments, request.match_info["ns"])
+            return self._list(request, "Deployment", "apps/v1", items)
+
+        async def list_storage_classes(request: web.Request) -> web.Response:
+            return self._list(request, "StorageClass", "storage.k8s.io/v1", self.storage_classes)
+
+        def cert_manager_missing(plural: str) -> web.Response | None:
+            if f"{plural}.cert-manager.io" not in self.crds:
+                return web.json_response(
+                    status(404, "NotFound", "the server could not find the requested resource"),
+                    status=404,
+                )
+            return None
+
+        async def list_cluster_issuers(request: web.Request) -> web.Response:
+            return cert_manager_missing("clusterissuers") or self._list(
+                request, "ClusterIssuer", "cert-manager.io/v1", self.cluster_issuers)  # fmt: skip
+
+        async def list_issuers(request: web.Request) -> web.Response:
+            items = in_ns(self.issuers, request.match_info["ns"])
+            return cert_manager_missing("issuers") or self._list(
+                request, "Issuer", "cert-manager.io/v1", items
+            )
+
+        async def get_certificate(request: web.Request) -> web.Response:
+            missing = cert_manager_missing("certificates")
+            if missing:
+                return missing
+            name, ns = request.match_info["name"], request.match_info["ns"]
+            for cert in in_ns(self.certificates, ns):
+                if cert["metadata"]["name"] == name:
+                    return web.json_response(cert)
+            return not_found("certificates.cert-manager.io", name)
 
         app = web.Application(middlewares=[faults_and_auth])
-        app.router.add_get("/api/v1/nodes/{name}", get_node)
+        r = app.router
+        r.add_get("/version", version)
+        r.add_get("/version/", version)
+        r.add_get("/api/v1/nodes", list_nodes)
+        r.add_get("/api/v1/nodes/{name}", get_node)
+        r.add_get("/api/v1/namespaces/{name}", get_namespace)
+        r.add_get("/api/v1/namespaces/{ns}/services", list_services)
+        r.add_post("/api/v1/namespaces/{ns}/pods", create_pod)
+        r.add_get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", get_crd)
+        r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", list_deployments)
+        r.add_get("/apis/storage.k8s.io/v1/storageclasses", list_storage_classes)
+        r.add_get("/apis/cert-manager.io/v1/clusterissuers", list_cluster_issuers)
+        r.add_get("/apis/cert-manager.io/v1/namespaces/{ns}/issuers", list_issuers)
+        r.add_get("/apis/cert-manager.io/v1/namespaces/{ns}/certificates/{name}", get_certificate)
         return app
 
 
-@pytest.fixture
-def kube_api() -> Iterator[FakeKube]:
-    fake = FakeKube()
+@contextlib.contextmanager
+def running(fake: FakeKube) -> Iterator[FakeKube]:
+    """Serve `fake` on a random 127.0.0.1 port from a background thread."""
     loop = asyncio.new_event_loop()
-    started = threading.Event()
     runner = web.AppRunner(fake.app(), access_log=None)
 
     async def start() -> None:
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
         host, port = runner.addresses[0][:2]
         fake.url = f"http://{host}:{port}"
-        started.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    started.wait(10)
     try:
         yield fake
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@pytest.fixture
+def kube_api() -> Iterator[FakeKube]:
+    with running(FakeKube()) as fake:
+        yield fake

@@ -1,0 +1,53 @@
+"""cluster_distribution: the cluster is one of the distributions Gitpod supports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter import distribution
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+
+REQUIREMENT = Requirement(
+    id="cluster_distribution",
+    title="A supported Kubernetes distribution (GKE, EKS, AKS, K3s)",
+    severity=Severity.INFO,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Gitpod is tested on GKE, EKS, AKS and K3s; other distributions may need extra work.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    supported: list[str] = field(
+        default_factory=lambda: [
+            distribution.GKE,
+            distribution.EKS,
+            distribution.AKS,
+            distribution.K3S,
+        ]
+    )
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    info = await ctx.kube.version(ctx.settings.timeout)
+    nodes = await ctx.kube.nodes(ctx.settings.timeout)
+    found = distribution.detect(str(info.get("gitVersion", "")), nodes)
+    sample = Sample(
+        "gitpod_cluster_distribution_info",
+        "The detected Kubernetes distribution.",
+        1.0,
+        (("distribution", found),),
+    )
+    if found not in ctx.settings.supported:
+        return Result.failed(
+            Reason.UNSUPPORTED,
+            found,
+            f"detected {found}; supported: {', '.join(ctx.settings.supported)}",
+            sample,
+        )
+    return Result.passed(found, sample)

@@ -1,0 +1,90 @@
+"""cluster_kubernetes_version: the API server and every kubelet run a supported version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.checks.node.kernel import VERSION_PATTERN
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import CheckError, Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.parse import ParseError, version_tuple
+
+REQUIREMENT = Requirement(
+    id="cluster_kubernetes_version",
+    title="A supported Kubernetes version (1.21 or newer)",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Upgrade the control plane and every node pool to a Kubernetes version in the "
+    "supported range.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+OPTIONAL_VERSION = {"pattern": r"(v?\d+\.\d+(\.\d+)?)?", "pattern_help": "a version such as 1.30"}
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    min_version: str = field(default="1.21", metadata=VERSION_PATTERN)
+    # Highest supported minor, inclusive (e.g. "1.30"); empty means no upper bound.
+    max_version: str = field(default="", metadata=OPTIONAL_VERSION)
+
+
+def _minor(text: str) -> tuple[int, int]:
+    return version_tuple(text)[:2]
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    info = await ctx.kube.version(s.timeout)
+    git_version = str(info.get("gitVersion", ""))
+    try:
+        server = _minor(git_version)
+    except ParseError:
+        raise CheckError(Reason.PARSE, f"unparsable server version {git_version!r}") from None
+    low = _minor(s.min_version)
+    high = _minor(s.max_version) if s.max_version else None
+
+    def out_of_range(v: tuple[int, int]) -> bool:
+        return v < low or (high is not None and v > high)
+
+    bad_nodes = []
+    for node in await ctx.kube.nodes(s.timeout):
+        try:
+            if out_of_range(_minor(node.kubelet_version)):
+                bad_nodes.append(f"{node.name} ({node.kubelet_version})")
+        except ParseError:
+            bad_nodes.append(f"{node.name} (unparsable {node.kubelet_version!r})")
+    samples = (
+        Sample(
+            "gitpod_kubernetes_version_info",
+            "The API server's version (gitVersion).",
+            1.0,
+            (("git_version", git_version),),
+        ),
+        Sample(
+            "gitpod_cluster_kubelet_unsupported_nodes",
+            "Nodes whose kubelet version is outside the supported range.",
+            float(len(bad_nodes)),
+        ),
+    )
+    wanted = f">= {s.min_version}" + (f" and <= {s.max_version}" if s.max_version else "")
+    if out_of_range(server):
+        return Result.failed(
+            Reason.UNSUPPORTED,
+            git_version,
+            f"API server {git_version}; expected {wanted}",
+            *samples,
+        )
+    if bad_nodes:
+        listed = ", ".join(bad_nodes[:10]) + (
+            f" and {len(bad_nodes) - 10} more" if len(bad_nodes) > 10 else ""
+        )
+        return Result.failed(
+            Reason.UNSUPPORTED,
+            git_version,
+            f"{len(bad_nodes)} kubelet(s) outside {wanted}: {listed}",
+            *samples,
+        )
+    return Result.passed(git_version, *samples)

@@ -1,0 +1,81 @@
+"""cluster_node_label:<label>: Ready, schedulable nodes carry each label Gitpod schedules on.
+
+One requirement per configured label, all judged from the one shared node list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+
+REQUIREMENT = Requirement(
+    id="cluster_node_label",
+    title="Ready, schedulable nodes carry the label",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Label at least one Ready node per workload, e.g. "
+    "kubectl label node NAME gitpod.io/workload_meta=true.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    labels: list[str] = field(
+        default_factory=lambda: list(SEED_LABELS), metadata={"non_empty": True}
+    )
+    value: str = "true"
+
+
+def requirement_id(label: str) -> str:
+    return f"{REQUIREMENT.id}:{label}"
+
+
+def requirements(settings: Settings) -> tuple[Requirement, ...]:
+    return tuple(
+        dataclasses.replace(
+            REQUIREMENT,
+            id=requirement_id(label),
+            title=f"Ready, schedulable nodes labelled {label}={settings.value}",
+        )
+        for label in settings.labels
+    )
+
+
+async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
+    s = ctx.settings
+    nodes = await ctx.kube.nodes(s.timeout)
+    results = {}
+    for label in s.labels:
+        carrying = [n for n in nodes if n.labels.get(label) == s.value]
+        usable = [n for n in carrying if n.ready and n.schedulable]
+        sample = Sample(
+            "gitpod_cluster_nodes",
+            "Ready, schedulable nodes carrying the Gitpod label.",
+            float(len(usable)),
+            (("label", label),),
+        )
+        observed = f"{len(usable)} node(s)"
+        if usable:
+            results[requirement_id(label)] = Result.passed(observed, sample)
+        elif carrying:
+            names = ", ".join(n.name for n in carrying[:10])
+            results[requirement_id(label)] = Result.failed(
+                Reason.NOT_READY,
+                observed,
+                f"{len(carrying)} node(s) carry {label}={s.value} but none is Ready and "
+                f"schedulable: {names}",
+                sample,
+            )
+        else:
+            results[requirement_id(label)] = Result.failed(
+                Reason.MISSING, observed, f"no node carries {label}={s.value}", sample
+            )
+    return results

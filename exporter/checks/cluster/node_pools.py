@@ -1,0 +1,69 @@
+"""cluster_node_pools: Gitpod's services run apart from workspaces, and headless (prebuild)
+workspaces apart from regular ones, as the reference architecture recommends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.catalogue import (
+    GITPOD_REQUIREMENTS_DOC,
+    WORKLOAD_IDE,
+    WORKLOAD_META,
+    WORKLOAD_WORKSPACE_HEADLESS,
+    WORKLOAD_WORKSPACE_REGULAR,
+)
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+
+REQUIREMENT = Requirement(
+    id="cluster_node_pools",
+    title="Separate node pools for services and for regular and headless workspaces",
+    severity=Severity.WARNING,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Put meta/ide workloads on their own node pool and give headless (prebuild) "
+    "workspaces a pool apart from regular workspaces.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+SPLITS = {
+    # split name: (one side's labels, the other side's labels)
+    "services_workspaces": (
+        (WORKLOAD_META, WORKLOAD_IDE),
+        (WORKLOAD_WORKSPACE_REGULAR, WORKLOAD_WORKSPACE_HEADLESS),
+    ),
+    "regular_headless": ((WORKLOAD_WORKSPACE_REGULAR,), (WORKLOAD_WORKSPACE_HEADLESS,)),
+}
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    value: str = "true"
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    value = ctx.settings.value
+    nodes = await ctx.kube.nodes(ctx.settings.timeout)
+    samples = []
+    problems = []
+    for split, (left, right) in SPLITS.items():
+        shared = [
+            n.name
+            for n in nodes
+            if any(n.labels.get(k) == value for k in left)
+            and any(n.labels.get(k) == value for k in right)
+        ]
+        samples.append(
+            Sample(
+                "gitpod_cluster_node_pools_shared_nodes",
+                "Nodes that carry labels of both sides of a recommended pool split.",
+                float(len(shared)),
+                (("split", split),),
+            )
+        )
+        if shared:
+            problems.append(f"{split}: {len(shared)} node(s) shared ({', '.join(shared[:5])})")
+    if problems:
+        return Result.failed(Reason.OVERLAP, "shared", "; ".join(problems), *samples)
+    return Result.passed("separate", *samples)

@@ -1,0 +1,100 @@
+"""cluster_nodes_runtime: every node that Gitpod schedules on meets the node requirements,
+as the API server sees them (the node role checks the same from inside each node)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
+from exporter.checks.node.kernel import VERSION_PATTERN
+from exporter.checks.node.memory import DEFAULT_MIN_BYTES
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.kube import NodeFacts
+from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.parse import ParseError, version_tuple
+
+REQUIREMENT = Requirement(
+    id="cluster_nodes_runtime",
+    title="Gitpod nodes run containerd, Ubuntu, kernel >= 5.4, 4 CPU and 16 GB",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Replace the listed nodes with Ubuntu/containerd nodes of at least 4 vCPU and 16 GB.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+REASONS = ("runtime", "os", "kernel", "cpu", "memory")
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    label_prefix: str = GITPOD_LABEL_PREFIX
+    runtimes: list[str] = field(
+        default_factory=lambda: ["containerd"], metadata={"non_empty": True}
+    )
+    os_images: list[str] = field(default_factory=lambda: ["Ubuntu"], metadata={"non_empty": True})
+    min_kernel: str = field(default="5.4.0", metadata=VERSION_PATTERN)
+    min_cpus: float = field(default=4.0, metadata={"min": 0})
+    min_memory_bytes: int = field(default=DEFAULT_MIN_BYTES, metadata={"min": 0})
+
+
+def _problems(node: NodeFacts, s: Settings) -> list[str]:
+    out = []
+    if node.runtime.partition("://")[0] not in s.runtimes:
+        out.append("runtime")
+    if not any(node.os_image.startswith(p) for p in s.os_images):
+        out.append("os")
+    try:
+        if version_tuple(node.kernel) < version_tuple(s.min_kernel):
+            out.append("kernel")
+    except ParseError:
+        out.append("kernel")
+    if node.cpu is None or node.cpu < s.min_cpus:
+        out.append("cpu")
+    if node.memory is None or node.memory < s.min_memory_bytes:
+        out.append("memory")
+    return out
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    nodes = [
+        n
+        for n in await ctx.kube.nodes(s.timeout)
+        if any(k.startswith(s.label_prefix) and v == "true" for k, v in n.labels.items())
+    ]
+    failing: dict[str, list[str]] = {r: [] for r in REASONS}
+    for node in nodes:
+        for problem in _problems(node, s):
+            failing[problem].append(node.name)
+    samples = [
+        Sample(
+            "gitpod_cluster_nodes_failing",
+            "Gitpod-labelled nodes failing a node requirement, by reason.",
+            float(len(names)),
+            (("reason", reason),),
+        )
+        for reason, names in failing.items()
+    ]
+    samples.append(
+        Sample(
+            "gitpod_cluster_gitpod_nodes",
+            "Nodes carrying a Gitpod workload label.",
+            float(len(nodes)),
+        )
+    )
+    bad = {name for names in failing.values() for name in names}
+    observed = f"{len(nodes) - len(bad)}/{len(nodes)} nodes ok"
+    if bad:
+        detail = "; ".join(
+            f"{reason}: {', '.join(names[:10])}"
+            + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            for reason, names in failing.items()
+            if names
+        )
+        return Result.failed(Reason.UNSUPPORTED, observed, detail, *samples)
+    if not nodes:
+        return Result.failed(
+            Reason.MISSING, observed, f"no node carries a {s.label_prefix}* label", *samples
+        )
+    return Result.passed(observed, *samples)

@@ -1,0 +1,38 @@
+"""cluster_openshift: the cluster is not OpenShift, on which Gitpod is known not to work
+(its security context constraints reject the privileged workspace pods)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter import distribution
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import Reason, Requirement, Result, Scope, Severity
+
+REQUIREMENT = Requirement(
+    id="cluster_openshift",
+    title="Not OpenShift (known incompatible with Gitpod)",
+    severity=Severity.WARNING,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Run Gitpod on a supported distribution (GKE, EKS, AKS, K3s); OpenShift's security "
+    "context constraints block Gitpod's workspaces.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    pass
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    info = await ctx.kube.version(ctx.settings.timeout)
+    found = distribution.detect(
+        str(info.get("gitVersion", "")), await ctx.kube.nodes(ctx.settings.timeout)
+    )
+    if found == distribution.OPENSHIFT:
+        return Result.failed(Reason.UNSUPPORTED, found, "the nodes run Red Hat CoreOS (OpenShift)")
+    return Result.passed(found)
