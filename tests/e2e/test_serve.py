@@ -213,3 +213,31 @@ def test_node_role_does_not_import_cluster_clients(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cluster_role_serves_its_verdicts(kube_api, tmp_path: Path) -> None:
+    from tests import clusters
+
+    clusters.gke_two_pools(kube_api)
+    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    served = start(["--role", "cluster", "--kubeconfig", str(kc)])
+    try:
+        served.wait_ready()
+        samples = served.samples()
+        satisfied = by_name(samples, "gitpod_requirement_satisfied")
+        assert satisfied["cluster_node_label:gitpod.io/workload_meta"].value == 1
+        assert satisfied["cluster_node_pools"].value == 0
+        assert satisfied["cluster_distribution"].labels["severity"] == "info"
+        assert "node" not in satisfied["cluster_namespace"].labels
+        nodes = {s.labels["label"]: s.value for s in samples if s.name == "gitpod_cluster_nodes"}
+        assert nodes["gitpod.io/workload_workspace_regular"] == 2
+        version = next(s for s in samples if s.name == "gitpod_kubernetes_version_info")
+        assert version.labels == {"git_version": "v1.27.3-gke.100"}
+        dist = next(s for s in samples if s.name == "gitpod_cluster_distribution_info")
+        assert dist.labels == {"distribution": "gke"}
+        # One shared node LIST (and one /version) served the first round of every check.
+        assert kube_api.calls["/api/v1/nodes"] == 1
+        assert kube_api.calls["/version"] == 1
+    finally:
+        served.proc.terminate()
+        assert served.proc.wait(5) == 0

@@ -392,7 +392,7 @@ class FakeKube:
 def running(fake: FakeKube) -> Iterator[FakeKube]:
     """Serve `fake` on a random 127.0.0.1 port from a background thread."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(fake.app(), access_log=None)
+    runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.2)
 
     async def start() -> None:
         await runner.setup()
