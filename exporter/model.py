@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 
@@ -49,6 +50,10 @@ class Reason(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     NOT_READY = "not_ready"
     OVERLAP = "overlap"
+    VERSION = "version"
+    MISMATCH = "mismatch"
+    EXPIRED = "expired"
+    EXPIRING = "expiring"
 
 
 @dataclass(frozen=True)
@@ -119,3 +124,13 @@ class CheckError(Exception):
 
 class NotConfigured(Exception):
     """What the check needs is not configured (no API access, no section): it is skipped."""
+
+
+async def judged(check: Awaitable[Result], observed: str = "unreachable") -> Result:
+    """For checks of a dependency's reachability: a dependency that cannot be reached or
+    refuses us has *failed* the requirement (satisfied 0, so the critical alert fires), not
+    left it unknown. Kubernetes API trouble, by contrast, stays an `error`."""
+    try:
+        return await check
+    except CheckError as exc:
+        return Result.failed(exc.reason, observed, exc.detail)

@@ -161,3 +161,79 @@ def quantity(text: str) -> float:
     if suffix and suffix[0] in "eE":
         return number * 10.0 ** int(suffix[1:])
     return number * _QUANTITY_SUFFIX[suffix]
+
+
+def mysql_version(text: str) -> tuple[str, tuple[int, int, int]]:
+    """(flavor, version) of a `SELECT VERSION()` answer: `8.0.36`, `5.7.44-log`,
+    `8.0.28-cloudsql`, `10.11.6-MariaDB-0+deb12u1`, or MariaDB's replication-era
+    `5.5.5-10.6.12-MariaDB` prefix."""
+    if "mariadb" in text.lower():
+        body = text[len("5.5.5-") :] if text.startswith("5.5.5-") else text
+        return "mariadb", version_tuple(body)
+    return "mysql", version_tuple(text)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def www_authenticate(header: str) -> list[tuple[str, dict[str, str]]]:
+    """The challenges of a WWW-Authenticate header (RFC 7235), in order: [(scheme, params)].
+    Quoted values may hold commas and escaped quotes; several challenges may share a header."""
+    out: list[tuple[str, dict[str, str]]] = []
+    pos, n = 0, len(header)
+
+    def skip(chars: str) -> None:
+        nonlocal pos
+        while pos < n and header[pos] in chars:
+            pos += 1
+
+    while True:
+        skip(" \t,")
+        if pos >= n:
+            break
+        m = _TOKEN.match(header, pos)
+        if not m:
+            raise ParseError(f"expected an auth scheme at {pos}")
+        scheme, pos = m.group(0), m.end()
+        params: dict[str, str] = {}
+        while True:
+            save = pos
+            skip(" \t")
+            m = _TOKEN.match(header, pos)
+            if not m:
+                pos = save
+                break
+            key, after = m.group(0), m.end()
+            rest = header[after:].lstrip(" \t")
+            if not rest.startswith("="):
+                pos = save  # a token with no '=': the next challenge's scheme
+                break
+            pos = n - len(rest) + 1
+            skip(" \t")
+            if pos < n and header[pos] == '"':
+                pos += 1
+                value = []
+                while pos < n and header[pos] != '"':
+                    if header[pos] == "\\" and pos + 1 < n:
+                        pos += 1
+                    value.append(header[pos])
+                    pos += 1
+                if pos >= n:
+                    raise ParseError("unterminated quoted string")
+                pos += 1
+                params[key.lower()] = "".join(value)
+            else:
+                m = _TOKEN.match(header, pos)
+                if not m:
+                    raise ParseError(f"expected a value for {key!r}")
+                params[key.lower()] = m.group(0)
+                pos = m.end()
+            skip(" \t")
+            if pos < n and header[pos] == ",":
+                pos += 1
+                continue
+            break
+        out.append((scheme.lower(), params))
+    if not out:
+        raise ParseError("no challenge")
+    return out

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 
 from exporter.checks.cluster import (
     cert_manager,
+    database,
     distribution,
+    dns,
     kubernetes_version,
     loadbalancer,
     namespace,
@@ -15,7 +17,11 @@ from exporter.checks.cluster import (
     nodes_runtime,
     openshift,
     privileged_pods,
+    registry,
+    scm,
+    storage,
     storage_class,
+    tls,
 )
 from exporter.checks.node import (
     cni_calico,
@@ -53,6 +59,12 @@ CLUSTER_CHECKS: tuple[Check, ...] = (
     privileged_pods,
     loadbalancer,
     cert_manager,
+    database,
+    storage,
+    registry,
+    scm,
+    tls,
+    dns,
 )  # type: ignore[assignment]
 
 ROLES: Mapping[str, tuple[Check, ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}

@@ -66,11 +66,16 @@ def unix_peer(path: Path, mode: str, version: str = "1.4.13") -> Iterator[Path]:
     server = asyncio.run_coroutine_threadsafe(
         asyncio.start_unix_server(handler, str(path)), loop
     ).result(5)
+    async def shutdown() -> None:
+        server.close()
+        for task in asyncio.all_tasks(loop):
+            if task is not asyncio.current_task():
+                task.cancel()
+
     try:
         yield path
     finally:
-        server.close()
-        for task in asyncio.all_tasks(loop):
-            loop.call_soon_threadsafe(task.cancel)
+        # Everything on the server's own loop: asyncio objects are not thread-safe.
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)

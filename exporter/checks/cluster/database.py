@@ -1,0 +1,149 @@
+"""cluster_database: Gitpod's MySQL answers, accepts its credentials and is 5.7 or newer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.checks.node.kernel import VERSION_PATTERN
+from exporter.config import CheckSettings, Secret
+from exporter.context import CheckContext
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+    judged,
+)
+from exporter.parse import ParseError, format_version, mysql_version, version_tuple
+
+REQUIREMENT = Requirement(
+    id="cluster_database",
+    title="MySQL 5.7 or newer, reachable with Gitpod's credentials",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Check the database host, port, user and password Gitpod uses, its network path "
+    "(security groups, Cloud SQL proxy) and that it runs MySQL >= 5.7.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+# MySQL client error codes (errmsg.h / mysqld_error.h) that mean something to an operator.
+_ERRNO_REASON = {
+    1045: Reason.AUTH,  # ER_ACCESS_DENIED_ERROR
+    1044: Reason.AUTH,  # ER_DBACCESS_DENIED_ERROR
+    1049: Reason.NOT_FOUND,  # ER_BAD_DB_ERROR
+    2003: Reason.CONNECT,  # CR_CONN_HOST_ERROR
+    2005: Reason.CONNECT,  # CR_UNKNOWN_HOST
+    2006: Reason.CONNECT,  # CR_SERVER_GONE_ERROR
+    2013: Reason.TIMEOUT,  # CR_SERVER_LOST: no answer within read_timeout
+    2026: Reason.TLS,  # CR_SSL_CONNECTION_ERROR
+}
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    host: str = ""  # empty: the check is not configured
+    port: int = field(default=3306, metadata={"min": 1, "max": 65535})
+    user: str = "gitpod"
+    password: Secret | None = None
+    database: str = "gitpod"
+    tls: bool = False
+    ca_file: str = ""
+    min_version: str = field(default="5.7", metadata=VERSION_PATTERN)
+    # Gitpod documents MySQL; MariaDB is judged by this floor unless refused outright.
+    allow_mariadb: bool = True
+    min_mariadb_version: str = field(default="10.3", metadata=VERSION_PATTERN)
+
+
+def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
+    import pymysql  # lazily: the node role never loads it
+
+    ssl: dict[str, Any] | None = None
+    if s.tls:
+        ssl = {"ca": s.ca_file} if s.ca_file else {"check_hostname": True}
+    started = time.perf_counter()
+    try:
+        conn = pymysql.connect(
+            host=s.host,
+            port=s.port,
+            user=s.user,
+            password=password,
+            database=s.database or None,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            ssl=ssl,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT VERSION()")
+                (version,) = cur.fetchone()
+                cur.execute("SELECT 1")
+                cur.fetchone()
+        finally:
+            conn.close()
+    except pymysql.err.MySQLError as exc:
+        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        reason = _ERRNO_REASON.get(errno, Reason.PROTOCOL)
+        if errno == 2003 and "timed out" in text:
+            reason = Reason.TIMEOUT
+        if "SSL" in text or "certificate" in text:
+            reason = Reason.TLS
+        raise CheckError(reason, f"MySQL error {errno}: {text}") from None
+    return str(version), time.perf_counter() - started
+
+
+async def _run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    if not s.host:
+        raise NotConfigured("no database host configured")
+    password = s.password.read() if s.password else ""
+    # Leave the scheduler's timeout the last word: the client gives up a little earlier.
+    version, latency = await ctx.blocking(_query, s, password, max(s.timeout * 0.8, 0.1))
+    try:
+        flavor, found = mysql_version(version)
+    except ParseError:
+        raise CheckError(Reason.PARSE, f"unparsable server version {version!r}") from None
+    samples = (
+        Sample(
+            "gitpod_database_version_info",
+            "The database server's version and flavor (mysql or mariadb).",
+            1.0,
+            (("version", version), ("flavor", flavor)),
+        ),
+        Sample(
+            "gitpod_database_latency_seconds",
+            "Connect, authenticate and two queries, end to end.",
+            latency,
+        ),
+    )
+    if flavor == "mariadb":
+        if not s.allow_mariadb:
+            return Result.failed(
+                Reason.VERSION, version, "MariaDB is not allowed by the config", *samples
+            )
+        floor = version_tuple(s.min_mariadb_version)
+        note = "Gitpod documents MySQL; MariaDB is judged by min_mariadb_version"
+    else:
+        floor = version_tuple(s.min_version)
+        note = ""
+    if found < floor:
+        return Result.failed(
+            Reason.VERSION,
+            version,
+            f"{flavor} {format_version(found)} is older than {format_version(floor)}",
+            *samples,
+        )
+    return Result.passed(version, *samples, detail=note)
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    return await judged(_run(ctx))

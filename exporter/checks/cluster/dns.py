@@ -1,0 +1,114 @@
+"""cluster_dns: the domain, a name under it and a name under ws.<domain> resolve, to the
+expected (LoadBalancer) addresses when they are configured."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+)
+
+REQUIREMENT = Requirement(
+    id="cluster_dns",
+    title="domain, *.domain and *.ws.domain resolve to the LoadBalancer",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Create A (or CNAME) records for the domain, *.domain and *.ws.domain pointing at "
+    "the proxy's LoadBalancer address.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    domain: str = ""  # empty: the check is not configured
+    nameserver: str = ""  # an IP; empty: the system resolver
+    port: int = field(default=53, metadata={"min": 1, "max": 65535})
+    addresses: list[str] = field(default_factory=list)  # expected; empty: any answer
+
+
+async def _resolve(resolver: object, name: str) -> list[str]:
+    import dns.asyncresolver
+    import dns.exception
+    import dns.resolver
+
+    assert isinstance(resolver, dns.asyncresolver.Resolver)
+    found: list[str] = []
+    try:
+        for rdtype in ("A", "AAAA"):
+            try:
+                answer = await resolver.resolve(name, rdtype)
+            except dns.resolver.NoAnswer:
+                continue
+            found += [r.to_text() for r in answer]
+    except dns.resolver.NXDOMAIN:
+        raise CheckError(Reason.NOT_FOUND, f"{name}: no such name (NXDOMAIN)") from None
+    except dns.resolver.LifetimeTimeout:
+        raise CheckError(Reason.TIMEOUT, f"{name}: the resolver did not answer in time") from None
+    except dns.resolver.NoNameservers as exc:
+        raise CheckError(Reason.CONNECT, f"{name}: no nameserver answered: {exc}") from None
+    except dns.exception.DNSException as exc:
+        raise CheckError(Reason.PROTOCOL, f"{name}: {exc}") from None
+    if not found:
+        raise CheckError(Reason.NOT_FOUND, f"{name}: no A or AAAA record")
+    return found
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    import dns.asyncresolver
+
+    s = ctx.settings
+    if not s.domain:
+        raise NotConfigured("no domain configured")
+    resolver = dns.asyncresolver.Resolver(configure=not s.nameserver)
+    if s.nameserver:
+        resolver.nameservers = [s.nameserver]
+        resolver.port = s.port
+    label = secrets.token_hex(4)
+    names = {
+        s.domain: s.domain,
+        f"*.{s.domain}": f"gre-{label}.{s.domain}",
+        f"*.ws.{s.domain}": f"gre-{label}.ws.{s.domain}",
+    }
+    resolver.lifetime = max(s.timeout * 0.8 / len(names), 0.1)
+    samples, wrong, seen = [], [], []
+    for pattern, name in names.items():
+        started = time.perf_counter()
+        try:
+            addresses = await _resolve(resolver, name)
+        except CheckError as exc:
+            return Result.failed(exc.reason, f"{pattern} unresolved", exc.detail, *samples)
+        samples.append(
+            Sample(
+                "gitpod_dns_resolution_duration_seconds",
+                "Time to resolve the name.",
+                time.perf_counter() - started,
+                (("name", pattern),),
+            )
+        )
+        seen.append(f"{pattern}={','.join(addresses)}")
+        if s.addresses and not set(addresses) & set(s.addresses):
+            wrong.append(f"{pattern} -> {', '.join(addresses)}")
+    observed = "; ".join(seen)
+    if wrong:
+        return Result.failed(
+            Reason.MISMATCH,
+            observed,
+            f"expected {', '.join(s.addresses)}: {'; '.join(wrong)}",
+            *samples,
+        )
+    return Result.passed(observed, *samples)

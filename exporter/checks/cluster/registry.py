@@ -1,0 +1,176 @@
+"""cluster_registry: the image registry speaks the Docker Registry HTTP API V2 and accepts
+Gitpod's credentials (Basic or the Bearer token flow); optionally, that it lets them push."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import aiohttp
+
+from exporter import httpcheck
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Secret
+from exporter.context import CheckContext
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+    judged,
+)
+from exporter.parse import ParseError, www_authenticate
+
+REQUIREMENT = Requirement(
+    id="cluster_registry",
+    title="An image registry implementing Docker Registry HTTP API V2",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Check the registry URL and the credentials Gitpod uses (docker login URL works?), "
+    "and that the registry implements the V2 API.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+API_HEADER = "Docker-Distribution-API-Version"
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    url: str = ""  # e.g. https://registry.example.com; empty: the check is not configured
+    username: str = ""
+    password: Secret | None = None
+    ca_file: str = ""
+    # Start a blob upload and cancel it: proves push rights, leaves nothing behind.
+    push_check: bool = False
+    repository: str = "gitpod-requirements-probe"
+
+
+class _Client:
+    def __init__(self, http: aiohttp.ClientSession, s: Settings, password: str) -> None:
+        self.http, self.s, self.password = http, s, password
+        self.base = s.url.rstrip("/")
+        self.ssl = httpcheck.tls_context(s.ca_file) if self.base.startswith("https") else None
+        self.auth: dict[str, str] = {}
+
+    def _basic(self) -> aiohttp.BasicAuth | None:
+        return aiohttp.BasicAuth(self.s.username, self.password) if self.s.username else None
+
+    async def call(self, method: str, url: str, scope: str = "") -> aiohttp.ClientResponse:
+        """A request that follows one 401 challenge, as docker's client does."""
+        resp = await self.http.request(method, url, headers=self.auth, ssl=self.ssl)
+        if resp.status != 401:
+            return resp
+        header = resp.headers.get("WWW-Authenticate", "")
+        resp.release()
+        try:
+            challenges = dict(www_authenticate(header))
+        except ParseError as exc:
+            raise CheckError(
+                Reason.PROTOCOL, f"unusable WWW-Authenticate {header!r}: {exc}"
+            ) from None
+        if "bearer" in challenges:
+            self.auth = {
+                "Authorization": f"Bearer {await self._token(challenges['bearer'], scope)}"
+            }
+        elif "basic" in challenges:
+            basic = self._basic()
+            if basic is None:
+                raise CheckError(
+                    Reason.AUTH, "the registry wants credentials and none are configured"
+                )
+            self.auth = {"Authorization": basic.encode()}
+        else:
+            raise CheckError(Reason.PROTOCOL, f"no Basic or Bearer challenge in {header!r}")
+        resp = await self.http.request(method, url, headers=self.auth, ssl=self.ssl)
+        if resp.status == 401:
+            resp.release()
+            raise CheckError(Reason.AUTH, "the registry refused the configured credentials")
+        return resp
+
+    async def _token(self, params: dict[str, str], scope: str) -> str:
+        realm = params.get("realm")
+        if not realm:
+            raise CheckError(Reason.PROTOCOL, "Bearer challenge without a realm")
+        query = {
+            k: v
+            for k, v in (
+                ("service", params.get("service", "")),
+                ("scope", scope or params.get("scope", "")),
+            )
+            if v
+        }
+        url = f"{realm}?{urlencode(query)}" if query else realm
+        token_ssl = httpcheck.tls_context(self.s.ca_file) if realm.startswith("https") else None
+        async with self.http.get(url, auth=self._basic(), ssl=token_ssl) as resp:
+            if resp.status in (401, 403):
+                raise CheckError(
+                    Reason.AUTH, f"the token service refused the credentials (HTTP {resp.status})"
+                )
+            if resp.status != 200:
+                raise CheckError(Reason.PROTOCOL, f"token service answered HTTP {resp.status}")
+            try:
+                body: Any = await resp.json(content_type=None)
+            except ValueError:
+                raise CheckError(Reason.PROTOCOL, "token service answered non-JSON") from None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise CheckError(Reason.PROTOCOL, "token service answered without a token")
+        return token
+
+
+async def _push_check(client: _Client, repo: str) -> None:
+    scope = f"repository:{repo}:push,pull"
+    resp = await client.call("POST", f"{client.base}/v2/{repo}/blobs/uploads/", scope)
+    async with resp:
+        if resp.status in (401, 403):
+            raise _Refused(f"push to {repo} refused (HTTP {resp.status})")
+        location = resp.headers.get("Location", "")
+        if resp.status != 202 or not location:
+            raise CheckError(Reason.PROTOCOL, f"starting an upload answered HTTP {resp.status}")
+    # Cancel the upload: nothing stays behind in the registry.
+    async with await client.call("DELETE", urljoin(client.base + "/", location), scope) as resp:
+        if resp.status not in (200, 202, 204):
+            raise CheckError(Reason.PROTOCOL, f"cancelling the upload answered HTTP {resp.status}")
+
+
+class _Refused(Exception):
+    pass
+
+
+async def _run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    if not s.url:
+        raise NotConfigured("no registry url configured")
+    password = s.password.read() if s.password else ""
+    started = time.perf_counter()
+    async with httpcheck.session(s.timeout) as http:
+        client = _Client(http, s, password)
+        async with await client.call("GET", f"{client.base}/v2/") as resp:
+            version = resp.headers.get(API_HEADER, "")  # CIMultiDict: any header-name case
+            if resp.status != 200 or version != "registry/2.0":
+                raise CheckError(
+                    Reason.PROTOCOL,
+                    f"GET /v2/ answered HTTP {resp.status} with "
+                    f"{API_HEADER}={version or 'absent'}: not a V2 registry",
+                )
+        latency = time.perf_counter() - started
+        if s.push_check:
+            try:
+                await _push_check(client, s.repository)
+            except _Refused as exc:
+                return Result.failed(Reason.AUTH, "V2, no push", str(exc))
+    sample = Sample(
+        "gitpod_registry_latency_seconds", "GET /v2/ including authentication.", latency
+    )
+    auth = client.auth.get("Authorization", "").split(" ")[0].lower() or "anonymous"
+    return Result.passed(f"V2 ({auth})" + (", push ok" if s.push_check else ""), sample)
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    return await judged(_run(ctx))

@@ -1,0 +1,120 @@
+"""cluster_scm: every configured source control system answers its API over valid TLS."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from exporter import httpcheck
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, ConfigError
+from exporter.context import CheckContext
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+)
+
+REQUIREMENT = Requirement(
+    id="cluster_scm",
+    title="Each configured source control system is reachable",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Check egress from the cluster to the SCM (proxy, firewall) and that its certificate "
+    "is trusted (configure ca_file for a private CA).",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+# Type: (default API base, path of an endpoint that answers without a token or with 401).
+ENDPOINTS = {
+    "github": ("https://api.github.com", "/"),
+    "github_enterprise": ("", "/api/v3/meta"),
+    "gitlab": ("https://gitlab.com", "/api/v4/version"),
+    "bitbucket": ("https://api.bitbucket.org", "/2.0/user"),
+    "bitbucket_server": ("", "/rest/api/1.0/application-properties"),
+    "azure_devops": ("https://dev.azure.com", "/_apis/connectionData"),
+}
+# Answers that prove the API is there: auth-only endpoints say 401 (or 203 on Azure DevOps).
+OK_STATUS = {200, 203, 204, 401}
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str = field(
+        default="", metadata={"pattern": r"[a-zA-Z0-9_.-]+", "pattern_help": "a short name"}
+    )
+    type: str = field(default="github", metadata={"choices": tuple(ENDPOINTS)})
+    url: str = ""  # required for github_enterprise and bitbucket_server
+    ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("name", "expected a short name for the provider (its metric label)")
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    providers: list[Provider] = field(default_factory=list)
+
+
+async def _probe(p: Provider, timeout: float) -> tuple[float, int]:
+    base, endpoint = ENDPOINTS[p.type]
+    url = (p.url or base).rstrip("/") + endpoint
+    if not url.startswith("https://"):
+        raise CheckError(Reason.TLS, f"{p.name}: {url} is not HTTPS")
+    started = time.perf_counter()
+    async with (
+        httpcheck.session(timeout) as http,
+        http.get(url, ssl=httpcheck.tls_context(p.ca_file), allow_redirects=False) as resp,
+    ):
+        await resp.read()
+        if resp.status not in OK_STATUS:
+            raise CheckError(Reason.PROTOCOL, f"{p.name}: {url} answered HTTP {resp.status}")
+        return time.perf_counter() - started, resp.status
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    if not s.providers:
+        raise NotConfigured("no SCM providers configured")
+    samples, problems, ok = [], [], []
+    for p in s.providers:
+        if not (p.url or ENDPOINTS[p.type][0]):
+            raise CheckError(Reason.NOT_CONFIGURED, f"{p.name}: type {p.type} needs a url")
+        try:
+            latency, status = await _probe(p, max(s.timeout * 0.8 / len(s.providers), 0.1))
+        except CheckError as exc:
+            problems.append((p.name, exc))
+            samples.append(
+                Sample(
+                    "gitpod_scm_up", "1 if the SCM's API answered.", 0.0, (("provider", p.name),)
+                )
+            )
+            continue
+        ok.append(f"{p.name} ({status})")
+        samples.append(
+            Sample("gitpod_scm_up", "1 if the SCM's API answered.", 1.0, (("provider", p.name),))
+        )
+        samples.append(
+            Sample(
+                "gitpod_scm_latency_seconds",
+                "Latency of the SCM API request.",
+                latency,
+                (("provider", p.name),),
+            )
+        )
+    if problems:
+        detail = "; ".join(f"{name}: {exc.detail}" for name, exc in problems)
+        return Result.failed(
+            problems[0][1].reason,
+            ", ".join(n for n, _ in problems) + " unreachable",
+            detail,
+            *samples,
+        )
+    return Result.passed(", ".join(ok), *samples)

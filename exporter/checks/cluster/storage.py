@@ -1,0 +1,144 @@
+"""cluster_storage: the bucket storage Gitpod keeps workspace content in (S3 or MinIO, or any
+S3-compatible service) answers, the bucket exists, and optionally a probe object round-trips."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings, Secret
+from exporter.context import CheckContext
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+    judged,
+)
+
+REQUIREMENT = Requirement(
+    id="cluster_storage",
+    title="Bucket storage (S3 or MinIO) reachable, bucket present",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Check the storage endpoint, region, bucket name and access keys Gitpod uses, and "
+    "that the keys may read and write the bucket.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+
+_AUTH_CODES = {"403", "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+_MISSING_CODES = {"404", "NoSuchBucket", "NotFound"}
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    bucket: str = ""  # empty: the check is not configured
+    endpoint: str = ""  # empty: AWS S3 for the region
+    region: str = "us-east-1"
+    access_key_id: Secret | None = None
+    secret_access_key: Secret | None = None
+    addressing_style: str = field(default="auto", metadata={"choices": ("auto", "path", "virtual")})
+    ca_file: str = ""
+    round_trip: bool = False
+    prefix: str = "gitpod-requirements-exporter/"
+
+
+def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) -> dict[str, float]:
+    import boto3  # lazily: the node role never loads it
+    import botocore.config
+    import botocore.exceptions as bx
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=s.endpoint or None,
+        region_name=s.region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        verify=s.ca_file or True,
+        config=botocore.config.Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": s.addressing_style},
+        ),
+    )
+    latencies: dict[str, float] = {}
+
+    def timed(op: str, fn: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        out = fn(**kwargs)
+        latencies[op] = time.perf_counter() - started
+        return out
+
+    try:
+        timed("head_bucket", client.head_bucket, Bucket=s.bucket)
+        if s.round_trip:
+            key = f"{s.prefix}probe-{uuid.uuid4().hex}"
+            body = uuid.uuid4().bytes
+            timed("put_object", client.put_object, Bucket=s.bucket, Key=key, Body=body)
+            try:
+                got = timed("get_object", client.get_object, Bucket=s.bucket, Key=key)[
+                    "Body"
+                ].read()
+            finally:
+                timed("delete_object", client.delete_object, Bucket=s.bucket, Key=key)
+            if got != body:
+                raise CheckError(
+                    Reason.PROTOCOL, "the probe object read back differs from what was written"
+                )
+    except bx.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _MISSING_CODES:
+            raise _Missing(f"bucket {s.bucket} not found") from None
+        reason = Reason.AUTH if code in _AUTH_CODES else Reason.PROTOCOL
+        raise CheckError(reason, f"S3 error {code}: {exc}") from None
+    except bx.SSLError as exc:
+        raise CheckError(Reason.TLS, f"TLS: {exc}") from None
+    except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
+        raise CheckError(Reason.TIMEOUT, str(exc)) from None
+    except bx.EndpointConnectionError as exc:
+        raise CheckError(Reason.CONNECT, str(exc)) from None
+    except bx.NoCredentialsError:
+        raise CheckError(Reason.AUTH, "no credentials configured or found") from None
+    except bx.BotoCoreError as exc:
+        raise CheckError(Reason.PROTOCOL, str(exc)) from None
+    return latencies
+
+
+class _Missing(Exception):
+    pass
+
+
+async def _run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    if not s.bucket:
+        raise NotConfigured("no bucket configured")
+    key_id = s.access_key_id.read() if s.access_key_id else None
+    secret = s.secret_access_key.read() if s.secret_access_key else None
+    try:
+        latencies = await ctx.blocking(_probe, s, key_id, secret, max(s.timeout * 0.8, 0.1))
+    except _Missing as exc:
+        return Result.failed(Reason.NOT_FOUND, "absent", str(exc))
+    samples = [
+        Sample(
+            "gitpod_storage_latency_seconds",
+            "Latency of each storage operation of the last run.",
+            took,
+            (("operation", op),),
+        )
+        for op, took in latencies.items()
+    ]
+    observed = "bucket present" + (", round trip ok" if s.round_trip else "")
+    return Result.passed(observed, *samples, detail=f"{s.endpoint or 'AWS S3'} bucket {s.bucket}")
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    return await judged(_run(ctx))

@@ -1,0 +1,157 @@
+"""cluster_tls: the Gitpod proxy presents a trusted certificate covering the domain, its
+wildcard and the workspace wildcard; cluster_tls_expiry: it is not about to expire."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter import httpcheck
+from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+)
+
+REQUIREMENT = Requirement(
+    id="cluster_tls",
+    title="The domain's certificate is trusted and covers domain, *.domain and *.ws.domain",
+    severity=Severity.CRITICAL,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Issue a certificate whose SANs list the domain, *.domain and *.ws.domain from a "
+    "CA the clients trust (cert-manager with a DNS-01 solver does this).",
+)
+EXPIRY = Requirement(
+    id="cluster_tls_expiry",
+    title="The domain's certificate is not expiring within 14 days",
+    severity=Severity.WARNING,
+    scope=Scope.CLUSTER,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Renew the certificate; with cert-manager, check the Certificate's events and the "
+    "issuer's status.",
+)
+HOST_PATHS: tuple[str, ...] = ()
+# OpenSSL verify codes (x509_vfy.h).
+X509_V_ERR_CERT_HAS_EXPIRED = 10
+X509_V_ERR_HOSTNAME_MISMATCH = 62
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    domain: str = ""  # empty: the check is not configured
+    address: str = ""  # host:port of the proxy; empty: the domain on port 443
+    ca_file: str = ""
+    warn_days: float = field(default=14.0, metadata={"min": 0})
+
+
+def requirements(settings: Settings) -> tuple[Requirement, ...]:
+    return (REQUIREMENT, EXPIRY)
+
+
+def covers(pattern: str, name: str) -> bool:
+    """RFC 6125 matching: a wildcard stands for exactly one leftmost label."""
+    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = name.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == name
+
+
+async def _peer_cert(
+    host: str, port: int, sni: str, ctx: ssl.SSLContext, timeout: float
+) -> dict[str, Any]:
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=ctx, server_hostname=sni), timeout
+        )
+    except ssl.SSLCertVerificationError as exc:
+        if exc.verify_code == X509_V_ERR_CERT_HAS_EXPIRED:
+            raise CheckError(Reason.EXPIRED, f"{sni}: the certificate has expired") from None
+        raise CheckError(Reason.TLS, f"{sni}: {exc.verify_message}") from None
+    except ssl.SSLError as exc:
+        raise CheckError(Reason.TLS, f"{sni}: TLS handshake failed: {exc.reason}") from None
+    except TimeoutError:
+        raise CheckError(Reason.TIMEOUT, f"{sni}: no TLS handshake within {timeout:g}s") from None
+    except OSError as exc:
+        raise CheckError(Reason.CONNECT, f"{host}:{port}: {exc.strerror or exc}") from None
+    cert = writer.get_extra_info("peercert") or {}
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+    return cert
+
+
+async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
+    s = ctx.settings
+    if not s.domain:
+        raise NotConfigured("no domain configured")
+    host, _, port = (s.address or f"{s.domain}:443").rpartition(":")
+    # Trust is checked by OpenSSL; names by covers(), so a wrong name still shows expiry.
+    tls = httpcheck.tls_context(s.ca_file)
+    tls.check_hostname = False
+    label = secrets.token_hex(4)
+    names = {
+        s.domain: s.domain,
+        f"*.{s.domain}": f"gre-{label}.{s.domain}",
+        f"*.ws.{s.domain}": f"gre-{label}.ws.{s.domain}",
+    }
+    budget = max(s.timeout * 0.8 / len(names), 0.1)
+    samples, uncovered, earliest = [], [], None
+    try:
+        for pattern, name in names.items():
+            cert = await _peer_cert(host.strip("[]"), int(port), name, tls, budget)
+            sans = [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
+            if not any(covers(p, name) for p in sans):
+                uncovered.append(pattern)
+            expires = ssl.cert_time_to_seconds(cert["notAfter"]) if "notAfter" in cert else None
+            if expires is not None:
+                earliest = expires if earliest is None else min(earliest, expires)
+                samples.append(
+                    Sample(
+                        "gitpod_tls_certificate_expiry_timestamp_seconds",
+                        "When the certificate served for the name expires (Unix time).",
+                        expires,
+                        (("host", pattern),),
+                    )
+                )
+    except CheckError as exc:
+        failed = Result.failed(exc.reason, "invalid", exc.detail, *samples)
+        if exc.reason is Reason.EXPIRED:
+            return {REQUIREMENT.id: failed, EXPIRY.id: failed}
+        return {
+            REQUIREMENT.id: failed,
+            EXPIRY.id: Result.errored(exc.reason, "no trusted certificate to read"),
+        }
+    days = (earliest - time.time()) / 86400 if earliest is not None else None
+    observed = f"expires in {days:.1f} days" if days is not None else "valid"
+    if uncovered:
+        main = Result.failed(
+            Reason.MISMATCH,
+            observed,
+            f"not covered by the certificate: {', '.join(uncovered)}",
+            *samples,
+        )
+    else:
+        main = Result.passed(observed, *samples)
+    if days is None:
+        expiry = Result.errored(Reason.PARSE, "the certificate has no notAfter")
+    elif days < s.warn_days:
+        expiry = Result.failed(Reason.EXPIRING, observed, f"expires within {s.warn_days:g} days")
+    else:
+        expiry = Result.passed(observed)
+    return {REQUIREMENT.id: main, EXPIRY.id: expiry}
