@@ -7,12 +7,17 @@ from typing import Any
 
 import pytest
 
-from exporter.checks import NODE_CHECKS
+from exporter.checks import CLUSTER_CHECKS, NODE_CHECKS
+from exporter.config import build
 from exporter.context import Check, CheckContext
 from exporter.model import Record
 from exporter.scheduler import Job, run_job
 from tests.servers.containerd import containerd  # noqa: F401  (fixture)
 from tests.servers.kube_fake import kube_api  # noqa: F401  (fixture)
+from tests.servers.mariadb import mariadb  # noqa: F401  (fixture)
+from tests.servers.registry import registry_server  # noqa: F401  (fixture)
+from tests.servers.s3 import s3  # noqa: F401  (fixture)
+from tests.servers.tls import tls_ca  # noqa: F401  (fixture)
 
 pytest_plugins: list[str] = []
 
@@ -24,7 +29,15 @@ def pool() -> Any:
 
 
 def check_by_id(check_id: str) -> Check:
-    return next(c for c in NODE_CHECKS if c.REQUIREMENT.id == check_id)
+    return next(c for c in NODE_CHECKS + CLUSTER_CHECKS if c.REQUIREMENT.id == check_id)
+
+
+def run_component(check_id: str, settings: dict[str, Any], pool: Any) -> dict[str, Record]:
+    """One run of a cluster component check, its settings given as the YAML section would
+    give them (so secrets are {env: ...} or {file: ...}); its Records by requirement id."""
+    check = check_by_id(check_id)
+    ctx = CheckContext(build(check.Settings, settings, f"checks.{check_id}"), Path("/"), pool)
+    return {r.requirement.id: r for r in asyncio.run(run_job(Job(check, ctx)))}
 
 
 def run_check(

@@ -66,6 +66,7 @@ def unix_peer(path: Path, mode: str, version: str = "1.4.13") -> Iterator[Path]:
     server = asyncio.run_coroutine_threadsafe(
         asyncio.start_unix_server(handler, str(path)), loop
     ).result(5)
+
     async def shutdown() -> None:
         server.close()
         for task in asyncio.all_tasks(loop):

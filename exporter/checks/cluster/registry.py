@@ -3,6 +3,7 @@ Gitpod's credentials (Basic or the Bearer token flow); optionally, that it lets 
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,11 @@ class _Client:
         self.ssl = httpcheck.tls_context(s.ca_file) if self.base.startswith("https") else None
         self.auth: dict[str, str] = {}
 
-    def _basic(self) -> aiohttp.BasicAuth | None:
-        return aiohttp.BasicAuth(self.s.username, self.password) if self.s.username else None
+    def _basic(self) -> dict[str, str]:
+        if not self.s.username:
+            return {}
+        pair = base64.b64encode(f"{self.s.username}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
 
     async def call(self, method: str, url: str, scope: str = "") -> aiohttp.ClientResponse:
         """A request that follows one 401 challenge, as docker's client does."""
@@ -79,12 +83,11 @@ class _Client:
                 "Authorization": f"Bearer {await self._token(challenges['bearer'], scope)}"
             }
         elif "basic" in challenges:
-            basic = self._basic()
-            if basic is None:
+            if not self.s.username:
                 raise CheckError(
                     Reason.AUTH, "the registry wants credentials and none are configured"
                 )
-            self.auth = {"Authorization": basic.encode()}
+            self.auth = self._basic()
         else:
             raise CheckError(Reason.PROTOCOL, f"no Basic or Bearer challenge in {header!r}")
         resp = await self.http.request(method, url, headers=self.auth, ssl=self.ssl)
@@ -97,17 +100,13 @@ class _Client:
         realm = params.get("realm")
         if not realm:
             raise CheckError(Reason.PROTOCOL, "Bearer challenge without a realm")
-        query = {
-            k: v
-            for k, v in (
-                ("service", params.get("service", "")),
-                ("scope", scope or params.get("scope", "")),
-            )
-            if v
-        }
+        # The challenge's scope is what this request needs (a DELETE wants "delete", not
+        # "push"); the caller's scope is the fallback for a challenge that names none.
+        wanted = params.get("scope") or scope
+        query = {k: v for k, v in (("service", params.get("service", "")), ("scope", wanted)) if v}
         url = f"{realm}?{urlencode(query)}" if query else realm
         token_ssl = httpcheck.tls_context(self.s.ca_file) if realm.startswith("https") else None
-        async with self.http.get(url, auth=self._basic(), ssl=token_ssl) as resp:
+        async with self.http.get(url, headers=self._basic(), ssl=token_ssl) as resp:
             if resp.status in (401, 403):
                 raise CheckError(
                     Reason.AUTH, f"the token service refused the credentials (HTTP {resp.status})"
@@ -124,7 +123,8 @@ class _Client:
         return token
 
 
-async def _push_check(client: _Client, repo: str) -> None:
+async def _push_check(client: _Client, repo: str) -> str:
+    """Start a blob upload (proves push rights) and cancel it; returns how the cancel went."""
     scope = f"repository:{repo}:push,pull"
     resp = await client.call("POST", f"{client.base}/v2/{repo}/blobs/uploads/", scope)
     async with resp:
@@ -133,10 +133,18 @@ async def _push_check(client: _Client, repo: str) -> None:
         location = resp.headers.get("Location", "")
         if resp.status != 202 or not location:
             raise CheckError(Reason.PROTOCOL, f"starting an upload answered HTTP {resp.status}")
-    # Cancel the upload: nothing stays behind in the registry.
-    async with await client.call("DELETE", urljoin(client.base + "/", location), scope) as resp:
+    # Cancel the upload so nothing stays behind. Token registries may grant push but not
+    # delete; then the registry's upload purger removes the empty session later.
+    try:
+        cancel = await client.call("DELETE", urljoin(client.base + "/", location), scope)
+    except CheckError as exc:
+        if exc.reason is not Reason.AUTH:
+            raise
+        return "upload not cancelled: delete not permitted (the registry purges it)"
+    async with cancel as resp:
         if resp.status not in (200, 202, 204):
             raise CheckError(Reason.PROTOCOL, f"cancelling the upload answered HTTP {resp.status}")
+    return "upload started and cancelled"
 
 
 class _Refused(Exception):
@@ -160,16 +168,18 @@ async def _run(ctx: CheckContext[Settings]) -> Result:
                     f"{API_HEADER}={version or 'absent'}: not a V2 registry",
                 )
         latency = time.perf_counter() - started
+        pushed = ""
         if s.push_check:
             try:
-                await _push_check(client, s.repository)
+                pushed = await _push_check(client, s.repository)
             except _Refused as exc:
                 return Result.failed(Reason.AUTH, "V2, no push", str(exc))
     sample = Sample(
         "gitpod_registry_latency_seconds", "GET /v2/ including authentication.", latency
     )
     auth = client.auth.get("Authorization", "").split(" ")[0].lower() or "anonymous"
-    return Result.passed(f"V2 ({auth})" + (", push ok" if s.push_check else ""), sample)
+    observed = f"V2 ({auth})" + (", push ok" if s.push_check else "")
+    return Result.passed(observed, sample, detail=pushed)
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
