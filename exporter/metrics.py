@@ -56,6 +56,11 @@ class RequirementsCollector(Collector):
             "Unix time at which the last run of the check ended.",
             ["requirement"],
         )
+        interval = family(
+            "gitpod_requirement_check_interval_seconds",
+            "The configured interval between runs of the check.",
+            ["requirement"],
+        )
         reason = family(
             "gitpod_requirement_reason_info",
             "Why the requirement is not met or not checked, as a short enum; value 1.",
@@ -80,13 +85,14 @@ class RequirementsCollector(Collector):
                 )
             duration.add_metric([req.id, *ev], record.duration_seconds)
             last.add_metric([req.id, *ev], record.finished_at)
+            interval.add_metric([req.id, *ev], record.interval_seconds)
             for s in res.samples:
                 fam = observed.get(s.name)
                 if fam is None:
                     fam = family(s.name, s.documentation, [k for k, _ in s.labels])
                     observed[s.name] = fam
                 fam.add_metric([v for _, v in s.labels] + ev, s.value)
-        yield from (info, satisfied, up, configured, duration, last, reason)
+        yield from (info, satisfied, up, configured, duration, last, interval, reason)
         yield from observed.values()
         build = GaugeMetricFamily(
             "gitpod_exporter_build_info", "The exporter's version; value 1.", labels=["version"]

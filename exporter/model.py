@@ -110,6 +110,8 @@ class Record:
     result: Result
     duration_seconds: float = 0.0
     finished_at: float = 0.0
+    # The check's configured interval, so alerts can tell a stale result from a slow one.
+    interval_seconds: float = 0.0
 
 
 class CheckError(Exception):

@@ -60,7 +60,7 @@ async def run_job(job: Job) -> tuple[Record, ...]:
     requirements = job.requirements
     if not job.settings.enabled:
         skipped = Result.skipped(Reason.DISABLED, "disabled in the config")
-        return tuple(Record(req, skipped, 0.0, time.time()) for req in requirements)
+        return tuple(Record(req, skipped, 0.0, time.time(), 0.0) for req in requirements)
     started = time.perf_counter()
     outcome: Result | Mapping[str, Result]
     try:
@@ -73,11 +73,13 @@ async def run_job(job: Job) -> tuple[Record, ...]:
         if outcome.reason is Reason.INTERNAL:
             log.exception("check %s raised an unexpected error", job.check.REQUIREMENT.id)
     duration, finished = time.perf_counter() - started, time.time()
+    interval = job.settings.interval
     if isinstance(outcome, Result):
-        return tuple(Record(req, outcome, duration, finished) for req in requirements)
+        return tuple(Record(req, outcome, duration, finished, interval) for req in requirements)
     missing = Result.errored(Reason.INTERNAL, "the check returned no result for this requirement")
     return tuple(
-        Record(req, outcome.get(req.id, missing), duration, finished) for req in requirements
+        Record(req, outcome.get(req.id, missing), duration, finished, interval)
+        for req in requirements
     )
 
 

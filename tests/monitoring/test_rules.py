@@ -1,0 +1,109 @@
+"""The alert and recording rules, checked and unit-tested by Prometheus' own promtool, and the
+runbook they link to."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.checks import ROLES
+from exporter.config import Config
+from exporter.context import requirements_of
+from tests.servers.procs import require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "dashboards" / "alerts.yaml"
+RULE_TESTS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))
+RUNBOOK = ROOT / "docs" / "runbook.md"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = require_binary("promtool", "prometheus")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def rules() -> list[dict]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+
+
+def test_promtool_accepts_the_rules() -> None:
+    out = promtool("check", "rules", str(RULES))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(rules())} rules found" in out.stdout
+
+
+@pytest.mark.parametrize("unit", RULE_TESTS, ids=lambda p: p.stem)
+def test_promtool_unit_tests(unit: Path) -> None:
+    out = promtool("test", "rules", str(unit))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout
+
+
+def test_every_alert_has_unit_tests_that_expect_it_both_firing_and_silent() -> None:
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for unit in RULE_TESTS:
+        for case in yaml.safe_load(unit.read_text())["tests"]:
+            for a in case.get("alert_rule_test", []):
+                (firing if a.get("exp_alerts") else silent).add(a["alertname"])
+    alerts = {r["alert"] for r in rules() if "alert" in r}
+    assert alerts - firing == set(), "alerts never proven to fire"
+    assert alerts - silent == set(), "alerts never proven to stay silent"
+
+
+def test_every_recording_rule_has_a_unit_test() -> None:
+    tested = {
+        e["expr"]
+        for unit in RULE_TESTS
+        for case in yaml.safe_load(unit.read_text())["tests"]
+        for e in case.get("promql_expr_test", [])
+    }
+    for r in rules():
+        if "record" in r:
+            assert any(r["record"] in expr for expr in tested), r["record"]
+
+
+def test_every_alert_is_annotated_for_the_person_paged() -> None:
+    for r in (r for r in rules() if "alert" in r):
+        ann = r["annotations"]
+        assert {"summary", "description", "runbook_url"} <= ann.keys(), r["alert"]
+        assert r["labels"]["severity"] in {"critical", "warning"}, r["alert"]
+        if re.search(r"gitpod_requirement_(satisfied|check_up|last_check)", r["expr"]):
+            assert "$labels.requirement" in ann["description"], r["alert"]
+            assert "$labels.node" in ann["description"], r["alert"]
+
+
+def _anchors() -> set[str]:
+    # GitHub's anchor of "### node_kernel" is "node_kernel": lower case, spaces to dashes.
+    return {
+        m.group(1).strip().lower().replace(" ", "-")
+        for m in re.finditer(r"^#{2,4} (.+)$", RUNBOOK.read_text(), re.M)
+    }
+
+
+def test_runbook_has_a_section_for_every_requirement_of_both_roles() -> None:
+    config = Config()
+    ids = {
+        req.id.split(":")[0]
+        for checks in ROLES.values()
+        for check in checks
+        for req in requirements_of(check, config.for_check(check.REQUIREMENT.id, check.Settings))
+    }
+    assert ids - _anchors() == set()
+
+
+def test_every_runbook_url_points_at_a_section() -> None:
+    anchors = _anchors()
+    for r in (r for r in rules() if "alert" in r):
+        url = r["annotations"]["runbook_url"]
+        assert url.startswith(
+            "https://github.com/gitpod-io/gitpod-requirements-exporter/blob/main/docs/runbook.md#"
+        )
+        fragment = url.split("#", 1)[1]
+        if "$labels.requirement" in fragment:
+            continue  # one section per requirement: proven by the test above
+        assert fragment in anchors, r["alert"]
