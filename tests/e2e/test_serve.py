@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.checks import NODE_CHECKS
-from tests.hosts import Node
 
 EXE = Path(sys.executable).with_name("gitpod-requirements-exporter")
 
@@ -65,24 +63,6 @@ def start(args: list[str], env: dict[str, str] | None = None) -> Served:
         proc.kill()
         pytest.fail(f"no URL announced: {line!r} {proc.stderr.read() if proc.stderr else ''}")
     return Served(proc, m.group(0).rstrip("/"))
-
-
-@pytest.fixture
-def node_exporter(tmp_path: Path, containerd) -> Iterator[Served]:
-    root = Node(kernel="4.19.0-26-cloud-amd64").build(tmp_path / "host", containerd.socket)
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text("checks:\n  node_kernel:\n    interval: 1s\n")
-    served = start(
-        ["--role", "node", "--host-root", str(root), "--config", str(cfg)],
-        {"NODE_NAME": "worker-7"},
-    )
-    served.config = cfg  # type: ignore[attr-defined]
-    try:
-        yield served
-    finally:
-        if served.proc.poll() is None:
-            served.proc.kill()
-        served.proc.wait()
 
 
 def by_name(samples: list, name: str) -> dict[str, object]:
