@@ -55,7 +55,8 @@ class Check(Protocol):
 
     A check that judges several requirements at once (one per configured node label, say)
     also defines `requirements(settings) -> tuple[Requirement, ...]` and returns a mapping of
-    requirement id to Result.
+    requirement id to Result. A check whose host paths are configurable defines
+    `host_paths(settings) -> tuple[str, ...]`.
     """
 
     REQUIREMENT: Requirement
@@ -69,3 +70,9 @@ class Check(Protocol):
 def requirements_of(check: Check, settings: CheckSettings) -> tuple[Requirement, ...]:
     expand = getattr(check, "requirements", None)
     return tuple(expand(settings)) if expand else (check.REQUIREMENT,)
+
+
+def host_paths_of(check: Check, settings: CheckSettings) -> tuple[str, ...]:
+    """The host paths the check reads with these settings: what the DaemonSet must mount."""
+    derive = getattr(check, "host_paths", None)
+    return tuple(derive(settings)) if derive else check.HOST_PATHS

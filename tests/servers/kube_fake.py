@@ -25,6 +25,8 @@ import pytest
 import yaml
 from aiohttp import web
 
+from tests.servers.kube_rbac import Authorizer, attributes
+
 TOKEN = "fake-token-for-tests"
 
 
@@ -193,6 +195,8 @@ class FakeKube:
     expire_continue: int = 0
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
     dry_run_bodies: list[dict[str, Any]] = field(default_factory=list)
+    # RBAC as the API server enforces it; None allows everything.
+    rbac: Authorizer | None = None
     created: list[dict[str, Any]] = field(default_factory=list)
 
     def kubeconfig(self, path: Path, token: str = TOKEN, server: str = "") -> Path:
@@ -268,6 +272,12 @@ class FakeKube:
                 )
             if request.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return web.json_response(status(401, "Unauthorized", "Unauthorized"), status=401)
+            if self.rbac is not None:
+                attrs = attributes(request.method, request.path, dict(request.query))
+                if not self.rbac.allow(attrs):
+                    return web.json_response(
+                        status(403, "Forbidden", self.rbac.message(attrs)), status=403
+                    )
             return await handler(request)
 
         def not_found(resource: str, name: str) -> web.Response:

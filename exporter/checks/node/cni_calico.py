@@ -33,6 +33,10 @@ class Settings(CheckSettings):
     )
 
 
+def host_paths(settings: Settings) -> tuple[str, ...]:
+    return (settings.directory,)
+
+
 def _active_network(directory: str, ctx: CheckContext[Settings]) -> tuple[str, str, list[str]]:
     """(file, network name, plugin types) of the first valid config; invalid ones are skipped
     as the runtime skips them."""

@@ -36,6 +36,10 @@ class Settings(CheckSettings):
     min_version: str = field(default="1.5", metadata=VERSION_PATTERN)
 
 
+def host_paths(settings: Settings) -> tuple[str, ...]:
+    return tuple(settings.sockets)
+
+
 def _is_socket(path: object) -> bool:
     try:
         return stat.S_ISSOCK(path.stat().st_mode)  # type: ignore[attr-defined]

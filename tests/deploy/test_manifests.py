@@ -1,0 +1,157 @@
+"""Every kustomization renders and validates offline: built-in objects against the Kubernetes
+schemas of 1.21 and of the newest release kubernetes-validate ships, the Prometheus Operator's
+objects against models generated from its CRDs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.checks import settings_types
+from exporter.config import load
+from tests.deploy.manifests import KUSTOMIZATIONS, WORKLOADS, config_text, one, render
+
+# kubernetes-validate 1.37 ships the schemas of 1.25-1.37; 1.28.0 is the newest that still
+# ships 1.21's, so scripts/test installs it beside the venv's (a --target directory).
+OLD_VALIDATOR = Path(sys.prefix) / "kubernetes-validate-1.28"
+OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+def validate(objects: list[dict], version: str, validator_path: Path | None, tmp: Path) -> None:
+    f = tmp / f"objects-{version}.yaml"
+    f.write_text(yaml.safe_dump_all(objects))
+    env = dict(os.environ)
+    if validator_path is not None:
+        if not (validator_path / "kubernetes_validate").is_dir():
+            pytest.fail(f"{validator_path} missing: scripts/test installs kubernetes-validate 1.28")
+        env["PYTHONPATH"] = str(validator_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", version, str(f)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("INFO") == len(objects), out.stdout  # one "validated" line each
+
+
+def test_every_kustomization_is_covered() -> None:
+    assert set(KUSTOMIZATIONS) == {
+        "base", "overlays/k3s", "overlays/plain-prometheus", "prometheus-operator", "grafana",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS)
+@pytest.mark.parametrize("version", ["1.21.0", "1.37.0"])
+def test_builtin_objects_validate(directory: str, version: str, tmp_path: Path) -> None:
+    objects = [o for o in render(directory) if o["kind"] not in OPERATOR_KINDS]
+    if not objects:
+        return  # prometheus-operator holds custom resources only: validated below
+    validate(objects, version, OLD_VALIDATOR if version == "1.21.0" else None, tmp_path)
+
+
+def test_operator_objects_validate_against_their_crds() -> None:
+    # Pydantic models generated from the published CRDs. They ignore unknown fields, so a
+    # round trip that loses a field means the field is not in the CRD's schema.
+    from cloudcoil.models.prometheus_operator import v1
+
+    objects = [o for o in render("prometheus-operator") if o["kind"] in OPERATOR_KINDS]
+    assert sorted(o["kind"] for o in objects) == sorted(OPERATOR_KINDS)
+    for obj in objects:
+        model = getattr(v1, obj["kind"]).model_validate(obj)
+        dumped = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        assert dumped == obj, obj["kind"]
+
+
+def test_round_trip_catches_a_misspelt_field() -> None:
+    from cloudcoil.models.prometheus_operator import v1
+
+    obj = dict(one(render("prometheus-operator"), "PodMonitor", "gitpod-requirements-node"))
+    obj["spec"] = {**obj["spec"], "podMetricEndpoints": obj["spec"]["podMetricsEndpoints"]}
+    dumped = v1.PodMonitor.model_validate(obj).model_dump(
+        mode="json", by_alias=True, exclude_unset=True
+    )
+    assert dumped != obj
+
+
+@pytest.mark.parametrize("directory", WORKLOADS)
+def test_config_map_is_a_valid_config(directory: str) -> None:
+    load(config_text(render(directory)), settings_types())
+
+
+def test_example_component_config_is_valid_and_its_env_is_wired() -> None:
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "deploy/examples/config-components.yaml").read_text()
+    load(text, settings_types())
+    env = {e["name"]: e for e in _container(render("base"), "Deployment")["env"]}
+    secret = yaml.safe_load((root / "deploy/examples/secret.yaml").read_text())
+    for name in ("GRE_DB_PASSWORD", "GRE_STORAGE_ACCESS_KEY_ID",
+                 "GRE_STORAGE_SECRET_ACCESS_KEY", "GRE_REGISTRY_PASSWORD"):  # fmt: skip
+        assert f"{{env: {name}}}" in text
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret["metadata"]["name"]
+        assert ref["key"] in secret["stringData"]
+
+
+def _container(objects: tuple[dict, ...], kind: str) -> dict:
+    (workload,) = [o for o in objects if o["kind"] == kind]
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+@pytest.mark.parametrize("directory", WORKLOADS)
+def test_workloads_are_hardened_as_their_role_allows(directory: str) -> None:
+    objects = render(directory)
+    deployment = one(objects, "Deployment", "gitpod-requirements-cluster")["spec"]["template"]
+    pod_sc = deployment["spec"]["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True
+    assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = _container(objects, "Deployment")["securityContext"]
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    daemonset = one(objects, "DaemonSet", "gitpod-requirements-node")["spec"]["template"]
+    assert daemonset["spec"]["tolerations"] == [{"operator": "Exists"}]
+    node = _container(objects, "DaemonSet")
+    assert node["securityContext"]["privileged"] is True
+    assert "--host-root=/host" in node["args"]
+    env = {e["name"]: e for e in node["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    for c in (node, _container(objects, "Deployment")):
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert "memory" in c["resources"]["limits"]
+    # Job names the alert rules select on.
+    assert daemonset["metadata"]["labels"]["gitpod-requirements/job"] == "gitpod-requirements-node"
+    assert (deployment["metadata"]["labels"]["gitpod-requirements/job"]
+            == "gitpod-requirements-cluster")  # fmt: skip
+
+
+def test_monitors_name_the_jobs_the_alerts_expect() -> None:
+    base = render("base")
+    ops = render("prometheus-operator")
+    sm = one(ops, "ServiceMonitor", "gitpod-requirements-cluster")
+    services = [o for o in base if o["kind"] == "Service"
+                and all(o["metadata"]["labels"].get(k) == v
+                        for k, v in sm["spec"]["selector"]["matchLabels"].items())]  # fmt: skip
+    # A ServiceMonitor's job label is the Service's name.
+    assert [s["metadata"]["name"] for s in services] == ["gitpod-requirements-cluster"]
+    pm = one(ops, "PodMonitor", "gitpod-requirements-node")
+    assert pm["spec"]["jobLabel"] == "gitpod-requirements/job"
+    ds = one(base, "DaemonSet", "gitpod-requirements-node")
+    labels = ds["spec"]["template"]["metadata"]["labels"]
+    assert pm["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ports = {p["name"] for p in _container(base, "DaemonSet")["ports"]}
+    assert {e["port"] for e in pm["spec"]["podMetricsEndpoints"]} <= ports
+
+
+def test_grafana_config_maps_carry_the_sidecar_label() -> None:
+    maps = render("grafana")
+    assert len(maps) == 2
+    for cm in maps:
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"

@@ -1,0 +1,140 @@
+"""The rendered RBAC against what the checks call: the fake API server enforces exactly the
+rules bound to each ServiceAccount, every check runs without a 403, and every granted rule is
+used. And the DaemonSet mounts exactly the host paths the node checks read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+
+from exporter.checks import NODE_CHECKS, settings_types
+from exporter.config import load
+from exporter.context import host_paths_of
+from tests import clusters
+from tests.deploy.manifests import DEPLOY, WORKLOADS, config_text, one, render
+from tests.e2e.test_serve import EXE
+from tests.servers.kube_fake import FakeKube, obj
+from tests.servers.kube_rbac import Authorizer, grants_for
+
+EXPORTER_NS = "gitpod-requirements"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}
+
+
+def authorizer(objects: tuple[dict, ...], sa: str) -> Authorizer:
+    return Authorizer(f"system:serviceaccount:{EXPORTER_NS}:{sa}",
+                      grants_for(list(objects), EXPORTER_NS, sa))  # fmt: skip
+
+
+def run_check(role: str, config: str, kube_api: FakeKube, tmp_path: Path, **env: str) -> dict:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config)
+    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    args = [str(EXE), "check", "--role", role, "--config", str(cfg), "--output", "json"]
+    if role == "cluster":
+        args += ["--kubeconfig", str(kc)]
+    else:
+        env = {**env, "KUBECONFIG": str(kc)}
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, **env})  # fmt: skip
+    assert out.returncode in (0, 1), out.stderr
+    return {r["requirement"]: r for r in json.loads(out.stdout)["results"]}
+
+
+@pytest.mark.parametrize("directory", WORKLOADS)
+def test_cluster_role_has_what_its_checks_call_and_nothing_more(
+    directory: str, kube_api: FakeKube, tmp_path: Path
+) -> None:
+    objects = render(directory)
+    clusters.gke_two_pools(kube_api)
+    kube_api.issuers = [clusters.ready_issuer("Issuer", "gitpod-ca", "gitpod")]
+    kube_api.certificates = [obj("Certificate", "cert-manager.io/v1", "https-certificates",
+                                 "gitpod", status={"conditions": [
+                                     {"type": "Ready", "status": "True"}]})]  # fmt: skip
+    kube_api.rbac = authorizer(objects, "gitpod-requirements-cluster")
+    # The shipped config, with a Certificate to check so that rule is exercised too.
+    config = yaml.safe_load(config_text(objects))
+    config["checks"]["cluster_cert_manager"]["certificates"] = ["https-certificates"]
+    results = run_check("cluster", yaml.safe_dump(config), kube_api, tmp_path)
+
+    assert kube_api.rbac.denied == []
+    for req, r in results.items():
+        assert r["reason"] not in ("forbidden", "auth"), (req, r)
+    kube = [r for r in results.values() if r["status"] != "skipped"]
+    assert len(kube) >= 12  # the Kubernetes checks ran; the components are not configured
+    assert kube_api.rbac.granted() - kube_api.rbac.used == set(), "granted but never used"
+    assert kube_api.dry_run_bodies and kube_api.created == []
+
+
+def test_cluster_rbac_reads_only_but_for_the_dry_run() -> None:
+    objects = render("base")
+    grants = authorizer(objects, "gitpod-requirements-cluster").grants
+    assert grants
+    for g in grants:
+        assert "*" not in g.verbs + g.resources + g.api_groups, g
+        if set(g.verbs) & WRITE_VERBS:
+            assert (g.verbs, g.resources, g.namespace) == (("create",), ("pods",), "gitpod")
+    # The manifest tells the reader why the one write verb is there.
+    source = (DEPLOY / "base" / "rbac-cluster.yaml").read_text()
+    assert "dryRun=All" in source and "persists nothing" in source
+
+
+def test_a_missing_rule_shows_as_forbidden_not_a_crash(kube_api: FakeKube, tmp_path) -> None:
+    objects = render("base")
+    clusters.gke_two_pools(kube_api)
+    auth = authorizer(objects, "gitpod-requirements-cluster")
+    auth.grants = [g for g in auth.grants if "storageclasses" not in g.resources]
+    kube_api.rbac = auth
+    results = run_check("cluster", config_text(objects), kube_api, tmp_path)
+    sc = results["cluster_storage_class"]
+    assert (sc["status"], sc["reason"]) == ("error", "forbidden")
+    assert "cannot list resource" in sc["detail"]
+
+
+def test_node_role_gets_its_own_node_only(kube_api: FakeKube, tmp_path: Path) -> None:
+    objects = render("base")
+    clusters.gke_two_pools(kube_api)
+    node_name = next(iter(kube_api.nodes))
+    kube_api.rbac = authorizer(objects, "gitpod-requirements-node")
+    results = run_check("node", config_text(objects), kube_api, tmp_path, NODE_NAME=node_name)
+    assert results["node_labels"]["status"] == "pass", results["node_labels"]
+    assert kube_api.rbac.denied == []
+    assert kube_api.rbac.granted() == kube_api.rbac.used
+    assert kube_api.calls[f"/api/v1/nodes/{node_name}"] == 1
+    assert kube_api.total_calls == 1
+
+
+def _covers(mount: str, path: str) -> bool:
+    return PurePosixPath(path).is_relative_to(mount)
+
+
+@pytest.mark.parametrize("directory", WORKLOADS)
+def test_daemonset_mounts_exactly_what_the_node_checks_read(directory: str) -> None:
+    objects = render(directory)
+    config = load(config_text(objects), settings_types())
+    reads = {
+        p
+        for check in NODE_CHECKS
+        for p in host_paths_of(check, config.for_check(check.REQUIREMENT.id, check.Settings))
+    }
+    assert "/run/containerd/containerd.sock" in reads or directory.endswith("k3s")
+    pod = one(objects, "DaemonSet", "gitpod-requirements-node")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (container,) = pod["containers"]
+    mounts = {}
+    for m in container["volumeMounts"]:
+        host = volumes[m["name"]].get("hostPath")
+        if host is None:
+            continue
+        assert m["readOnly"] is True, m
+        # Seen at the same path under --host-root, so the checks find it where they look.
+        assert m["mountPath"] == "/host" + host["path"], m
+        mounts[host["path"]] = host
+    uncovered = {p for p in reads if not any(_covers(m, p) for m in mounts)}
+    assert uncovered == set(), "the node checks read paths the DaemonSet does not mount"
+    unused = {m for m in mounts if not any(_covers(m, p) for p in reads)}
+    assert unused == set(), "mounted but never read"
