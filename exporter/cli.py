@@ -11,12 +11,16 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exporter import __version__, report
 from exporter.checks import ROLES, settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.runtime import Options, make_jobs, make_kube, node_label, requirements
 from exporter.scheduler import run_job
+
+if TYPE_CHECKING:
+    from exporter.webconfig import WebConfig
 
 DEFAULT_PORT = 18110
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
@@ -83,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"address for /metrics, /healthz, /readyz and the report page (default "
         f"{DEFAULT_LISTEN}; port 0 picks a free one). Env: GRE_LISTEN.",
     )
+    serve.add_argument(
+        "--web-config",
+        default=_env("GRE_WEB_CONFIG"),
+        metavar="FILE",
+        help="web config file in the exporter-toolkit format (as node_exporter's "
+        "--web.config.file): tls_server_config and basic_auth_users protect every page. "
+        "Env: GRE_WEB_CONFIG.",
+    )
     check_help = (
         "run every check of the role once and report; exit 0 when every configured "
         "critical requirement is met, 1 when one is not (or its check errored), 2 on a usage "
@@ -124,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.host_root).is_dir():
             raise ConfigError("--host-root", f"{args.host_root} is not a directory")
         listen = parse_listen(args.listen) if args.command == "serve" else None
+        web = None
+        if args.command == "serve" and args.web_config:
+            from exporter.webconfig import load_web_config
+
+            web = load_web_config(args.web_config)
+            web.ssl_context(args.web_config)  # fail now, not after the checks started
     except ConfigError as exc:
         where = f" {args.config}" if args.config else ""
         print(f"gitpod-requirements-exporter: config error{where}: {exc}", file=sys.stderr)
@@ -133,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return asyncio.run(check(options, config, args.output))
     assert listen is not None
-    return asyncio.run(serve(options, config, args.config, listen))
+    return asyncio.run(serve(options, config, args.config, listen, web, args.web_config))
 
 
 async def check(options: Options, config: Config, output: str) -> int:
@@ -150,32 +168,32 @@ async def check(options: Options, config: Config, output: str) -> int:
 
 
 async def serve(
-    options: Options, config: Config, config_path: str | None, listen: tuple[str, int]
+    options: Options,
+    config: Config,
+    config_path: str | None,
+    listen: tuple[str, int],
+    web: WebConfig | None = None,
+    web_config_path: str = "",
 ) -> int:
-    from aiohttp import web
-
     from exporter.daemon import Daemon
-    from exporter.server import make_app
+    from exporter.server import HTTPServer, make_routes
 
     daemon = Daemon(options, config, config_path)
     node = node_label(config) if options.role == "node" else ""
-    runner = web.AppRunner(
-        make_app(options.role, daemon.store, daemon.registry(node)), access_log=None
+    server = HTTPServer(
+        make_routes(options.role, daemon.store, daemon.registry(node)), web, web_config_path or ""
     )
-    await runner.setup()
-    site = web.TCPSite(runner, listen[0], listen[1])
     try:
-        await site.start()
+        addresses = await server.start(listen[0], listen[1])
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", listen[0], listen[1], exc.strerror or exc)
-        await runner.cleanup()
         return EXIT_USAGE
-    for addr in runner.addresses:
-        host, port = addr[0], addr[1]
+    scheme = "https" if server.ssl else "http"
+    for host, port in addresses[:1]:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         shown = f"[{shown}]" if ":" in shown else shown
         print(
-            f"Serving {options.role} role on http://{shown}:{port}/ (metrics at /metrics)",
+            f"Serving {options.role} role on {scheme}://{shown}:{port}/ (metrics at /metrics)",
             flush=True,
         )
     loop = asyncio.get_running_loop()
@@ -191,5 +209,5 @@ async def serve(
     await stop.wait()
     log.info("stopping")
     await daemon.stop()
-    await runner.cleanup()
+    await server.close()
     return EXIT_OK

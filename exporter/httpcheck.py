@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from exporter.model import CheckError, Reason
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def tls_context(ca_file: str = "") -> ssl.SSLContext:
@@ -19,6 +21,10 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
 @contextlib.asynccontextmanager
 async def session(timeout: float) -> AsyncIterator[aiohttp.ClientSession]:
     """A session whose errors arrive as CheckError with the right reason."""
+    # Imported here: the check registry loads every module, and the node role must not pay
+    # for aiohttp.
+    import aiohttp
+
     limits = aiohttp.ClientTimeout(total=timeout)
     try:
         async with aiohttp.ClientSession(timeout=limits) as s:

@@ -1,18 +1,22 @@
 """Just enough of a Kubernetes client for the node role: one authenticated GET.
 
 The node role runs on every node and must stay light, so it does not import the kubernetes
-package; it reads a kubeconfig (or the in-cluster service account) and uses aiohttp.
+package, nor aiohttp (together ~15 MiB of RSS on every node): it reads a kubeconfig (or the
+in-cluster service account) and makes the GET with http.client, in the check thread pool.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 import os
 import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -128,3 +132,28 @@ def resolve(kubeconfig: str | None) -> Endpoint | None:
     if kubeconfig:
         return from_kubeconfig(kubeconfig.split(os.pathsep)[0])
     return in_cluster()
+
+
+def get_json(endpoint: Endpoint, path: str, timeout: float) -> tuple[int, Any]:
+    """Blocking GET of `path`: (HTTP status, parsed JSON or None). Raises OSError (including
+    ssl.SSLError and TimeoutError) when the API server cannot be reached, ValueError when it
+    answers 200 with something other than JSON."""
+    url = urlsplit(endpoint.server)
+    conn: http.client.HTTPConnection
+    if url.scheme == "https":
+        context = endpoint.ssl if isinstance(endpoint.ssl, ssl.SSLContext) else None
+        conn = http.client.HTTPSConnection(url.netloc, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(url.netloc, timeout=timeout)
+    headers = {**endpoint.request_headers(), "Accept": "application/json"}
+    try:
+        conn.request("GET", url.path.rstrip("/") + path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+    except http.client.HTTPException as exc:
+        raise ValueError(f"malformed HTTP answer: {exc!r}") from None
+    finally:
+        conn.close()
+    if resp.status != 200:
+        return resp.status, None
+    return resp.status, json.loads(body)

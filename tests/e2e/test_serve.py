@@ -58,7 +58,7 @@ def start(args: list[str], env: dict[str, str] | None = None) -> Served:
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    m = re.search(r"http://\S+/", line)
+    m = re.search(r"https?://\S+/", line)
     if not m:
         proc.kill()
         pytest.fail(f"no URL announced: {line!r} {proc.stderr.read() if proc.stderr else ''}")

@@ -337,13 +337,21 @@ class FakeKube:
             }
             return web.json_response(answer, status=201)
 
-        async def get_crd(request: web.Request) -> web.Response:
-            name = request.match_info["name"]
-            if name not in self.crds:
-                return not_found("customresourcedefinitions.apiextensions.k8s.io", name)
-            return web.json_response(
-                obj("CustomResourceDefinition", "apiextensions.k8s.io/v1", name)
-            )
+        async def cert_manager_discovery(_: web.Request) -> web.Response:
+            kinds = {"certificates": "Certificate", "issuers": "Issuer",
+                     "clusterissuers": "ClusterIssuer"}  # fmt: skip
+            served = [
+                {"name": plural, "singularName": kind.lower(), "kind": kind,
+                 "namespaced": plural != "clusterissuers",
+                 "verbs": ["get", "list", "watch", "create", "update", "delete"]}
+                for plural, kind in kinds.items() if f"{plural}.cert-manager.io" in self.crds
+            ]  # fmt: skip
+            if not served:
+                return web.json_response(status(404, "NotFound", "the server could not find "
+                                                "the requested resource"), status=404)  # fmt: skip
+            return web.json_response({"kind": "APIResourceList", "apiVersion": "v1",
+                                      "groupVersion": "cert-manager.io/v1",
+                                      "resources": served})  # fmt: skip
 
         async def list_deployments(request: web.Request) -> web.Response:
             items = in_ns(self.deployments, request.match_info["ns"])
@@ -389,7 +397,7 @@ class FakeKube:
         r.add_get("/api/v1/namespaces/{name}", get_namespace)
         r.add_get("/api/v1/namespaces/{ns}/services", list_services)
         r.add_post("/api/v1/namespaces/{ns}/pods", create_pod)
-        r.add_get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", get_crd)
+        r.add_get("/apis/cert-manager.io/v1", cert_manager_discovery)
         r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", list_deployments)
         r.add_get("/apis/storage.k8s.io/v1/storageclasses", list_storage_classes)
         r.add_get("/apis/cert-manager.io/v1/clusterissuers", list_cluster_issuers)

@@ -27,6 +27,8 @@ def attributes(method: str, path: str, query: dict[str, str]) -> Attributes:
     if not parts or parts[0] not in ("api", "apis"):
         return Attributes(method.lower(), path, resource_request=False)
     group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    if not rest:  # /api/v1, /apis/<group>/<version>: discovery
+        return Attributes(method.lower(), path, resource_request=False)
     namespace = ""
     if len(rest) >= 3 and rest[0] == "namespaces":
         namespace, rest = rest[1], rest[2:]

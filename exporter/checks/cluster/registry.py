@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin
-
-import aiohttp
 
 from exporter import httpcheck
 from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
@@ -27,6 +25,9 @@ from exporter.model import (
     judged,
 )
 from exporter.parse import ParseError, www_authenticate
+
+if TYPE_CHECKING:
+    import aiohttp
 
 REQUIREMENT = Requirement(
     id="cluster_registry",

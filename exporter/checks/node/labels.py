@@ -10,8 +10,6 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import aiohttp
-
 from exporter import kubelite
 from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings, Duration
@@ -60,24 +58,20 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.errored(Reason.AUTH, f"Kubernetes credentials unusable: {exc}")
     if endpoint is None:
         return Result.skipped(Reason.NOT_CONFIGURED, "no kubeconfig and not running in a pod")
-    url = f"{endpoint.server}/api/v1/nodes/{quote(ctx.node_name, safe='')}"
-    headers = await ctx.blocking(endpoint.request_headers)
-    headers["Accept"] = "application/json"
+    path = f"/api/v1/nodes/{quote(ctx.node_name, safe='')}"
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(url, headers=headers, ssl=endpoint.ssl) as resp,
-        ):
-            if resp.status != 200:
-                reason = _STATUS_REASON.get(resp.status, Reason.PROTOCOL)
-                return Result.errored(reason, f"GET node {ctx.node_name}: HTTP {resp.status}")
-            node = await resp.json(content_type=None)
-    except aiohttp.ClientSSLError as exc:
+        status, node = await ctx.blocking(kubelite.get_json, endpoint, path, ctx.settings.timeout)
+    except ssl.SSLError as exc:
         return Result.errored(Reason.TLS, f"API server TLS: {exc}")
-    except aiohttp.ClientConnectionError as exc:
+    except TimeoutError:
+        return Result.errored(Reason.TIMEOUT, f"API server silent for {ctx.settings.timeout:g}s")
+    except OSError as exc:
         return Result.errored(Reason.CONNECT, f"API server unreachable: {exc}")
-    except (aiohttp.ContentTypeError, ValueError) as exc:
+    except ValueError as exc:
         return Result.errored(Reason.PROTOCOL, f"API server answered non-JSON: {exc}")
+    if status != 200:
+        reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
+        return Result.errored(reason, f"GET node {ctx.node_name}: HTTP {status}")
     labels = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
     if not isinstance(labels, dict):
         labels = {}
