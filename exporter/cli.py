@@ -120,6 +120,12 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+# Client libraries whose DEBUG output is wire-level (request headers, signed URLs, frames):
+# log_level debug is for the exporter's own decisions, not theirs.
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "kubernetes", "aiohttp", "pymysql", "h2",
+                   "hpack", "dns", "asyncio", "s3transfer")  # fmt: skip
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(
         stream=sys.stderr,
@@ -127,6 +133,8 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
         force=True,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return asyncio.run(check(options, config, args.output))
     assert listen is not None
-    return asyncio.run(serve(options, config, args.config, listen, web, args.web_config))
+    code = asyncio.run(serve(options, config, args.config, listen, web, args.web_config))
+    # A check thread stuck in a blocking client (a hung API server, say) cannot be interrupted,
+    # and the interpreter would join it at exit: SIGTERM must not wait for it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def check(options: Options, config: Config, output: str) -> int:

@@ -94,6 +94,7 @@ class Kube:
         timeout: float = 10.0,
     ) -> dict[str, Any]:
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         api = self._client()
         headers = {"Accept": "application/json"}
@@ -127,8 +128,21 @@ class Kube:
             raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
         except urllib3.exceptions.TimeoutError as exc:
             raise CheckError(Reason.TIMEOUT, f"API server timed out: {exc}") from None
+        except urllib3.exceptions.ProtocolError as exc:
+            # ("Connection aborted.", cause): a reset is the network, a bad status line or a
+            # truncated body is the server speaking something other than HTTP/JSON.
+            cause = exc.args[1] if len(exc.args) > 1 else None
+            if isinstance(cause, OSError):
+                raise CheckError(Reason.CONNECT, f"API server connection lost: {cause}") from None
+            raise CheckError(Reason.PROTOCOL, f"API server answered garbage: {exc}") from None
         except urllib3.exceptions.HTTPError as exc:
             raise CheckError(Reason.CONNECT, f"API server connection failed: {exc}") from None
+        except ApiException as exc:
+            # The client re-raises urllib3's SSLError as ApiException(status=0).
+            if exc.status == 0 and "SSLError" in str(exc.reason):
+                detail = " ".join(str(exc).split())[:300]
+                raise CheckError(Reason.TLS, f"API server TLS: {detail}") from None
+            raise
         try:
             data = json.loads(resp.data) if resp.data else {}
         except ValueError:

@@ -32,7 +32,7 @@ def test_round_trip_passes_and_leaves_nothing_behind(s3, bucket, pool) -> None:
     result = run_component(ID, settings(s3, bucket, round_trip=True), pool)[ID].result
     assert (result.status, result.observed) == ("pass", "bucket present, round trip ok")
     ops = {dict(s.labels)["operation"] for s in result.samples}
-    assert ops == {"head_bucket", "put_object", "get_object", "delete_object"}
+    assert ops == {"head_bucket", "list_objects", "put_object", "get_object", "delete_object"}
     assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
@@ -55,3 +55,15 @@ def test_unreachable_endpoint_is_connect(bucket, pool, s3) -> None:
 def test_absent_section_is_skipped(pool) -> None:
     result = run_component(ID, {}, pool)[ID].result
     assert (result.status, result.reason) == ("skipped", "not_configured")
+
+
+def test_a_web_server_answering_200_to_everything_is_not_s3(pool) -> None:
+    """HEAD /bucket -> 200 from any web server; the listing must be S3's XML."""
+    from tests.faults.hostile import hostile
+
+    with hostile("html") as address:
+        any_env = {"env": "PATH"}  # the server checks no signature; keys must merely exist
+        settings = {"bucket": "gitpod", "endpoint": f"http://{address}", "addressing_style": "path",
+                    "access_key_id": any_env, "secret_access_key": any_env}  # fmt: skip
+        result = run_component(ID, settings, pool)[ID].result
+    assert (result.status, result.reason) == ("fail", "protocol")

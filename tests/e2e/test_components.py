@@ -7,7 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import yaml
 
 from tests.e2e.test_serve import EXE, start
 
@@ -33,8 +36,11 @@ def test_check_gives_exact_verdicts_against_real_servers(stack) -> None:
 
 def test_serve_exposes_components_and_leaks_no_secret(stack, tmp_path: Path) -> None:
     config, kubeconfig, env, secrets = stack
-    text = config.read_text().replace("checks:", "log_level: debug\nchecks:", 1)
-    config.write_text(text)
+    # Debug logs, and a 1 s interval for a quick check so that its second run logs at DEBUG.
+    doc = yaml.safe_load(config.read_text())
+    doc["log_level"] = "debug"
+    doc["checks"]["cluster_namespace"] = {"interval": "1s"}
+    config.write_text(yaml.safe_dump(doc))
     served = start(
         ["--role", "cluster", "--config", str(config), "--kubeconfig", str(kubeconfig)], env
     )
@@ -52,6 +58,7 @@ def test_serve_exposes_components_and_leaks_no_secret(stack, tmp_path: Path) -> 
                        "gitpod_scm_up", "gitpod_tls_certificate_expiry_timestamp_seconds",
                        "gitpod_dns_resolution_duration_seconds"):  # fmt: skip
             assert metric in names
+        time.sleep(1.5)
     finally:
         served.proc.terminate()
         served.proc.wait(10)

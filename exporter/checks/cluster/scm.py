@@ -76,6 +76,12 @@ async def _probe(p: Provider, timeout: float) -> tuple[float, int]:
         await resp.read()
         if resp.status not in OK_STATUS:
             raise CheckError(Reason.PROTOCOL, f"{p.name}: {url} answered HTTP {resp.status}")
+        # Every supported SCM answers its API root in JSON, even with 401; an HTML 200 is a
+        # proxy's or captive portal's page, not the SCM.
+        if "json" not in resp.content_type:
+            raise CheckError(
+                Reason.PROTOCOL, f"{p.name}: {url} answered {resp.content_type}, not its JSON API"
+            )
         return time.perf_counter() - started, resp.status
 
 

@@ -80,6 +80,14 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
 
     try:
         timed("head_bucket", client.head_bucket, Bucket=s.bucket)
+        # HEAD proves little: any web server answers 200 to it. A listing must come back as
+        # S3's XML naming the bucket. (Same permission as HeadBucket: s3:ListBucket.)
+        listing = timed(
+            "list_objects", client.list_objects_v2, Bucket=s.bucket, Prefix=s.prefix, MaxKeys=1
+        )
+        if listing.get("Name") != s.bucket:
+            raise CheckError(Reason.PROTOCOL, "the endpoint does not answer like S3 (no bucket "
+                             "listing)")  # fmt: skip
         if s.round_trip:
             key = f"{s.prefix}probe-{uuid.uuid4().hex}"
             body = uuid.uuid4().bytes

@@ -1,0 +1,117 @@
+"""A check that raises something nobody expected, or hangs past its timeout, is contained: its
+requirement reports check_up 0 with reason `internal` (or `timeout`) and a logged traceback,
+while the other checks keep their schedule and /metrics keeps answering from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client import generate_latest
+
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.metrics import make_registry
+from exporter.model import Requirement, Result, Scope, Severity
+from exporter.scheduler import Job, Scheduler
+from exporter.store import Store
+
+CPU_LAST = 'gitpod_requirement_last_check_timestamp_seconds{node="worker-1",requirement="node_cpu"'
+
+
+def fake_check(req_id: str, run) -> types.SimpleNamespace:
+    req = Requirement(req_id, req_id, Severity.CRITICAL, Scope.NODE, "https://example.com", "fix")
+    return types.SimpleNamespace(REQUIREMENT=req, Settings=CheckSettings, HOST_PATHS=(), run=run)
+
+
+async def explode(ctx) -> Result:
+    raise RuntimeError("a bug nobody foresaw")
+
+
+async def hang(ctx) -> Result:
+    await asyncio.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+def test_a_raising_and_a_hanging_check_affect_nothing_else(caplog) -> None:
+    runs = {"healthy": 0}
+
+    async def healthy(ctx) -> Result:
+        runs["healthy"] += 1
+        return Result.passed("fine")
+
+    checks = [fake_check("buggy", explode), fake_check("stuck", hang),
+              fake_check("healthy", healthy)]  # fmt: skip
+    settings = CheckSettings(interval=0.1, timeout=0.1)
+
+    async def scenario() -> tuple[str, float]:
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
+            store = Store([c.REQUIREMENT for c in checks])
+            scheduler = Scheduler(jobs, store)
+            scheduler.start()
+            await asyncio.sleep(1.0)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            text = generate_latest(make_registry(store)).decode()
+            took = loop.time() - started
+            await scheduler.stop()
+        return text, took
+
+    with caplog.at_level(logging.INFO):
+        text, took = asyncio.run(scenario())
+    assert 'gitpod_requirement_check_up{requirement="buggy"} 0.0' in text
+    assert 'gitpod_requirement_reason_info{reason="internal",requirement="buggy"} 1.0' in text
+    assert 'gitpod_requirement_check_up{requirement="stuck"} 0.0' in text
+    assert 'gitpod_requirement_reason_info{reason="timeout",requirement="stuck"} 1.0' in text
+    assert 'gitpod_requirement_satisfied{requirement="healthy",severity="critical"} 1.0' in text
+    assert runs["healthy"] >= 6  # kept its 100 ms schedule throughout
+    tracebacks = [r for r in caplog.records if r.exc_info and "buggy" in r.getMessage()]
+    assert tracebacks and "a bug nobody foresaw" in str(tracebacks[0].exc_info[1])
+    assert took < 0.5
+
+
+def test_hung_dependencies_block_neither_metrics_nor_sigterm(tmp_path: Path) -> None:
+    """containerd and the API server accept and never answer, for longer than the test: the
+    node role keeps answering /metrics quickly, and SIGTERM still exits 0 at once, although a
+    check thread sits in a blocking read."""
+    import socket
+    import time
+
+    from tests.e2e.test_serve import start
+    from tests.faults.hostile import hostile
+    from tests.servers.kube_fake import FakeKube
+
+    sock = str(tmp_path / "containerd.sock")
+    with hostile("silent", socket.AF_UNIX, sock), hostile("silent") as api:
+        kc = FakeKube().kubeconfig(tmp_path / "kubeconfig", server=f"http://{api}")
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(
+            f"checks:\n  node_containerd:\n    sockets: [{sock}]\n    timeout: 60s\n"
+            "  node_labels:\n    timeout: 60s\n  node_cpu:\n    interval: 1s\n"
+        )
+        served = start(["--role", "node", "--config", str(cfg), "--host-root", "/"],
+                       {"NODE_NAME": "worker-1", "KUBECONFIG": str(kc)})  # fmt: skip
+        try:
+            worst = 0.0
+            cpu_checks = set()
+            for _ in range(20):
+                started = time.perf_counter()
+                status, _, text = served.get("/metrics")
+                worst = max(worst, time.perf_counter() - started)
+                assert status == 200
+                cpu_checks.update(line for line in text.splitlines() if line.startswith(CPU_LAST))
+                time.sleep(0.15)
+            assert served.get("/readyz")[0] == 503  # the hung checks never finished
+            assert worst < 1.0
+            assert len(cpu_checks) >= 2  # node_cpu kept its 1 s schedule
+            started = time.perf_counter()
+            served.proc.terminate()
+            assert served.proc.wait(10) == 0
+            assert time.perf_counter() - started < 5
+        finally:
+            if served.proc.poll() is None:
+                served.proc.kill()
