@@ -34,8 +34,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.clusters import components  # noqa: E402
 from tests.servers.kube_fake import FakeKube, node, running  # noqa: E402
 
+MARKER = "<!-- analysis: kept by benchmarks/run.py across runs -->"
 EXE = Path(sys.executable).with_name("gitpod-requirements-exporter")
 LABELS = {"gitpod.io/workload_workspace_regular": "true"}
 
@@ -323,7 +325,7 @@ def bench_cluster(sizes: list[int]) -> list[list[str]]:
     baseline = None
     for n in sizes:
         fake = FakeKube()
-        fake.namespaces |= {"gitpod"}
+        components(fake)  # namespace, LoadBalancer, cert-manager, storage classes: a full round
         for i in range(n):
             name = f"node-{i:05d}"
             fake.nodes[name] = node(name, LABELS)
@@ -419,7 +421,11 @@ def main() -> int:
     header = (f"# Benchmark results\n\n{time.strftime('%Y-%m-%d')} on {machine()}.\n"
               f"Command: `{' '.join(['benchmarks/run.py', *sys.argv[1:]])}`\n\n")  # fmt: skip
     if args.write:
-        Path(args.write).write_text(header + text)
+        # Keep the hand-written analysis (profiles, before/after) below the marker.
+        out = Path(args.write)
+        old = out.read_text() if out.exists() else ""
+        analysis = old[old.index(MARKER) :] if MARKER in old else f"{MARKER}\n"
+        out.write_text(header + text + "\n" + analysis)
     return 0
 
 

@@ -237,3 +237,16 @@ def www_authenticate(header: str) -> list[tuple[str, dict[str, str]]]:
     if not out:
         raise ParseError("no challenge")
     return out
+
+
+def registry_token(body: str) -> str:
+    """The bearer token of a Docker registry token service answer: `token`, or the OAuth2
+    `access_token` some services send instead."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise ParseError("the token service answered non-JSON") from None
+    token = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        raise ParseError("the token service answered without a token")
+    return token

@@ -109,11 +109,14 @@ PARSERS = [
     parse.cpuinfo_count,
     parse.cap_eff,
     parse.cni_plugin_types,
+    parse.www_authenticate,
+    parse.registry_token,
+    parse.mysql_version,
 ]
 
 
 @pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
-@given(text=st.text(max_size=300))
+@given(text=st.text(max_size=300) | st.from_regex(r'\{"(token|access_token)": .{0,20}\}'))
 def test_parsers_return_a_value_or_parse_error(parser, text: str) -> None:
     # Anything but ParseError (IndexError, UnicodeError, ...) escapes and fails the test.
     with contextlib.suppress(ParseError):
@@ -139,3 +142,17 @@ def test_protobuf_round_trip(version: str, revision: str) -> None:
     fields = protobuf_strings(version_message(version, revision))
     assert fields.get(1, "") == version
     assert fields.get(2, "") == revision
+
+
+@pytest.mark.parametrize(
+    "body, token",
+    [('{"token": "abc"}', "abc"), ('{"access_token": "xyz", "expires_in": 300}', "xyz")],
+)
+def test_registry_token(body: str, token: str) -> None:
+    assert parse.registry_token(body) == token
+
+
+@pytest.mark.parametrize("body", ["", "<html>", "[]", '{"token": ""}', '{"token": 5}', "{"])
+def test_registry_token_rejects(body: str) -> None:
+    with pytest.raises(ParseError):
+        parse.registry_token(body)

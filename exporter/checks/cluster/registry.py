@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin
 
 from exporter import httpcheck
@@ -24,7 +24,7 @@ from exporter.model import (
     Severity,
     judged,
 )
-from exporter.parse import ParseError, www_authenticate
+from exporter.parse import ParseError, registry_token, www_authenticate
 
 if TYPE_CHECKING:
     import aiohttp
@@ -114,13 +114,11 @@ class _Client:
                 )
             if resp.status != 200:
                 raise CheckError(Reason.PROTOCOL, f"token service answered HTTP {resp.status}")
-            try:
-                body: Any = await resp.json(content_type=None)
-            except ValueError:
-                raise CheckError(Reason.PROTOCOL, "token service answered non-JSON") from None
-        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise CheckError(Reason.PROTOCOL, "token service answered without a token")
+            text = await resp.text(errors="replace")
+        try:
+            token = registry_token(text)
+        except ParseError as exc:
+            raise CheckError(Reason.PROTOCOL, str(exc)) from None
         return token
 
 
