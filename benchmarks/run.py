@@ -82,22 +82,29 @@ def wait_for(url: str, code: int = 200, timeout: float = 30) -> float:
 
 
 @contextmanager
-def exporter(role: str, config: str, env: dict[str, str] | None = None, *args: str):
-    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    cfg = tmp / "config.yaml"
-    cfg.write_text(config)
-    port = free_port()
+def spawned(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[Proc]:
     started = time.perf_counter()
-    p = subprocess.Popen(
-        [str(EXE), "serve", "--role", role, "--config", str(cfg),
-         "--listen", f"127.0.0.1:{port}", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, **(env or {})})  # fmt: skip
     try:
         yield Proc(p, f"http://127.0.0.1:{port}", started)
     finally:
         p.terminate()
         p.wait(10)
+
+
+@contextmanager
+def exporter(role: str, config: str, env: dict[str, str] | None = None, *args: str):
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    cfg = tmp / "config.yaml"
+    cfg.write_text(config)
+    port = free_port()
+    argv = [str(EXE), "serve", "--role", role, "--config", str(cfg),
+            "--listen", f"127.0.0.1:{port}", *args]  # fmt: skip
+    try:
+        with spawned(argv, port, env) as proc:
+            yield proc
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -107,19 +114,12 @@ def node_exporter() -> Iterator[Proc]:
     if exe is None:
         sys.exit("prometheus-node-exporter missing: run scripts/bench (it installs it)")
     port = free_port()
-    started = time.perf_counter()
-    p = subprocess.Popen(
-        # --web.max-requests=0: by default it answers 503 beyond 40 concurrent scrapes, which
-        # would flatter its latency at 50.
-        [exe, "--no-collector.systemd", "--web.max-requests=0",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield Proc(p, f"http://127.0.0.1:{port}", started)
-    finally:
-        p.terminate()
-        p.wait(10)
+    # --web.max-requests=0: by default it answers 503 beyond 40 concurrent scrapes, which
+    # would flatter its latency at 50.
+    argv = [exe, "--no-collector.systemd", "--web.max-requests=0",
+            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    with spawned(argv, port) as proc:
+        yield proc
 
 
 def memory(pid: int) -> tuple[float, float]:
