@@ -18,7 +18,7 @@ from tests.faults.hostile import FAULTS, hostile
 from tests.servers.kube_fake import FakeKube
 from tests.servers.tls import ca_file, leaf, server_context
 
-TIMEOUT = 1.0
+TIMEOUT = 2.0  # generous: a cold machine loads CA bundles and forks subprocesses slowly
 SLACK = 1.5  # scheduling and teardown on a loaded 2-core machine
 
 # dependency -> fault -> the reasons that honestly describe it
