@@ -19,6 +19,7 @@ from exporter.scheduler import Scheduler
 from exporter.store import Store
 
 log = logging.getLogger("exporter.daemon")
+STOP_GRACE_SECONDS = 2.0
 
 
 class Daemon(Collector):
@@ -42,7 +43,8 @@ class Daemon(Collector):
         self.scheduler.start()
 
     async def stop(self) -> None:
-        await self.scheduler.stop()
+        # SIGTERM: a run in progress gets a moment to land its result, then everything stops.
+        await self.scheduler.stop(grace=STOP_GRACE_SECONDS)
         # Threads stuck in a hung client cannot be interrupted; do not wait for them.
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -50,7 +52,6 @@ class Daemon(Collector):
         """SIGHUP: re-read the config; a broken file keeps the running config."""
         import asyncio
 
-        self.reload_at = time.time()
         try:
             config = load_file(self.config_path, settings_types())
         except ConfigError as exc:
@@ -58,6 +59,7 @@ class Daemon(Collector):
             log.error("config reload failed, keeping the running config: %s", exc)
             return
         self.reload_ok = True
+        self.reload_at = time.time()
         if config.thread_pool_size != self.config.thread_pool_size:
             log.warning("thread_pool_size changes take effect at restart")
         logging.getLogger().setLevel(config.log_level.upper())
@@ -84,7 +86,7 @@ class Daemon(Collector):
         ok.add_metric([], 1.0 if self.reload_ok else 0.0)
         at = GaugeMetricFamily(
             "gitpod_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last config (re)load attempt.",
+            "Unix time of the last successful config (re)load.",
         )
         at.add_metric([], self.reload_at)
         yield ok

@@ -88,28 +88,46 @@ class Scheduler:
         self.jobs = tuple(jobs)
         self.store = store
         self._tasks: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[None]] = set()  # in the middle of a run
+        self._stopping = False
 
     def start(self) -> None:
         for job in self.jobs:
             name = f"check:{job.check.REQUIREMENT.id}"
             self._tasks.append(asyncio.create_task(self._loop(job), name=name))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Cancel every check; runs in progress get `grace` seconds to finish first."""
+        self._stopping = True
+        busy = [t for t in self._tasks if t in self._busy]
+        for task in self._tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy and grace > 0:
+            await asyncio.wait(busy, timeout=grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._stopping = False
 
     async def _loop(self, job: Job) -> None:
         # One task per check, awaiting each run before sleeping: two runs of one check never
         # overlap, however slow it is.
         previous: dict[str, Record] = {}
+        task = asyncio.current_task()
+        assert task is not None
         while True:
-            for record in await run_job(job):
+            self._busy.add(task)
+            try:
+                records = await run_job(job)
+            finally:
+                self._busy.discard(task)
+            for record in records:
                 self.store.put(record)
                 _log_transition(previous.get(record.requirement.id), record)
                 previous[record.requirement.id] = record
-            if not job.settings.enabled:
+            if not job.settings.enabled or self._stopping:
                 return
             interval = job.settings.interval
             await asyncio.sleep(interval * random.uniform(1 - JITTER, 1 + JITTER))

@@ -152,21 +152,29 @@ def test_checks_keep_running_on_their_interval(node_exporter: Served) -> None:
     assert second["node_cpu"].value == first["node_cpu"].value  # 10 min interval
 
 
+def _single(served: Served, name: str) -> float:
+    return next(s.value for s in served.samples() if s.name == name)
+
+
 def test_sighup_with_a_broken_config_keeps_running(node_exporter: Served) -> None:
     node_exporter.wait_ready()
+    loaded_at = _single(
+        node_exporter, "gitpod_exporter_config_last_reload_success_timestamp_seconds"
+    )
     node_exporter.config.write_text("checks:\n  node_kernel:\n    interval: never\n")  # type: ignore[attr-defined]
     node_exporter.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 5
-    while True:
-        ok = [
-            s
-            for s in node_exporter.samples()
-            if s.name == "gitpod_exporter_config_last_reload_successful"
-        ]
-        if ok and ok[0].value == 0:
-            break
+    while _single(node_exporter, "gitpod_exporter_config_last_reload_successful") != 0:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    # The old config keeps running: node_kernel (interval 1 s) keeps being checked.
+    last = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
+    time.sleep(1.5)
+    later = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
+    assert later["node_kernel"].value > last["node_kernel"].value
+    assert loaded_at == _single(
+        node_exporter, "gitpod_exporter_config_last_reload_success_timestamp_seconds"
+    )
     node_exporter.config.write_text("checks:\n  node_kernel:\n    min_version: '4.0'\n")  # type: ignore[attr-defined]
     node_exporter.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 5
@@ -175,6 +183,15 @@ def test_sighup_with_a_broken_config_keeps_running(node_exporter: Served) -> Non
     ):
         assert time.monotonic() < deadline, "reloaded threshold never applied"
         time.sleep(0.05)
+    assert _single(node_exporter, "gitpod_exporter_config_last_reload_successful") == 1
+    assert loaded_at < _single(
+        node_exporter, "gitpod_exporter_config_last_reload_success_timestamp_seconds"
+    )
+    node_exporter.proc.terminate()
+    node_exporter.proc.wait(10)
+    logs = node_exporter.proc.stderr.read() if node_exporter.proc.stderr else ""
+    # The failed reload named the field and what was expected.
+    assert "config reload failed" in logs and "checks.node_kernel.interval" in logs
 
 
 def test_sigterm_stops_cleanly(node_exporter: Served) -> None:

@@ -115,3 +115,30 @@ def test_hung_dependencies_block_neither_metrics_nor_sigterm(tmp_path: Path) -> 
         finally:
             if served.proc.poll() is None:
                 served.proc.kill()
+
+
+def test_stop_lets_a_run_in_progress_land_then_cancels_the_rest() -> None:
+    async def slow(ctx) -> Result:
+        await asyncio.sleep(0.3)
+        return Result.passed("landed")
+
+    checks = [fake_check("slow", slow), fake_check("stuck", hang)]
+    settings = CheckSettings(interval=60.0, timeout=30.0)
+
+    async def scenario() -> tuple[Store, float]:
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
+            store = Store([c.REQUIREMENT for c in checks])
+            scheduler = Scheduler(jobs, store)
+            scheduler.start()
+            await asyncio.sleep(0.05)  # both runs in progress
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await scheduler.stop(grace=1.0)
+            return store, loop.time() - started
+
+    store, took = asyncio.run(scenario())
+    records = store.snapshot()
+    assert records["slow"].result.observed == "landed"  # finished within the grace
+    assert "stuck" not in records  # cancelled when the grace ran out
+    assert 0.9 <= took < 2.0
