@@ -20,6 +20,8 @@ from exporter.runtime import Options, make_jobs, make_kube, node_label, requirem
 from exporter.scheduler import run_job
 
 if TYPE_CHECKING:
+    import ssl
+
     from exporter.webconfig import WebConfig
 
 DEFAULT_PORT = 18110
@@ -144,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.host_root).is_dir():
             raise ConfigError("--host-root", f"{args.host_root} is not a directory")
         listen = parse_listen(args.listen) if args.command == "serve" else None
-        web = None
+        web, tls = None, None
         if args.command == "serve" and args.web_config:
             from exporter.webconfig import load_web_config
 
             web = load_web_config(args.web_config)
-            web.ssl_context(args.web_config)  # fail now, not after the checks started
+            tls = web.ssl_context(args.web_config)  # fails now, before any check starts
     except ConfigError as exc:
         where = f" {args.config}" if args.config else ""
         print(f"gitpod-requirements-exporter: config error{where}: {exc}", file=sys.stderr)
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return asyncio.run(check(options, config, args.output))
     assert listen is not None
-    code = asyncio.run(serve(options, config, args.config, listen, web, args.web_config))
+    code = asyncio.run(serve(options, config, args.config, listen, web, tls))
     # A check thread stuck in a blocking client (a hung API server, say) cannot be interrupted,
     # and the interpreter would join it at exit: SIGTERM must not wait for it.
     logging.shutdown()
@@ -187,16 +189,14 @@ async def serve(
     config_path: str | None,
     listen: tuple[str, int],
     web: WebConfig | None = None,
-    web_config_path: str = "",
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     from exporter.daemon import Daemon
     from exporter.server import HTTPServer, make_routes
 
     daemon = Daemon(options, config, config_path)
     node = node_label(config) if options.role == "node" else ""
-    server = HTTPServer(
-        make_routes(options.role, daemon.store, daemon.registry(node)), web, web_config_path or ""
-    )
+    server = HTTPServer(make_routes(options.role, daemon.store, daemon.registry(node)), web, tls)
     try:
         addresses = await server.start(listen[0], listen[1])
     except OSError as exc:

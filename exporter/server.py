@@ -96,10 +96,10 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
 
 class HTTPServer:
     def __init__(self, routes: dict[str, Handler], web: WebConfig | None = None,
-                 web_config_path: str = "") -> None:  # fmt: skip
+                 tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
         self.routes = routes
         web = web or WebConfig()
-        self.ssl = web.ssl_context(web_config_path)
+        self.ssl = tls
         self.auth = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
         self.extra_headers = dict(web.http_server_config.headers)
         self._server: asyncio.Server | None = None
