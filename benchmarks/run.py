@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.clusters import components  # noqa: E402
 from tests.servers.kube_fake import FakeKube, node, running  # noqa: E402
+from tests.servers.procs import free_port  # noqa: E402
 
 MARKER = "<!-- analysis: kept by benchmarks/run.py across runs -->"
 EXE = Path(sys.executable).with_name("gitpod-requirements-exporter")
@@ -52,12 +53,6 @@ class Proc:
     @property
     def pid(self) -> int:
         return self.popen.pid
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(url: str) -> int:

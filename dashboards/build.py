@@ -79,9 +79,15 @@ def timeseries(title: str, description: str, targets: list[dict], unit: str) -> 
     }
 
 
-def table(title: str, description: str, targets: list[dict], rename: dict[str, str]) -> Panel:
-    """An instant table: the queries joined on their common labels, `Time` hidden, the value
-    columns renamed (Grafana calls them "Value #<refId>")."""
+def table(
+    title: str,
+    description: str,
+    targets: list[dict],
+    rename: dict[str, str],
+    hide: tuple[str, ...] = (),
+) -> Panel:
+    """An instant table: the queries joined on their common labels, `Time` and the `hide`
+    columns hidden, the value columns renamed (Grafana calls them "Value #<refId>")."""
     return {
         "type": "table",
         "title": title,
@@ -92,7 +98,10 @@ def table(title: str, description: str, targets: list[dict], rename: dict[str, s
             {"id": "merge", "options": {}},
             {
                 "id": "organize",
-                "options": {"excludeByName": {"Time": True}, "renameByName": rename},
+                "options": {
+                    "excludeByName": {c: True for c in ("Time", *hide)},
+                    "renameByName": rename,
+                },
             },
         ],
         "fieldConfig": {"defaults": {}, "overrides": []},
@@ -261,8 +270,8 @@ def overview() -> dict:
             instant("min by (requirement) (gitpod_requirement_check_up)", "D"),
         ],
         {"Value #B": "State", "Value #C": "Failing", "Value #D": "Check"},
+        hide=("Value #A",),
     )
-    matrix["transformations"][1]["options"]["excludeByName"]["Value #A"] = True
     matrix["fieldConfig"]["overrides"] = [state_override("State", MET), state_override("Check", UP)]
 
     failing_nodes = {
@@ -294,8 +303,8 @@ def overview() -> dict:
             )
         ],
         {},
+        hide=("Value",),
     )
-    errors["transformations"][1]["options"]["excludeByName"]["Value"] = True
 
     latency = timeseries(
         "Component latency",
@@ -372,9 +381,8 @@ def node() -> dict:
             instant(f"max by (requirement, reason) (gitpod_requirement_reason_info{{{sel}}})", "D"),
         ],
         {"Value #B": "State", "Value #C": "Check", "reason": "Reason"},
+        hide=("Value #A", "Value #D"),
     )  # fmt: skip
-    excluded = matrix["transformations"][1]["options"]["excludeByName"]
-    excluded.update({"Value #A": True, "Value #D": True})
     matrix["fieldConfig"]["overrides"] = [state_override("State", MET), state_override("Check", UP)]
 
     def info(title: str, description: str, expr: str, legend: str) -> Panel:

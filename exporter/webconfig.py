@@ -4,6 +4,8 @@ optional client CA, and basic auth with bcrypt hashes."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ssl
@@ -97,9 +99,6 @@ class BasicAuth:
         self._ok: set[bytes] = set()
 
     def allows(self, header: str) -> bool:
-        import base64
-        import binascii
-
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             return False

@@ -11,119 +11,40 @@ from exporter.cli import main
 from tests import hosts
 
 # (status, reason) per requirement; node_labels is skipped without NODE_NAME and API access.
+HEALTHY = {
+    "node_os": ("pass", ""),
+    "node_kernel": ("pass", ""),
+    "node_containerd": ("pass", ""),
+    "node_cpu": ("pass", ""),
+    "node_memory": ("pass", ""),
+    "node_privileged": ("pass", ""),
+    "node_cni_calico": ("pass", ""),
+    "node_labels": ("skipped", "not_configured"),
+}
+
+
+def verdicts(**changes: tuple[str, str]) -> dict[str, tuple[str, str]]:
+    """A healthy node's verdicts with the given requirements changed."""
+    return {**HEALTHY, **changes}
+
+
 SCENARIOS = {
-    "gke_ubuntu_2204": (
-        hosts.GKE_UBUNTU_2204,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("pass", ""),
-            "node_labels": ("skipped", "not_configured"),
-        },
-        0,
-    ),
-    "gke_ubuntu_2004": (
-        hosts.GKE_UBUNTU_2004,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("pass", ""),
-            "node_labels": ("skipped", "not_configured"),
-        },
-        0,
-    ),
+    "gke_ubuntu_2204": (hosts.GKE_UBUNTU_2204, verdicts(), 0),
+    "gke_ubuntu_2004": (hosts.GKE_UBUNTU_2004, verdicts(), 0),
     "eks_amazon_linux": (
         hosts.EKS_AMAZON_LINUX,
-        {
-            "node_os": ("fail", "unsupported"),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("fail", "unsupported"),
-            "node_labels": ("skipped", "not_configured"),
-        },
+        verdicts(node_os=("fail", "unsupported"), node_cni_calico=("fail", "unsupported")),
         0,  # only warnings fail
     ),
-    "k3s": (
-        hosts.K3S_NODE,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("fail", "unsupported"),
-            "node_labels": ("skipped", "not_configured"),
-        },
-        0,
-    ),
+    "k3s": (hosts.K3S_NODE, verdicts(node_cni_calico=("fail", "unsupported")), 0),
     "small_8gib_2vcpu": (
         hosts.SMALL_NODE,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("fail", "below_minimum"),
-            "node_memory": ("fail", "below_minimum"),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("pass", ""),
-            "node_labels": ("skipped", "not_configured"),
-        },
+        verdicts(node_cpu=("fail", "below_minimum"), node_memory=("fail", "below_minimum")),
         1,
     ),
-    "no_calico": (
-        hosts.NO_CALICO_NODE,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("fail", "unsupported"),
-            "node_labels": ("skipped", "not_configured"),
-        },
-        0,
-    ),
-    "unprivileged": (
-        hosts.UNPRIVILEGED_NODE,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("pass", ""),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("fail", "missing"),
-            "node_cni_calico": ("pass", ""),
-            "node_labels": ("skipped", "not_configured"),
-        },
-        1,
-    ),
-    "old_kernel": (
-        hosts.OLD_KERNEL_NODE,
-        {
-            "node_os": ("pass", ""),
-            "node_kernel": ("fail", "below_minimum"),
-            "node_containerd": ("pass", ""),
-            "node_cpu": ("pass", ""),
-            "node_memory": ("pass", ""),
-            "node_privileged": ("pass", ""),
-            "node_cni_calico": ("pass", ""),
-            "node_labels": ("skipped", "not_configured"),
-        },
-        1,
-    ),
+    "no_calico": (hosts.NO_CALICO_NODE, verdicts(node_cni_calico=("fail", "unsupported")), 0),
+    "unprivileged": (hosts.UNPRIVILEGED_NODE, verdicts(node_privileged=("fail", "missing")), 1),
+    "old_kernel": (hosts.OLD_KERNEL_NODE, verdicts(node_kernel=("fail", "below_minimum")), 1),
 }
 
 

@@ -4,9 +4,6 @@ used. And the DaemonSet mounts exactly the host paths the node checks read."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -17,7 +14,7 @@ from exporter.config import load
 from exporter.context import host_paths_of
 from tests import clusters
 from tests.deploy.manifests import DEPLOY, WORKLOADS, config_text, one, render
-from tests.e2e.test_serve import EXE
+from tests.e2e.test_serve import check_json
 from tests.servers.kube_fake import FakeKube, obj
 from tests.servers.kube_rbac import Authorizer, grants_for
 
@@ -34,15 +31,14 @@ def run_check(role: str, config: str, kube_api: FakeKube, tmp_path: Path, **env:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(config)
     kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
-    args = [str(EXE), "check", "--role", role, "--config", str(cfg), "--output", "json"]
+    args = ["--role", role, "--config", str(cfg)]
     if role == "cluster":
         args += ["--kubeconfig", str(kc)]
     else:
         env = {**env, "KUBECONFIG": str(kc)}
-    out = subprocess.run(args, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, **env})  # fmt: skip
-    assert out.returncode in (0, 1), out.stderr
-    return {r["requirement"]: r for r in json.loads(out.stdout)["results"]}
+    rc, results, stderr = check_json(*args, env=env)
+    assert rc in (0, 1), stderr
+    return results
 
 
 @pytest.mark.parametrize("directory", WORKLOADS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,6 +22,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.checks import NODE_CHECKS
 
 EXE = Path(sys.executable).with_name("gitpod-requirements-exporter")
+
+
+def check_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, dict], str]:
+    """`check --output json` as a subprocess: exit code, results by requirement id, stderr."""
+    out = subprocess.run(
+        [str(EXE), "check", "--output", "json", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    results = json.loads(out.stdout)["results"] if out.stdout.strip() else []
+    return out.returncode, {r["requirement"]: r for r in results}, out.stderr
 
 
 @dataclass

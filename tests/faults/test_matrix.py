@@ -3,17 +3,15 @@ within its timeout with `fail` or `error` and a reason that names the fault; non
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_check, run_component
-from tests.e2e.test_serve import EXE
+from tests.e2e.test_serve import check_json
 from tests.faults.hostile import FAULTS, hostile
 from tests.servers.kube_fake import FakeKube
 from tests.servers.tls import ca_file, leaf, server_context
@@ -69,12 +67,10 @@ def kube_results(address: str, scheme: str, tmp_path: Path) -> dict[str, dict]:
     kc = FakeKube().kubeconfig(tmp_path / "kubeconfig", server=f"{scheme}://{address}")
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"defaults:\n  timeout: {TIMEOUT}s\n")
-    out = subprocess.run(
-        [str(EXE), "check", "--role", "cluster", "--config", str(cfg), "--kubeconfig", str(kc),
-         "--output", "json"], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert out.returncode == 1, out.stderr
-    return {r["requirement"]: r for r in json.loads(out.stdout)["results"]}
+    rc, results, stderr = check_json("--role", "cluster", "--config", str(cfg),
+                                     "--kubeconfig", str(kc))  # fmt: skip
+    assert rc == 1, stderr
+    return results
 
 
 @pytest.mark.parametrize("dep, fault", CASES, ids=[f"{d}-{f}" for d, f in CASES])
