@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from exporter import __version__, report
 from exporter.checks import ROLES, settings_types
 from exporter.config import Config, ConfigError, load_file
-from exporter.runtime import Options, make_jobs, make_kube, node_label, requirements
+from exporter.runtime import Options, make_jobs, make_kube, node_label
 from exporter.scheduler import run_job
 
 if TYPE_CHECKING:
@@ -72,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="FILE",
             help="kubeconfig for the Kubernetes API; without one the in-cluster service account "
             "is used. Env: GRE_KUBECONFIG, then KUBECONFIG.",
+        )
+
+        p.add_argument(
+            "--gitpod-config",
+            default=_env("GRE_GITPOD_CONFIG"),
+            metavar="FILE",
+            help="cluster role: Gitpod's installer config (gitpod.config.yaml), for checking "
+            "before install; without it the installation's ConfigMap is read. Env: "
+            "GRE_GITPOD_CONFIG.",
         )
 
     serve = sub.add_parser(
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gitpod-requirements-exporter: config error{where}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(config.log_level if args.command == "serve" else "warning")
-    options = Options(args.role, Path(args.host_root), args.kubeconfig)
+    options = Options(args.role, Path(args.host_root), args.kubeconfig, args.gitpod_config)
     if args.command == "check":
         return asyncio.run(check(options, config, args.output))
     assert listen is not None
@@ -175,7 +184,8 @@ async def check(options: Options, config: Config, output: str) -> int:
         jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
         runs = await asyncio.gather(*(run_job(job) for job in jobs))
     by_id = {r.requirement.id: r for records in runs for r in records}
-    reqs = requirements(jobs)
+    # What the checks judged, in registry order: some learn their requirements as they run.
+    reqs = [r.requirement for records in runs for r in records]
     if output == "json":
         print(report.as_json(options.role, reqs, by_id))
     else:

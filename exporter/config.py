@@ -76,6 +76,30 @@ class Secret:
         return f"Secret(env={self.env!r})" if self.env else f"Secret(file={self.file!r})"
 
 
+class SecretValue(Secret):
+    """A credential read at run time from a Kubernetes Secret of the Gitpod installation. It
+    never comes from the config file (the loader builds only Secret), and its repr names where
+    it came from, never the value."""
+
+    def __init__(self, value: str, origin: str) -> None:
+        object.__setattr__(self, "env", "")
+        object.__setattr__(self, "file", "")
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "origin", origin)
+
+    def read(self) -> str:
+        return str(self._value)  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"SecretValue({self.origin})"  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
 @dataclass(frozen=True)
 class CheckSettings:
     """What every check accepts. Subclasses add their thresholds."""
@@ -107,6 +131,24 @@ class KubernetesSettings:
     node_cache_ttl: Duration = 20.0
 
 
+GITPOD_SOURCES = ("auto", "configmap", "file", "none")
+
+
+@dataclass(frozen=True)
+class GitpodSettings:
+    """Where the Gitpod installation's own config is read from (README, "Reading the Gitpod
+    installation"); what it states fills every check setting the config file leaves unset."""
+
+    # auto: the file if given, else the ConfigMap if it exists, else none.
+    source: str = field(default="auto", metadata={"choices": GITPOD_SOURCES})
+    file: str = ""  # the installer's gitpod.config.yaml; --gitpod-config wins
+    configmap: str = "gitpod"  # in kubernetes.namespace, key config.yaml
+    # In-cluster Services are <name>.<namespace>.svc[.<cluster_domain>].
+    cluster_domain: str = "cluster.local"
+    # Service name -> host:port, for Services reached another way (a port-forward, tests).
+    services: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Config:
     log_level: str = field(default="info", metadata={"choices": LOG_LEVELS})
@@ -114,10 +156,13 @@ class Config:
     node_name: str = ""
     thread_pool_size: int = field(default=4, metadata={"min": 1, "max": 64})
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    gitpod: GitpodSettings = field(default_factory=GitpodSettings)
     # enabled/interval/timeout for every check, over each check's own defaults.
     defaults: CheckSettings = field(default_factory=CheckSettings)
     # Every known check id, configured or not, to its validated settings.
     checks: dict[str, CheckSettings] = field(default_factory=dict)
+    # The keys each check's section sets: they win over what the installation states.
+    explicit: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def for_check(self, check_id: str, settings_type: type[CheckSettings]) -> CheckSettings:
         found = self.checks.get(check_id)
@@ -242,10 +287,12 @@ def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSetting
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("", f"expected a mapping at the top level, got {type(data).__name__}")
+    if "explicit" in data:
+        raise ConfigError("explicit", "unknown key")
     raw_checks = data.get("checks") or {}
     if not isinstance(raw_checks, dict):
         raise ConfigError("checks", "expected a mapping of check id to settings")
-    top = build(Config, {k: v for k, v in data.items() if k != "checks"}, "")
+    top = build(Config, {k: v for k, v in data.items() if k not in ("checks", "explicit")}, "")
     for check_id in raw_checks:
         if check_id not in settings_types:
             raise ConfigError(
@@ -260,7 +307,8 @@ def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSetting
             raise ConfigError(f"checks.{check_id}", f"expected a mapping, got {section!r}")
         # Precedence: the check's section, then `defaults`, then the check's own defaults.
         checks[check_id] = build(settings_type, {**raw_defaults, **section}, f"checks.{check_id}")
-    return dataclasses.replace(top, checks=checks)
+    explicit = {k: frozenset(v or {}) for k, v in raw_checks.items()}
+    return dataclasses.replace(top, checks=checks, explicit=explicit)
 
 
 def load_file(path: str | None, settings_types: typing.Mapping[str, type[CheckSettings]]) -> Config:

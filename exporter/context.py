@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from exporter.config import CheckSettings
 from exporter.model import NotConfigured, Requirement, Result
 
 if TYPE_CHECKING:
+    from exporter.installation import Installation
     from exporter.kube import Kube
 
 S = TypeVar("S", bound=CheckSettings)
@@ -27,15 +30,20 @@ class CheckContext(Generic[S]):
     pool: Executor
     node_name: str = ""
     kubeconfig: str | None = None
-    # Cluster role only: the shared API access and the namespace Gitpod is installed in.
-    kube_api: Kube | None = None
+    # Cluster role only: the shared API access, the namespace Gitpod is installed in, the
+    # installation (read by the scheduler, not by checks) and the settings keys the config
+    # file sets, which win over what the installation states.
+    api: Kube | None = None
     namespace: str = "gitpod"
+    installation: Installation | None = None
+    explicit: frozenset[str] = frozenset()
 
     @property
     def kube(self) -> Kube:
-        if self.kube_api is None:
+        """The API access; a check without it is skipped, not failed."""
+        if self.api is None:
             raise NotConfigured("no Kubernetes API access in this role")
-        return self.kube_api
+        return self.api
 
     def host_path(self, path: str) -> Path:
         """`path` as seen on the node, resolved under --host-root."""
@@ -50,29 +58,64 @@ class CheckContext(Generic[S]):
         return await self.blocking(self.host_path(path).read_text)
 
 
-class Check(Protocol):
-    """A check module: its requirement, its settings class and one async function.
+# One Result, or one per requirement id for a check judging several; a value may be the
+# exception that part raised, which the scheduler turns into that requirement's Result.
+Outcome = Result | Mapping[str, Result | Exception]
 
-    A check that judges several requirements at once (one per configured node label, say)
-    also defines `requirements(settings) -> tuple[Requirement, ...]` and returns a mapping of
-    requirement id to Result. A check whose host paths are configurable defines
-    `host_paths(settings) -> tuple[str, ...]`.
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: what its module declares, with every optional part defaulted.
+
+    A check module defines `REQUIREMENT`, `Settings` (a CheckSettings subclass) and
+    `async def run(ctx) -> Result | Mapping[str, Result]`, and optionally:
+    - `HOST_PATHS` or `host_paths(settings)`: host files it reads (the DaemonSet's mounts);
+    - `requirements(settings)`: the requirements it judges when they are several (run then
+      returns a mapping of requirement id to Result);
+    - `requirement_for(id)`: for a check whose requirements are learnt at run time (one per
+      Secret the Gitpod config references): the Requirement of an id its run returned.
+    Exceptions are the scheduler's business (scheduler.result_of), never the check's.
     """
 
-    REQUIREMENT: Requirement
-    Settings: type[CheckSettings]
-    # Host paths the check reads, for the DaemonSet's mounts and the tests that compare them.
-    HOST_PATHS: tuple[str, ...]
+    module: str
+    requirement: Requirement
+    settings_type: type[CheckSettings]
+    run: Callable[[CheckContext[Any]], Awaitable[Outcome]]
+    expand: Callable[[Any], tuple[Requirement, ...]] | None = None
+    derive_host_paths: Callable[[Any], tuple[str, ...]] | None = None
+    fixed_host_paths: tuple[str, ...] = ()
+    requirement_for: Callable[[str], Requirement] | None = None
 
-    async def run(self, ctx: CheckContext[Any]) -> Result | Mapping[str, Result]: ...
+    @classmethod
+    def of(cls, module: ModuleType) -> Check:
+        name = module.__name__.rsplit(".", 1)[-1]
+        for attr in ("REQUIREMENT", "Settings", "run"):
+            if not hasattr(module, attr):
+                raise TypeError(f"check module {name} defines no {attr}")
+        if not (isinstance(module.Settings, type) and issubclass(module.Settings, CheckSettings)):
+            raise TypeError(f"check module {name}: Settings must subclass CheckSettings")
+        if not inspect.iscoroutinefunction(module.run):
+            raise TypeError(f"check module {name}: run must be an async function")
+        return cls(
+            module=name,
+            requirement=module.REQUIREMENT,
+            settings_type=module.Settings,
+            run=module.run,
+            expand=getattr(module, "requirements", None),
+            derive_host_paths=getattr(module, "host_paths", None),
+            fixed_host_paths=tuple(getattr(module, "HOST_PATHS", ())),
+            requirement_for=getattr(module, "requirement_for", None),
+        )
 
+    @property
+    def id(self) -> str:
+        return self.requirement.id
 
-def requirements_of(check: Check, settings: CheckSettings) -> tuple[Requirement, ...]:
-    expand = getattr(check, "requirements", None)
-    return tuple(expand(settings)) if expand else (check.REQUIREMENT,)
+    def requirements(self, settings: CheckSettings) -> tuple[Requirement, ...]:
+        return tuple(self.expand(settings)) if self.expand else (self.requirement,)
 
-
-def host_paths_of(check: Check, settings: CheckSettings) -> tuple[str, ...]:
-    """The host paths the check reads with these settings: what the DaemonSet must mount."""
-    derive = getattr(check, "host_paths", None)
-    return tuple(derive(settings)) if derive else check.HOST_PATHS
+    def host_paths(self, settings: CheckSettings) -> tuple[str, ...]:
+        """The host paths the check reads with these settings: what the DaemonSet must mount."""
+        if self.derive_host_paths:
+            return tuple(self.derive_host_paths(settings))
+        return self.fixed_host_paths

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 
@@ -35,6 +34,8 @@ class Reason(enum.StrEnum):
     NOT_FOUND = "not_found"
     NO_SOCKET = "no_socket"
     NOT_CONFIGURED = "not_configured"
+    # A setting is present but unusable (an unreadable kubeconfig, an unset secret variable).
+    CONFIG = "config"
     DISABLED = "disabled"
     CONNECT = "connect"
     TIMEOUT = "timeout"
@@ -54,6 +55,7 @@ class Reason(enum.StrEnum):
     MISMATCH = "mismatch"
     EXPIRED = "expired"
     EXPIRING = "expiring"
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class Requirement:
     scope: Scope
     doc_url: str
     remedy: str
+    # How a DependencyError is judged: True for requirements *about* a dependency (the
+    # database, the registry...): not reaching it is the failure the alert must fire on.
+    # False: the dependency is only a means to look (the API server), so it is an error.
+    unreachable_fails: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,8 @@ class Record:
 
 
 class CheckError(Exception):
-    """Raised inside a check for a failure to reach a verdict; the scheduler turns it into an
-    `error` Result with this reason, so checks need not repeat the mapping."""
+    """No verdict could be reached (an API problem, an unusable setting): the scheduler turns it
+    into an `error` Result with this reason, so checks need not repeat the mapping."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
@@ -124,15 +130,11 @@ class CheckError(Exception):
         self.detail = detail
 
 
+class DependencyError(CheckError):
+    """The dependency a requirement is about could not be reached, refused us or answered
+    wrongly. The scheduler makes it a `fail` where the requirement says `unreachable_fails`
+    (so the critical alert fires), an `error` elsewhere."""
+
+
 class NotConfigured(Exception):
-    """What the check needs is not configured (no API access, no section): it is skipped."""
-
-
-async def judged(check: Awaitable[Result], observed: str = "unreachable") -> Result:
-    """For checks of a dependency's reachability: a dependency that cannot be reached or
-    refuses us has *failed* the requirement (satisfied 0, so the critical alert fires), not
-    left it unknown. Kubernetes API trouble, by contrast, stays an `error`."""
-    try:
-        return await check
-    except CheckError as exc:
-        return Result.failed(exc.reason, observed, exc.detail)
+    """What the check needs is not configured (no API access, no target): it is skipped."""

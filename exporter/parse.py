@@ -12,6 +12,12 @@ class ParseError(ValueError):
     """The input does not have the shape its source promises."""
 
 
+def excerpt(text: str, limit: int = 40) -> str:
+    """Untrusted text as it may appear in an error: short, escaped, quoted."""
+    cut = text[:limit]
+    return repr(cut) + ("..." if len(text) > limit else "")
+
+
 # str.isdigit() also accepts superscripts that int() rejects; the kernel writes ASCII.
 _DIGITS = re.compile(r"[0-9]+")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from exporter.checks import ROLES
 from exporter.config import Config
 from exporter.context import CheckContext
+from exporter.installation import Installation
 from exporter.kube import Kube
 from exporter.model import Requirement
 from exporter.scheduler import Job
@@ -21,6 +22,7 @@ class Options:
     role: str
     host_root: Path
     kubeconfig: str | None
+    gitpod_config: str | None = None  # the installer config file, before install
 
 
 def node_name(config: Config) -> str:
@@ -44,16 +46,23 @@ def make_kube(options: Options, config: Config, pool: Executor) -> Kube | None:
 def make_jobs(
     options: Options, config: Config, pool: Executor, kube: Kube | None = None
 ) -> list[Job]:
+    installation = None
+    if options.role == "cluster":
+        installation = Installation(
+            config.gitpod, kube, config.kubernetes.namespace, pool, options.gitpod_config
+        )
     jobs = []
     for check in ROLES[options.role]:
         ctx = CheckContext(
-            settings=config.for_check(check.REQUIREMENT.id, check.Settings),
+            settings=config.for_check(check.id, check.settings_type),
             host_root=options.host_root,
             pool=pool,
             node_name=node_name(config),
             kubeconfig=options.kubeconfig,
-            kube_api=kube,
+            api=kube,
             namespace=config.kubernetes.namespace,
+            installation=installation,
+            explicit=config.explicit.get(check.id, frozenset()),
         )
         jobs.append(Job(check, ctx))
     return jobs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -11,8 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import CheckSettings, ConfigError
-from exporter.context import Check, CheckContext, requirements_of
-from exporter.model import CheckError, NotConfigured, Reason, Record, Requirement, Result, Status
+from exporter.context import Check, CheckContext, Outcome
+from exporter.model import (
+    CheckError,
+    DependencyError,
+    NotConfigured,
+    Reason,
+    Record,
+    Requirement,
+    Result,
+    Status,
+)
 from exporter.parse import ParseError
 from exporter.store import Store
 
@@ -33,13 +43,18 @@ class Job:
 
     @property
     def requirements(self) -> tuple[Requirement, ...]:
-        return requirements_of(self.check, self.settings)
+        """What the check judges before its first run; a check with `requirement_for` learns
+        its set at run time (one per Secret the Gitpod config references, say)."""
+        return self.check.requirements(self.settings)
 
 
-def result_of(exc: BaseException, timeout: float) -> Result:
-    """The Result a check's exception stands for."""
+def result_of(exc: BaseException, timeout: float, requirement: Requirement) -> Result:
+    """The Result a check's exception stands for, for one requirement it judges: the one place
+    the failure semantics live (README, "Adding a check")."""
     if isinstance(exc, NotConfigured):
         return Result.skipped(Reason.NOT_CONFIGURED, str(exc))
+    if isinstance(exc, DependencyError) and requirement.unreachable_fails:
+        return Result.failed(exc.reason, "unreachable", exc.detail)
     if isinstance(exc, CheckError):
         return Result.errored(exc.reason, exc.detail)
     if isinstance(exc, TimeoutError):
@@ -47,38 +62,56 @@ def result_of(exc: BaseException, timeout: float) -> Result:
     if isinstance(exc, ParseError):
         return Result.errored(Reason.PARSE, f"unexpected input: {exc}")
     if isinstance(exc, ConfigError):
-        return Result.errored(Reason.NOT_CONFIGURED, str(exc))
+        return Result.errored(Reason.CONFIG, str(exc))
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
         return Result.errored(Reason.IO, f"cannot read{where}: {exc.strerror or exc}")
     return Result.errored(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
-async def run_job(job: Job) -> tuple[Record, ...]:
+async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tuple[Record, ...]:
     """One run of one check, never raising: every failure becomes a Result, one Record per
-    requirement the check judges."""
-    requirements = job.requirements
+    requirement the check judges. `known` is the set its previous run judged."""
+    requirements = known if known is not None else job.requirements
     if not job.settings.enabled:
         skipped = Result.skipped(Reason.DISABLED, "disabled in the config")
         return tuple(Record(req, skipped, 0.0, time.time(), 0.0) for req in requirements)
     started = time.perf_counter()
-    outcome: Result | Mapping[str, Result]
+    origin = ""
+    outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):
-            outcome = await job.check.run(job.ctx)
+            ctx = job.ctx
+            if ctx.installation is not None:
+                settings, origin = await ctx.installation.settings_for(
+                    job.check.id, ctx.settings, ctx.explicit, ctx.settings.timeout
+                )
+                ctx = dataclasses.replace(ctx, settings=settings)
+            outcome = await job.check.run(ctx)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        outcome = result_of(exc, job.settings.timeout)
-        if outcome.reason is Reason.INTERNAL:
-            log.exception("check %s raised an unexpected error", job.check.REQUIREMENT.id)
+        outcome = exc
     duration, finished = time.perf_counter() - started, time.time()
     interval = job.settings.interval
-    if isinstance(outcome, Result):
-        return tuple(Record(req, outcome, duration, finished, interval) for req in requirements)
+
+    def judged(part: Result | BaseException, req: Requirement) -> Result:
+        res = part if isinstance(part, Result) else result_of(part, job.settings.timeout, req)
+        if res.reason is Reason.INTERNAL and not isinstance(part, Result):
+            log.error("check %s raised an unexpected error", job.check.id, exc_info=part)
+        if origin and res.status is not Status.SKIPPED:
+            res = dataclasses.replace(res, detail=f"{res.detail}; {origin}".lstrip("; "))
+        return res
+
+    if not isinstance(outcome, Mapping):
+        return tuple(
+            Record(req, judged(outcome, req), duration, finished, interval) for req in requirements
+        )
+    if job.check.requirement_for is not None:
+        requirements = tuple(job.check.requirement_for(rid) for rid in outcome)
     missing = Result.errored(Reason.INTERNAL, "the check returned no result for this requirement")
     return tuple(
-        Record(req, outcome.get(req.id, missing), duration, finished, interval)
+        Record(req, judged(outcome.get(req.id, missing), req), duration, finished, interval)
         for req in requirements
     )
 
@@ -93,7 +126,7 @@ class Scheduler:
 
     def start(self) -> None:
         for job in self.jobs:
-            name = f"check:{job.check.REQUIREMENT.id}"
+            name = f"check:{job.check.id}"
             self._tasks.append(asyncio.create_task(self._loop(job), name=name))
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -115,14 +148,19 @@ class Scheduler:
         # One task per check, awaiting each run before sleeping: two runs of one check never
         # overlap, however slow it is.
         previous: dict[str, Record] = {}
+        known = job.requirements
         task = asyncio.current_task()
         assert task is not None
         while True:
             self._busy.add(task)
             try:
-                records = await run_job(job)
+                records = await run_job(job, known)
             finally:
                 self._busy.discard(task)
+            judged = tuple(r.requirement for r in records)
+            if judged != known:  # a check that learns its requirements at run time
+                self.store.replace(known, judged)
+                known = judged
             for record in records:
                 self.store.put(record)
                 _log_transition(previous.get(record.requirement.id), record)

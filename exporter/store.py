@@ -28,6 +28,19 @@ class Store:
         keep = {r.id for r in self.requirements}
         self._records = MappingProxyType({k: v for k, v in self._records.items() if k in keep})
 
+    def replace(self, old: Iterable[Requirement], new: Iterable[Requirement]) -> None:
+        """A check's requirement set changed (the Gitpod config now references other Secrets):
+        the new set takes the old one's place in the catalogue; records of gone ones go."""
+        old_ids = [r.id for r in old]
+        new = tuple(new)
+        reqs = list(self.requirements)
+        at = next((i for i, r in enumerate(reqs) if r.id in old_ids), len(reqs))
+        kept = [r for r in reqs if r.id not in old_ids]
+        at = min(at, len(kept))
+        self.requirements = (*kept[:at], *new, *kept[at:])
+        keep = {r.id for r in self.requirements}
+        self._records = MappingProxyType({k: v for k, v in self._records.items() if k in keep})
+
     @property
     def ready(self) -> bool:
         """Every requirement has had its first verdict (or its skip)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.catalogue import (
+from exporter.gitpod import (
     WORKLOAD_IDE,
     WORKLOAD_META,
     WORKLOAD_WORKSPACE_HEADLESS,

@@ -29,14 +29,14 @@ def pool() -> Any:
 
 
 def check_by_id(check_id: str) -> Check:
-    return next(c for c in NODE_CHECKS + CLUSTER_CHECKS if c.REQUIREMENT.id == check_id)
+    return next(c for c in NODE_CHECKS + CLUSTER_CHECKS if c.id == check_id)
 
 
 def run_component(check_id: str, settings: dict[str, Any], pool: Any) -> dict[str, Record]:
     """One run of a cluster component check, its settings given as the YAML section would
     give them (so secrets are {env: ...} or {file: ...}); its Records by requirement id."""
     check = check_by_id(check_id)
-    ctx = CheckContext(build(check.Settings, settings, f"checks.{check_id}"), Path("/"), pool)
+    ctx = CheckContext(build(check.settings_type, settings, f"checks.{check_id}"), Path("/"), pool)
     return {r.requirement.id: r for r in asyncio.run(run_job(Job(check, ctx)))}
 
 
@@ -50,6 +50,6 @@ def run_check(
 ) -> Record:
     """One run of a node check through the real scheduler path (timeout, error mapping)."""
     check = check_by_id(check_id)
-    ctx = CheckContext(check.Settings(**settings), host_root, pool, node_name, kubeconfig)
+    ctx = CheckContext(check.settings_type(**settings), host_root, pool, node_name, kubeconfig)
     (record,) = asyncio.run(run_job(Job(check, ctx)))
     return record

@@ -103,7 +103,7 @@ def test_json_lists_every_node_requirement_with_the_contract_fields(
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert doc["role"] == "node"
-    assert [r["requirement"] for r in doc["results"]] == [c.REQUIREMENT.id for c in NODE_CHECKS]
+    assert [r["requirement"] for r in doc["results"]] == [c.id for c in NODE_CHECKS]
     contract = {
         "requirement", "title", "severity", "status", "observed", "reason", "remedy",
         "doc_url", "duration_seconds",

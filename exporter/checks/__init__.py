@@ -1,14 +1,19 @@
-"""The single registry of checks: the CLI, scheduler, report and tests iterate these tuples."""
+"""The single registry of checks: the CLI, scheduler, report and tests iterate these tuples.
+
+Adding a check: its module here, in its role's tuple (README, "Adding a check")."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 
 from exporter.checks.cluster import (
     cert_manager,
     database,
     distribution,
     dns,
+    gitpod_config,
+    gitpod_secrets,
     kubernetes_version,
     loadbalancer,
     namespace,
@@ -17,6 +22,7 @@ from exporter.checks.cluster import (
     nodes_runtime,
     openshift,
     privileged_pods,
+    proxy_service,
     registry,
     scm,
     storage,
@@ -36,7 +42,12 @@ from exporter.checks.node import (
 from exporter.config import CheckSettings
 from exporter.context import Check
 
-NODE_CHECKS: tuple[Check, ...] = (
+
+def _registered(*modules: ModuleType) -> tuple[Check, ...]:
+    return tuple(Check.of(m) for m in modules)
+
+
+NODE_CHECKS: tuple[Check, ...] = _registered(
     os_release,
     kernel,
     containerd,
@@ -45,9 +56,11 @@ NODE_CHECKS: tuple[Check, ...] = (
     privileged,
     cni_calico,
     labels,
-)  # type: ignore[assignment]
+)
 
-CLUSTER_CHECKS: tuple[Check, ...] = (
+CLUSTER_CHECKS: tuple[Check, ...] = _registered(
+    gitpod_config,
+    gitpod_secrets,
     kubernetes_version,
     distribution,
     openshift,
@@ -58,6 +71,7 @@ CLUSTER_CHECKS: tuple[Check, ...] = (
     namespace,
     privileged_pods,
     loadbalancer,
+    proxy_service,
     cert_manager,
     database,
     storage,
@@ -65,11 +79,11 @@ CLUSTER_CHECKS: tuple[Check, ...] = (
     scm,
     tls,
     dns,
-)  # type: ignore[assignment]
+)
 
 ROLES: Mapping[str, tuple[Check, ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}
 
 
 def settings_types() -> dict[str, type[CheckSettings]]:
     """Every check id of both roles, so one config file serves both."""
-    return {c.REQUIREMENT.id: c.Settings for checks in ROLES.values() for c in checks}
+    return {c.id: c.settings_type for checks in ROLES.values() for c in checks}

@@ -9,7 +9,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from exporter.checks.cluster.tls import covers
+from exporter.checks.shared import covers
 from tests.conftest import run_component
 from tests.servers.dns import dns_server
 from tests.servers.tls import ca_file, leaf, server_context, serving

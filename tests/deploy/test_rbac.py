@@ -11,7 +11,6 @@ import yaml
 
 from exporter.checks import NODE_CHECKS, settings_types
 from exporter.config import load
-from exporter.context import host_paths_of
 from tests import clusters
 from tests.deploy.manifests import DEPLOY, WORKLOADS, config_text, one, render
 from tests.e2e.test_serve import check_json
@@ -115,7 +114,7 @@ def test_daemonset_mounts_exactly_what_the_node_checks_read(directory: str) -> N
     reads = {
         p
         for check in NODE_CHECKS
-        for p in host_paths_of(check, config.for_check(check.REQUIREMENT.id, check.Settings))
+        for p in check.host_paths(config.for_check(check.id, check.settings_type))
     }
     assert "/run/containerd/containerd.sock" in reads or directory.endswith("k3s")
     pod = one(objects, "DaemonSet", "gitpod-requirements-node")["spec"]["template"]["spec"]

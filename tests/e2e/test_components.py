@@ -82,5 +82,5 @@ def test_missing_secret_env_is_a_reasoned_error_not_a_crash(stack) -> None:
     db = next(
         r for r in json.loads(proc.stdout)["results"] if r["requirement"] == "cluster_database"
     )
-    assert (db["status"], db["reason"]) == ("error", "not_configured")
+    assert (db["status"], db["reason"]) == ("error", "config")
     assert "GRE_DB_PASSWORD" in db["detail"]

@@ -42,7 +42,7 @@ def test_report_page_in_a_browser(tmp_path: Path, containerd) -> None:
     html = dom.stdout
     assert "<table" in html, dom.stderr[-2000:]
     for check in NODE_CHECKS:
-        assert f'data-requirement="{check.REQUIREMENT.id}"' in html
+        assert f'data-requirement="{check.id}"' in html
     assert 'data-requirement="node_kernel" data-status="fail"' in html
     assert 'data-requirement="node_cpu" data-status="pass"' in html
     # The hostile observed value is shown as text: no element was created, no script ran.

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prometheus_client import generate_latest
 
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.metrics import make_registry
 from exporter.model import Requirement, Result, Scope, Severity
 from exporter.scheduler import Job, Scheduler
@@ -22,9 +21,9 @@ from exporter.store import Store
 CPU_LAST = 'gitpod_requirement_last_check_timestamp_seconds{node="worker-1",requirement="node_cpu"'
 
 
-def fake_check(req_id: str, run) -> types.SimpleNamespace:
+def fake_check(req_id: str, run) -> Check:
     req = Requirement(req_id, req_id, Severity.CRITICAL, Scope.NODE, "https://example.com", "fix")
-    return types.SimpleNamespace(REQUIREMENT=req, Settings=CheckSettings, HOST_PATHS=(), run=run)
+    return Check(module=req_id, requirement=req, settings_type=CheckSettings, run=run)
 
 
 async def explode(ctx) -> Result:
@@ -50,7 +49,7 @@ def test_a_raising_and_a_hanging_check_affect_nothing_else(caplog) -> None:
     async def scenario() -> tuple[str, float]:
         with ThreadPoolExecutor(2) as pool:
             jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
-            store = Store([c.REQUIREMENT for c in checks])
+            store = Store([c.requirement for c in checks])
             scheduler = Scheduler(jobs, store)
             scheduler.start()
             await asyncio.sleep(1.0)
@@ -128,7 +127,7 @@ def test_stop_lets_a_run_in_progress_land_then_cancels_the_rest() -> None:
     async def scenario() -> tuple[Store, float]:
         with ThreadPoolExecutor(2) as pool:
             jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
-            store = Store([c.REQUIREMENT for c in checks])
+            store = Store([c.requirement for c in checks])
             scheduler = Scheduler(jobs, store)
             scheduler.start()
             await asyncio.sleep(0.05)  # both runs in progress

@@ -12,7 +12,6 @@ import yaml
 
 from exporter.checks import ROLES
 from exporter.config import Config
-from exporter.context import requirements_of
 from tests.servers.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +90,7 @@ def test_runbook_has_a_section_for_every_requirement_of_both_roles() -> None:
         req.id.split(":")[0]
         for checks in ROLES.values()
         for check in checks
-        for req in requirements_of(check, config.for_check(check.REQUIREMENT.id, check.Settings))
+        for req in check.requirements(config.for_check(check.id, check.settings_type))
     }
     assert ids - _anchors() == set()
 

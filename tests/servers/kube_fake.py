@@ -146,6 +146,21 @@ def obj(kind: str, api_version: str, name: str, namespace: str = "", **rest: Any
     return {"kind": kind, "apiVersion": api_version, "metadata": meta, **rest}
 
 
+def configmap(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
+    return obj("ConfigMap", "v1", name, namespace, data=data)
+
+
+def secret(
+    name: str, namespace: str, data: dict[str, str | bytes], type_: str = "Opaque"
+) -> dict[str, Any]:
+    """A Secret as the API server returns it: every value base64 in `data`."""
+    encoded = {
+        k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
+        for k, v in data.items()
+    }
+    return obj("Secret", "v1", name, namespace, type=type_, data=encoded)
+
+
 def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
     for term in filter(None, (t.strip() for t in selector.split(","))):
         if "!=" in term:
@@ -189,6 +204,9 @@ class FakeKube:
     cluster_issuers: list[dict[str, Any]] = field(default_factory=list)
     issuers: list[dict[str, Any]] = field(default_factory=list)
     certificates: list[dict[str, Any]] = field(default_factory=list)
+    # By namespace/name: what the Gitpod installation keeps (ConfigMap gitpod, its Secrets).
+    configmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
     admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
     # Answer the next N list requests that carry a continue token with 410 Gone.
@@ -313,6 +331,22 @@ class FakeKube:
                 request, "Service", "v1", in_ns(self.services, request.match_info["ns"])
             )
 
+        async def get_service(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            for svc in in_ns(self.services, request.match_info["ns"]):
+                if svc["metadata"]["name"] == name:
+                    return web.json_response(svc)
+            return not_found("services", name)
+
+        def by_name(store: dict[str, dict[str, Any]], resource: str):
+            async def get(request: web.Request) -> web.Response:
+                key = f"{request.match_info['ns']}/{request.match_info['name']}"
+                if key not in store:
+                    return not_found(resource, request.match_info["name"])
+                return web.json_response(store[key])
+
+            return get
+
         async def create_pod(request: web.Request) -> web.Response:
             ns = request.match_info["ns"]
             pod = await request.json()
@@ -396,6 +430,11 @@ class FakeKube:
         r.add_get("/api/v1/nodes/{name}", get_node)
         r.add_get("/api/v1/namespaces/{name}", get_namespace)
         r.add_get("/api/v1/namespaces/{ns}/services", list_services)
+        r.add_get("/api/v1/namespaces/{ns}/services/{name}", get_service)
+        r.add_get(
+            "/api/v1/namespaces/{ns}/configmaps/{name}", by_name(self.configmaps, "configmaps")
+        )
+        r.add_get("/api/v1/namespaces/{ns}/secrets/{name}", by_name(self.secrets, "secrets"))
         r.add_post("/api/v1/namespaces/{ns}/pods", create_pod)
         r.add_get("/apis/cert-manager.io/v1", cert_manager_discovery)
         r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", list_deployments)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
-from exporter.checks.node.kernel import VERSION_PATTERN
+from exporter import httpcheck
+from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
-    CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -19,7 +19,6 @@ from exporter.model import (
     Sample,
     Scope,
     Severity,
-    judged,
 )
 from exporter.parse import ParseError, format_version, mysql_version, version_tuple
 
@@ -29,10 +28,10 @@ REQUIREMENT = Requirement(
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
+    unreachable_fails=True,
     remedy="Check the database host, port, user and password Gitpod uses, its network path "
     "(security groups, Cloud SQL proxy) and that it runs MySQL >= 5.7.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 # MySQL client error codes (errmsg.h / mysqld_error.h) that mean something to an operator.
 _ERRNO_REASON = {
@@ -56,18 +55,19 @@ class Settings(CheckSettings):
     database: str = "gitpod"
     tls: bool = False
     ca_file: str = ""
-    min_version: str = field(default="5.7", metadata=VERSION_PATTERN)
+    ca_pem: str = ""  # PEM text, as the installation's database.ssl.caCert Secret gives it
+    min_version: str = field(default="5.7", metadata=VERSION)
     # Gitpod documents MySQL; MariaDB is judged by this floor unless refused outright.
     allow_mariadb: bool = True
-    min_mariadb_version: str = field(default="10.3", metadata=VERSION_PATTERN)
+    min_mariadb_version: str = field(default="10.3", metadata=VERSION)
 
 
 def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
     import pymysql  # lazily: the node role never loads it
 
-    ssl: dict[str, Any] | None = None
+    ssl = None
     if s.tls:
-        ssl = {"ca": s.ca_file} if s.ca_file else {"check_hostname": True}
+        ssl = httpcheck.tls_context(s.ca_file, s.ca_pem)
     started = time.perf_counter()
     try:
         conn = pymysql.connect(
@@ -97,11 +97,11 @@ def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
             reason = Reason.TIMEOUT
         if "SSL" in text or "certificate" in text:
             reason = Reason.TLS
-        raise CheckError(reason, f"MySQL error {errno}: {text}") from None
+        raise DependencyError(reason, f"MySQL error {errno}: {text}") from None
     return str(version), time.perf_counter() - started
 
 
-async def _run(ctx: CheckContext[Settings]) -> Result:
+async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
     if not s.host:
         raise NotConfigured("no database host configured")
@@ -111,7 +111,7 @@ async def _run(ctx: CheckContext[Settings]) -> Result:
     try:
         flavor, found = mysql_version(version)
     except ParseError:
-        raise CheckError(Reason.PARSE, f"unparsable server version {version!r}") from None
+        raise DependencyError(Reason.PARSE, f"unparsable server version {version!r}") from None
     samples = (
         Sample(
             "gitpod_database_version_info",
@@ -143,7 +143,3 @@ async def _run(ctx: CheckContext[Settings]) -> Result:
             *samples,
         )
     return Result.passed(version, *samples, detail=note)
-
-
-async def run(ctx: CheckContext[Settings]) -> Result:
-    return await judged(_run(ctx))

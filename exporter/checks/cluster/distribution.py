@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exporter import distribution
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -18,7 +18,6 @@ REQUIREMENT = Requirement(
     doc_url=GITPOD_REQUIREMENTS_DOC,
     remedy="Gitpod is tested on GKE, EKS, AKS and K3s; other distributions may need extra work.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

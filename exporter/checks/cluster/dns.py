@@ -3,15 +3,15 @@ expected (LoadBalancer) addresses when they are configured."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.checks.shared import probe_names
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
-    CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -27,10 +27,10 @@ REQUIREMENT = Requirement(
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
+    unreachable_fails=True,
     remedy="Create A (or CNAME) records for the domain, *.domain and *.ws.domain pointing at "
     "the proxy's LoadBalancer address.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class Settings(CheckSettings):
     nameserver: str = ""  # an IP; empty: the system resolver
     port: int = field(default=53, metadata={"min": 1, "max": 65535})
     addresses: list[str] = field(default_factory=list)  # expected; empty: any answer
+    # Workspaces live under <workspace_prefix>.<domain>: ws, or ws-<shortname> when the Gitpod
+    # installation has a shortname.
+    workspace_prefix: str = "ws"
 
 
 async def _resolve(resolver: object, name: str) -> list[str]:
@@ -56,15 +59,17 @@ async def _resolve(resolver: object, name: str) -> list[str]:
                 continue
             found += [r.to_text() for r in answer]
     except dns.resolver.NXDOMAIN:
-        raise CheckError(Reason.NOT_FOUND, f"{name}: no such name (NXDOMAIN)") from None
+        raise DependencyError(Reason.NOT_FOUND, f"{name}: no such name (NXDOMAIN)") from None
     except dns.resolver.LifetimeTimeout:
-        raise CheckError(Reason.TIMEOUT, f"{name}: the resolver did not answer in time") from None
+        raise DependencyError(
+            Reason.TIMEOUT, f"{name}: the resolver did not answer in time"
+        ) from None
     except dns.resolver.NoNameservers as exc:
-        raise CheckError(Reason.CONNECT, f"{name}: no nameserver answered: {exc}") from None
+        raise DependencyError(Reason.CONNECT, f"{name}: no nameserver answered: {exc}") from None
     except dns.exception.DNSException as exc:
-        raise CheckError(Reason.PROTOCOL, f"{name}: {exc}") from None
+        raise DependencyError(Reason.PROTOCOL, f"{name}: {exc}") from None
     if not found:
-        raise CheckError(Reason.NOT_FOUND, f"{name}: no A or AAAA record")
+        raise DependencyError(Reason.NOT_FOUND, f"{name}: no A or AAAA record")
     return found
 
 
@@ -78,20 +83,12 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if s.nameserver:
         resolver.nameservers = [s.nameserver]
         resolver.port = s.port
-    label = secrets.token_hex(4)
-    names = {
-        s.domain: s.domain,
-        f"*.{s.domain}": f"gre-{label}.{s.domain}",
-        f"*.ws.{s.domain}": f"gre-{label}.ws.{s.domain}",
-    }
+    names = probe_names(s.domain, s.workspace_prefix)
     resolver.lifetime = max(s.timeout * 0.8 / len(names), 0.1)
     samples, wrong, seen = [], [], []
     for pattern, name in names.items():
         started = time.perf_counter()
-        try:
-            addresses = await _resolve(resolver, name)
-        except CheckError as exc:
-            return Result.failed(exc.reason, f"{pattern} unresolved", exc.detail, *samples)
+        addresses = await _resolve(resolver, name)
         samples.append(
             Sample(
                 "gitpod_dns_resolution_duration_seconds",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
-from exporter.checks.node.kernel import VERSION_PATTERN
+from exporter.checks.shared import VERSION, first
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Sample, Scope, Severity
 from exporter.parse import ParseError, version_tuple
 
@@ -20,13 +20,12 @@ REQUIREMENT = Requirement(
     remedy="Upgrade the control plane and every node pool to a Kubernetes version in the "
     "supported range.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 OPTIONAL_VERSION = {"pattern": r"(v?\d+\.\d+(\.\d+)?)?", "pattern_help": "a version such as 1.30"}
 
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    min_version: str = field(default="1.21", metadata=VERSION_PATTERN)
+    min_version: str = field(default="1.21", metadata=VERSION)
     # Highest supported minor, inclusive (e.g. "1.30"); empty means no upper bound.
     max_version: str = field(default="", metadata=OPTIONAL_VERSION)
 
@@ -78,9 +77,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             *samples,
         )
     if bad_nodes:
-        listed = ", ".join(bad_nodes[:10]) + (
-            f" and {len(bad_nodes) - 10} more" if len(bad_nodes) > 10 else ""
-        )
+        listed = first(bad_nodes)
         return Result.failed(
             Reason.UNSUPPORTED,
             git_version,

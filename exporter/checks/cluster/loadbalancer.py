@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import path
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 
@@ -23,7 +23,6 @@ REQUIREMENT = Requirement(
     remedy="Install a load-balancer controller (cloud provider, MetalLB, ServiceLB) and check "
     "the Service's events: kubectl -n NAMESPACE describe service NAME.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -18,7 +18,6 @@ REQUIREMENT = Requirement(
     doc_url=GITPOD_REQUIREMENTS_DOC,
     remedy="Create the namespace (kubectl create namespace NAME) or set kubernetes.namespace.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
+from exporter.checks.shared import first
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -23,7 +24,6 @@ REQUIREMENT = Requirement(
     remedy="Label at least one Ready node per workload, e.g. "
     "kubectl label node NAME gitpod.io/workload_meta=true.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
         if usable:
             results[requirement_id(label)] = Result.passed(observed, sample)
         elif carrying:
-            names = ", ".join(n.name for n in carrying[:10])
+            names = first([n.name for n in carrying])
             results[requirement_id(label)] = Result.failed(
                 Reason.NOT_READY,
                 observed,

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.catalogue import (
+from exporter.config import CheckSettings
+from exporter.context import CheckContext
+from exporter.gitpod import (
     GITPOD_REQUIREMENTS_DOC,
     WORKLOAD_IDE,
     WORKLOAD_META,
     WORKLOAD_WORKSPACE_HEADLESS,
     WORKLOAD_WORKSPACE_REGULAR,
 )
-from exporter.config import CheckSettings
-from exporter.context import CheckContext
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -25,7 +25,6 @@ REQUIREMENT = Requirement(
     remedy="Put meta/ide workloads on their own node pool and give headless (prebuild) "
     "workspaces a pool apart from regular workspaces.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 SPLITS = {
     # split name: (one side's labels, the other side's labels)

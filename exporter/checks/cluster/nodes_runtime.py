@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
-from exporter.checks.node.kernel import VERSION_PATTERN
-from exporter.checks.node.memory import DEFAULT_MIN_BYTES
+from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, VERSION, first
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
 from exporter.kube import NodeFacts
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 from exporter.parse import ParseError, version_tuple
@@ -22,7 +21,6 @@ REQUIREMENT = Requirement(
     doc_url=GITPOD_REQUIREMENTS_DOC,
     remedy="Replace the listed nodes with Ubuntu/containerd nodes of at least 4 vCPU and 16 GB.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 REASONS = ("runtime", "os", "kernel", "cpu", "memory")
 
 
@@ -33,9 +31,9 @@ class Settings(CheckSettings):
         default_factory=lambda: ["containerd"], metadata={"non_empty": True}
     )
     os_images: list[str] = field(default_factory=lambda: ["Ubuntu"], metadata={"non_empty": True})
-    min_kernel: str = field(default="5.4.0", metadata=VERSION_PATTERN)
+    min_kernel: str = field(default="5.4.0", metadata=VERSION)
     min_cpus: float = field(default=4.0, metadata={"min": 0})
-    min_memory_bytes: int = field(default=DEFAULT_MIN_BYTES, metadata={"min": 0})
+    min_memory_bytes: int = field(default=MIN_NODE_MEMORY_BYTES, metadata={"min": 0})
 
 
 def _problems(node: NodeFacts, s: Settings) -> list[str]:
@@ -87,10 +85,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     observed = f"{len(nodes) - len(bad)}/{len(nodes)} nodes ok"
     if bad:
         detail = "; ".join(
-            f"{reason}: {', '.join(names[:10])}"
-            + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-            for reason, names in failing.items()
-            if names
+            f"{reason}: {first(names)}" for reason, names in failing.items() if names
         )
         return Result.failed(Reason.UNSUPPORTED, observed, detail, *samples)
     if not nodes:

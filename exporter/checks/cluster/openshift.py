@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter import distribution
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -20,7 +20,6 @@ REQUIREMENT = Requirement(
     remedy="Run Gitpod on a supported distribution (GKE, EKS, AKS, K3s); OpenShift's security "
     "context constraints block Gitpod's workspaces.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import KubeError, path
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 
@@ -25,7 +25,6 @@ REQUIREMENT = Requirement(
     remedy="Allow privileged pods in the namespace: label it "
     "pod-security.kubernetes.io/enforce=privileged and exempt it from Gatekeeper/Kyverno policies.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin
 
 from exporter import httpcheck
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
-    CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -22,7 +22,6 @@ from exporter.model import (
     Sample,
     Scope,
     Severity,
-    judged,
 )
 from exporter.parse import ParseError, registry_token, www_authenticate
 
@@ -35,10 +34,10 @@ REQUIREMENT = Requirement(
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
+    unreachable_fails=True,
     remedy="Check the registry URL and the credentials Gitpod uses (docker login URL works?), "
     "and that the registry implements the V2 API.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 API_HEADER = "Docker-Distribution-API-Version"
 
 
@@ -48,6 +47,7 @@ class Settings(CheckSettings):
     username: str = ""
     password: Secret | None = None
     ca_file: str = ""
+    ca_pem: str = ""  # PEM text, e.g. Gitpod's in-cluster CA from its Secret
     # Start a blob upload and cancel it: proves push rights, leaves nothing behind.
     push_check: bool = False
     repository: str = "gitpod-requirements-probe"
@@ -57,7 +57,9 @@ class _Client:
     def __init__(self, http: aiohttp.ClientSession, s: Settings, password: str) -> None:
         self.http, self.s, self.password = http, s, password
         self.base = s.url.rstrip("/")
-        self.ssl = httpcheck.tls_context(s.ca_file) if self.base.startswith("https") else None
+        self.ssl = (
+            httpcheck.tls_context(s.ca_file, s.ca_pem) if self.base.startswith("https") else None
+        )
         self.auth: dict[str, str] = {}
 
     def _basic(self) -> dict[str, str]:
@@ -76,7 +78,7 @@ class _Client:
         try:
             challenges = dict(www_authenticate(header))
         except ParseError as exc:
-            raise CheckError(
+            raise DependencyError(
                 Reason.PROTOCOL, f"unusable WWW-Authenticate {header!r}: {exc}"
             ) from None
         if "bearer" in challenges:
@@ -85,40 +87,44 @@ class _Client:
             }
         elif "basic" in challenges:
             if not self.s.username:
-                raise CheckError(
+                raise DependencyError(
                     Reason.AUTH, "the registry wants credentials and none are configured"
                 )
             self.auth = self._basic()
         else:
-            raise CheckError(Reason.PROTOCOL, f"no Basic or Bearer challenge in {header!r}")
+            raise DependencyError(Reason.PROTOCOL, f"no Basic or Bearer challenge in {header!r}")
         resp = await self.http.request(method, url, headers=self.auth, ssl=self.ssl)
         if resp.status == 401:
             resp.release()
-            raise CheckError(Reason.AUTH, "the registry refused the configured credentials")
+            raise DependencyError(Reason.AUTH, "the registry refused the configured credentials")
         return resp
 
     async def _token(self, params: dict[str, str], scope: str) -> str:
         realm = params.get("realm")
         if not realm:
-            raise CheckError(Reason.PROTOCOL, "Bearer challenge without a realm")
+            raise DependencyError(Reason.PROTOCOL, "Bearer challenge without a realm")
         # The challenge's scope is what this request needs (a DELETE wants "delete", not
         # "push"); the caller's scope is the fallback for a challenge that names none.
         wanted = params.get("scope") or scope
         query = {k: v for k, v in (("service", params.get("service", "")), ("scope", wanted)) if v}
         url = f"{realm}?{urlencode(query)}" if query else realm
-        token_ssl = httpcheck.tls_context(self.s.ca_file) if realm.startswith("https") else None
+        token_ssl = (
+            httpcheck.tls_context(self.s.ca_file, self.s.ca_pem)
+            if realm.startswith("https")
+            else None
+        )
         async with self.http.get(url, headers=self._basic(), ssl=token_ssl) as resp:
             if resp.status in (401, 403):
-                raise CheckError(
+                raise DependencyError(
                     Reason.AUTH, f"the token service refused the credentials (HTTP {resp.status})"
                 )
             if resp.status != 200:
-                raise CheckError(Reason.PROTOCOL, f"token service answered HTTP {resp.status}")
+                raise DependencyError(Reason.PROTOCOL, f"token service answered HTTP {resp.status}")
             text = await resp.text(errors="replace")
         try:
             token = registry_token(text)
         except ParseError as exc:
-            raise CheckError(Reason.PROTOCOL, str(exc)) from None
+            raise DependencyError(Reason.PROTOCOL, str(exc)) from None
         return token
 
 
@@ -131,18 +137,22 @@ async def _push_check(client: _Client, repo: str) -> str:
             raise _Refused(f"push to {repo} refused (HTTP {resp.status})")
         location = resp.headers.get("Location", "")
         if resp.status != 202 or not location:
-            raise CheckError(Reason.PROTOCOL, f"starting an upload answered HTTP {resp.status}")
+            raise DependencyError(
+                Reason.PROTOCOL, f"starting an upload answered HTTP {resp.status}"
+            )
     # Cancel the upload so nothing stays behind. Token registries may grant push but not
     # delete; then the registry's upload purger removes the empty session later.
     try:
         cancel = await client.call("DELETE", urljoin(client.base + "/", location), scope)
-    except CheckError as exc:
+    except DependencyError as exc:
         if exc.reason is not Reason.AUTH:
             raise
         return "upload not cancelled: delete not permitted (the registry purges it)"
     async with cancel as resp:
         if resp.status not in (200, 202, 204):
-            raise CheckError(Reason.PROTOCOL, f"cancelling the upload answered HTTP {resp.status}")
+            raise DependencyError(
+                Reason.PROTOCOL, f"cancelling the upload answered HTTP {resp.status}"
+            )
     return "upload started and cancelled"
 
 
@@ -150,7 +160,7 @@ class _Refused(Exception):
     pass
 
 
-async def _run(ctx: CheckContext[Settings]) -> Result:
+async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
     if not s.url:
         raise NotConfigured("no registry url configured")
@@ -161,7 +171,7 @@ async def _run(ctx: CheckContext[Settings]) -> Result:
         async with await client.call("GET", f"{client.base}/v2/") as resp:
             version = resp.headers.get(API_HEADER, "")  # CIMultiDict: any header-name case
             if resp.status != 200 or version != "registry/2.0":
-                raise CheckError(
+                raise DependencyError(
                     Reason.PROTOCOL,
                     f"GET /v2/ answered HTTP {resp.status} with "
                     f"{API_HEADER}={version or 'absent'}: not a V2 registry",
@@ -179,7 +189,3 @@ async def _run(ctx: CheckContext[Settings]) -> Result:
     auth = client.auth.get("Authorization", "").split(" ")[0].lower() or "anonymous"
     observed = f"V2 ({auth})" + (", push ok" if s.push_check else "")
     return Result.passed(observed, sample, detail=pushed)
-
-
-async def run(ctx: CheckContext[Settings]) -> Result:
-    return await judged(_run(ctx))

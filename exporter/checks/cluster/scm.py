@@ -6,11 +6,11 @@ import time
 from dataclasses import dataclass, field
 
 from exporter import httpcheck
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings, ConfigError
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
-    CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -26,10 +26,10 @@ REQUIREMENT = Requirement(
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
+    unreachable_fails=True,
     remedy="Check egress from the cluster to the SCM (proxy, firewall) and that its certificate "
     "is trusted (configure ca_file for a private CA).",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 # Type: (default API base, path of an endpoint that answers without a token or with 401).
 ENDPOINTS = {
@@ -52,10 +52,13 @@ class Provider:
     type: str = field(default="github", metadata={"choices": tuple(ENDPOINTS)})
     url: str = ""  # required for github_enterprise and bitbucket_server
     ca_file: str = ""
+    ca_pem: str = ""  # PEM text, as the installation's customCACert gives it
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigError("name", "expected a short name for the provider (its metric label)")
+        if not (self.url or ENDPOINTS[self.type][0]):
+            raise ConfigError("url", f"type {self.type} needs the url of its server")
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,21 @@ async def _probe(p: Provider, timeout: float) -> tuple[float, int]:
     base, endpoint = ENDPOINTS[p.type]
     url = (p.url or base).rstrip("/") + endpoint
     if not url.startswith("https://"):
-        raise CheckError(Reason.TLS, f"{p.name}: {url} is not HTTPS")
+        raise DependencyError(Reason.TLS, f"{p.name}: {url} is not HTTPS")
     started = time.perf_counter()
     async with (
         httpcheck.session(timeout) as http,
-        http.get(url, ssl=httpcheck.tls_context(p.ca_file), allow_redirects=False) as resp,
+        http.get(
+            url, ssl=httpcheck.tls_context(p.ca_file, p.ca_pem), allow_redirects=False
+        ) as resp,
     ):
         await resp.read()
         if resp.status not in OK_STATUS:
-            raise CheckError(Reason.PROTOCOL, f"{p.name}: {url} answered HTTP {resp.status}")
+            raise DependencyError(Reason.PROTOCOL, f"{p.name}: {url} answered HTTP {resp.status}")
         # Every supported SCM answers its API root in JSON, even with 401; an HTML 200 is a
         # proxy's or captive portal's page, not the SCM.
         if "json" not in resp.content_type:
-            raise CheckError(
+            raise DependencyError(
                 Reason.PROTOCOL, f"{p.name}: {url} answered {resp.content_type}, not its JSON API"
             )
         return time.perf_counter() - started, resp.status
@@ -91,11 +96,9 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         raise NotConfigured("no SCM providers configured")
     samples, problems, ok = [], [], []
     for p in s.providers:
-        if not (p.url or ENDPOINTS[p.type][0]):
-            raise CheckError(Reason.NOT_CONFIGURED, f"{p.name}: type {p.type} needs a url")
         try:
             latency, status = await _probe(p, max(s.timeout * 0.8 / len(s.providers), 0.1))
-        except CheckError as exc:
+        except DependencyError as exc:
             problems.append((p.name, exc))
             samples.append(
                 Sample(

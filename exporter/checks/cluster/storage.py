@@ -8,11 +8,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
-    CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -20,7 +20,6 @@ from exporter.model import (
     Sample,
     Scope,
     Severity,
-    judged,
 )
 
 REQUIREMENT = Requirement(
@@ -29,10 +28,10 @@ REQUIREMENT = Requirement(
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
+    unreachable_fails=True,
     remedy="Check the storage endpoint, region, bucket name and access keys Gitpod uses, and "
     "that the keys may read and write the bucket.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 _AUTH_CODES = {"403", "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _MISSING_CODES = {"404", "NoSuchBucket", "NotFound"}
@@ -40,7 +39,9 @@ _MISSING_CODES = {"404", "NoSuchBucket", "NotFound"}
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    bucket: str = ""  # empty: the check is not configured
+    # Empty with an endpoint: the endpoint and keys are judged by listing the buckets (Gitpod
+    # keeps one bucket per user when its config names none); empty without: not configured.
+    bucket: str = ""
     endpoint: str = ""  # empty: AWS S3 for the region
     region: str = "us-east-1"
     access_key_id: Secret | None = None
@@ -79,6 +80,12 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
         return out
 
     try:
+        if not s.bucket:
+            listing = timed("list_buckets", client.list_buckets)
+            if not isinstance(listing.get("Buckets"), list):
+                raise DependencyError(Reason.PROTOCOL, "the endpoint does not answer like S3 "
+                                      "(no bucket list)")  # fmt: skip
+            return latencies
         timed("head_bucket", client.head_bucket, Bucket=s.bucket)
         # HEAD proves little: any web server answers 200 to it. A listing must come back as
         # S3's XML naming the bucket. (Same permission as HeadBucket: s3:ListBucket.)
@@ -86,8 +93,9 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
             "list_objects", client.list_objects_v2, Bucket=s.bucket, Prefix=s.prefix, MaxKeys=1
         )
         if listing.get("Name") != s.bucket:
-            raise CheckError(Reason.PROTOCOL, "the endpoint does not answer like S3 (no bucket "
-                             "listing)")  # fmt: skip
+            raise DependencyError(
+                Reason.PROTOCOL, "the endpoint does not answer like S3 (no bucket listing)"
+            )
         if s.round_trip:
             key = f"{s.prefix}probe-{uuid.uuid4().hex}"
             body = uuid.uuid4().bytes
@@ -99,7 +107,7 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
             finally:
                 timed("delete_object", client.delete_object, Bucket=s.bucket, Key=key)
             if got != body:
-                raise CheckError(
+                raise DependencyError(
                     Reason.PROTOCOL, "the probe object read back differs from what was written"
                 )
     except bx.ClientError as exc:
@@ -107,17 +115,17 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
         if code in _MISSING_CODES:
             raise _Missing(f"bucket {s.bucket} not found") from None
         reason = Reason.AUTH if code in _AUTH_CODES else Reason.PROTOCOL
-        raise CheckError(reason, f"S3 error {code}: {exc}") from None
+        raise DependencyError(reason, f"S3 error {code}: {exc}") from None
     except bx.SSLError as exc:
-        raise CheckError(Reason.TLS, f"TLS: {exc}") from None
+        raise DependencyError(Reason.TLS, f"TLS: {exc}") from None
     except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
-        raise CheckError(Reason.TIMEOUT, str(exc)) from None
+        raise DependencyError(Reason.TIMEOUT, str(exc)) from None
     except bx.EndpointConnectionError as exc:
-        raise CheckError(Reason.CONNECT, str(exc)) from None
+        raise DependencyError(Reason.CONNECT, str(exc)) from None
     except bx.NoCredentialsError:
-        raise CheckError(Reason.AUTH, "no credentials configured or found") from None
+        raise DependencyError(Reason.AUTH, "no credentials configured or found") from None
     except bx.BotoCoreError as exc:
-        raise CheckError(Reason.PROTOCOL, str(exc)) from None
+        raise DependencyError(Reason.PROTOCOL, str(exc)) from None
     return latencies
 
 
@@ -125,10 +133,10 @@ class _Missing(Exception):
     pass
 
 
-async def _run(ctx: CheckContext[Settings]) -> Result:
+async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    if not s.bucket:
-        raise NotConfigured("no bucket configured")
+    if not s.bucket and not s.endpoint:
+        raise NotConfigured("no bucket or endpoint configured")
     key_id = s.access_key_id.read() if s.access_key_id else None
     secret = s.secret_access_key.read() if s.secret_access_key else None
     try:
@@ -144,9 +152,7 @@ async def _run(ctx: CheckContext[Settings]) -> Result:
         )
         for op, took in latencies.items()
     ]
+    if not s.bucket:
+        return Result.passed("buckets listed", *samples, detail=f"{s.endpoint}: keys accepted")
     observed = "bucket present" + (", round trip ok" if s.round_trip else "")
     return Result.passed(observed, *samples, detail=f"{s.endpoint or 'AWS S3'} bucket {s.bucket}")
-
-
-async def run(ctx: CheckContext[Settings]) -> Result:
-    return await judged(_run(ctx))

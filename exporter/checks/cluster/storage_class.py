@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -19,7 +19,6 @@ REQUIREMENT = Requirement(
     remedy="Mark one StorageClass as default: kubectl annotate storageclass NAME "
     "storageclass.kubernetes.io/is-default-class=true (and remove the mark from others).",
 )
-HOST_PATHS: tuple[str, ...] = ()
 DEFAULT_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
     "storageclass.beta.kubernetes.io/is-default-class",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import ssl
 import time
 from collections.abc import Mapping
@@ -13,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter import httpcheck
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
-    CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -33,6 +33,7 @@ REQUIREMENT = Requirement(
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
+    unreachable_fails=True,
     remedy="Issue a certificate whose SANs list the domain, *.domain and *.ws.domain from a "
     "CA the clients trust (cert-manager with a DNS-01 solver does this).",
 )
@@ -45,7 +46,10 @@ EXPIRY = Requirement(
     remedy="Renew the certificate; with cert-manager, check the Certificate's events and the "
     "issuer's status.",
 )
-HOST_PATHS: tuple[str, ...] = ()
+EXPIRY_DOC = (
+    "When the certificate for the name expires (Unix time); source: endpoint (as served) or "
+    "secret (the installation's https certificate Secret)."
+)
 # OpenSSL verify codes (x509_vfy.h).
 X509_V_ERR_CERT_HAS_EXPIRED = 10
 X509_V_ERR_HOSTNAME_MISMATCH = 62
@@ -56,20 +60,13 @@ class Settings(CheckSettings):
     domain: str = ""  # empty: the check is not configured
     address: str = ""  # host:port of the proxy; empty: the domain on port 443
     ca_file: str = ""
+    ca_pem: str = ""  # PEM text, as the installation's customCACert gives it
     warn_days: float = field(default=14.0, metadata={"min": 0})
+    workspace_prefix: str = "ws"  # as cluster_dns
 
 
 def requirements(settings: Settings) -> tuple[Requirement, ...]:
     return (REQUIREMENT, EXPIRY)
-
-
-def covers(pattern: str, name: str) -> bool:
-    """RFC 6125 matching: a wildcard stands for exactly one leftmost label."""
-    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
-    if pattern.startswith("*."):
-        head, _, rest = name.partition(".")
-        return bool(head) and rest == pattern[2:]
-    return pattern == name
 
 
 async def _peer_cert(
@@ -81,14 +78,16 @@ async def _peer_cert(
         )
     except ssl.SSLCertVerificationError as exc:
         if exc.verify_code == X509_V_ERR_CERT_HAS_EXPIRED:
-            raise CheckError(Reason.EXPIRED, f"{sni}: the certificate has expired") from None
-        raise CheckError(Reason.TLS, f"{sni}: {exc.verify_message}") from None
+            raise DependencyError(Reason.EXPIRED, f"{sni}: the certificate has expired") from None
+        raise DependencyError(Reason.TLS, f"{sni}: {exc.verify_message}") from None
     except ssl.SSLError as exc:
-        raise CheckError(Reason.TLS, f"{sni}: TLS handshake failed: {exc.reason}") from None
+        raise DependencyError(Reason.TLS, f"{sni}: TLS handshake failed: {exc.reason}") from None
     except TimeoutError:
-        raise CheckError(Reason.TIMEOUT, f"{sni}: no TLS handshake within {timeout:g}s") from None
+        raise DependencyError(
+            Reason.TIMEOUT, f"{sni}: no TLS handshake within {timeout:g}s"
+        ) from None
     except OSError as exc:
-        raise CheckError(Reason.CONNECT, f"{host}:{port}: {exc.strerror or exc}") from None
+        raise DependencyError(Reason.CONNECT, f"{host}:{port}: {exc.strerror or exc}") from None
     cert = writer.get_extra_info("peercert") or {}
     writer.close()
     with contextlib.suppress(OSError, ssl.SSLError):
@@ -102,14 +101,9 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
         raise NotConfigured("no domain configured")
     host, _, port = (s.address or f"{s.domain}:443").rpartition(":")
     # Trust is checked by OpenSSL; names by covers(), so a wrong name still shows expiry.
-    tls = httpcheck.tls_context(s.ca_file)
+    tls = httpcheck.tls_context(s.ca_file, s.ca_pem)
     tls.check_hostname = False
-    label = secrets.token_hex(4)
-    names = {
-        s.domain: s.domain,
-        f"*.{s.domain}": f"gre-{label}.{s.domain}",
-        f"*.ws.{s.domain}": f"gre-{label}.ws.{s.domain}",
-    }
+    names = probe_names(s.domain, s.workspace_prefix)
     budget = max(s.timeout * 0.8 / len(names), 0.1)
     samples, uncovered, earliest = [], [], None
     try:
@@ -124,19 +118,17 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
                 samples.append(
                     Sample(
                         "gitpod_tls_certificate_expiry_timestamp_seconds",
-                        "When the certificate served for the name expires (Unix time).",
+                        EXPIRY_DOC,
                         expires,
-                        (("host", pattern),),
+                        (("host", pattern), ("source", "endpoint")),
                     )
                 )
-    except CheckError as exc:
+    except DependencyError as exc:
+        if exc.reason is not Reason.EXPIRED:
+            raise  # the scheduler: cluster_tls fails, cluster_tls_expiry has no verdict
+        # An expired certificate is a verdict on expiry too, not a missing one.
         failed = Result.failed(exc.reason, "invalid", exc.detail, *samples)
-        if exc.reason is Reason.EXPIRED:
-            return {REQUIREMENT.id: failed, EXPIRY.id: failed}
-        return {
-            REQUIREMENT.id: failed,
-            EXPIRY.id: Result.errored(exc.reason, "no trusted certificate to read"),
-        }
+        return {REQUIREMENT.id: failed, EXPIRY.id: failed}
     days = (earliest - time.time()) / 86400 if earliest is not None else None
     observed = f"expires in {days:.1f} days" if days is not None else "valid"
     if uncovered:

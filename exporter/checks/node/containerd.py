@@ -6,10 +6,10 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
-from exporter.checks.node.kernel import VERSION_PATTERN
+from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.grpc_unix import GrpcError, protobuf_strings, unary_call
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 from exporter.parse import ParseError, format_version, version_tuple
@@ -33,7 +33,7 @@ class Settings(CheckSettings):
     sockets: list[str] = field(
         default_factory=lambda: list(DEFAULT_SOCKETS), metadata={"non_empty": True}
     )
-    min_version: str = field(default="1.5", metadata=VERSION_PATTERN)
+    min_version: str = field(default="1.5", metadata=VERSION)
 
 
 def host_paths(settings: Settings) -> tuple[str, ...]:

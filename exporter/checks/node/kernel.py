@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 from exporter.parse import format_version, version_tuple
 
@@ -20,13 +21,11 @@ REQUIREMENT = Requirement(
 )
 HOST_PATHS = ("/proc/sys/kernel/osrelease",)
 
-VERSION_PATTERN = {"pattern": r"v?\d+\.\d+(\.\d+)?", "pattern_help": "a version such as 5.4.0"}
-
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 600.0
-    min_version: str = field(default="5.4.0", metadata=VERSION_PATTERN)
+    min_version: str = field(default="5.4.0", metadata=VERSION)
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:

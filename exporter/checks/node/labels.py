@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from exporter import kubelite
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -25,7 +25,6 @@ REQUIREMENT = Requirement(
     remedy="Label the node for the Gitpod workloads it should run, e.g. "
     "kubectl label node NAME gitpod.io/workload_workspace_regular=true.",
 )
-HOST_PATHS: tuple[str, ...] = ()
 
 DEFAULT_LABELS = [
     "gitpod.io/workload_meta",

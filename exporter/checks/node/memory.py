@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter.catalogue import GITPOD_REQUIREMENTS_DOC
+from exporter.checks.shared import MIN_NODE_MEMORY_BYTES
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
 from exporter.parse import meminfo_total_bytes
 
@@ -20,15 +21,11 @@ REQUIREMENT = Requirement(
 )
 HOST_PATHS = ("/proc/meminfo",)
 
-# 16 GB as the KOTS preflight reads "16G" (10^9), so a 16 GiB VM passes after the kernel's
-# reservation (MemTotal ~15.2-15.7 GiB) while an 8 GiB VM fails.
-DEFAULT_MIN_BYTES = 16 * 10**9
-
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 600.0
-    min_bytes: int = field(default=DEFAULT_MIN_BYTES, metadata={"min": 1})
+    min_bytes: int = field(default=MIN_NODE_MEMORY_BYTES, metadata={"min": 1})
 
 
 def _gb(n: int) -> str:

@@ -1,4 +1,5 @@
-"""Where the requirements are documented, shared by every check's Requirement."""
+"""What Gitpod itself defines, shared by the checks: where its requirements are documented,
+the node labels its workloads select on, and which of them an installation kind needs."""
 
 GITPOD_REQUIREMENTS_DOC = "https://www.gitpod.io/docs/configure/self-hosted/latest/requirements"
 
@@ -17,3 +18,19 @@ SEED_LABELS = [
     WORKLOAD_WORKSPACE_HEADLESS,
 ]
 GITPOD_LABEL_PREFIX = "gitpod.io/workload_"
+
+# What an installer config's `kind` asks of the cluster: the labels its workloads select on.
+KINDS = ("Full", "Meta", "Workspace")
+LABELS_BY_KIND = {
+    "Meta": [WORKLOAD_META, WORKLOAD_IDE],
+    "Workspace": [
+        WORKLOAD_WORKSPACE_SERVICES,
+        WORKLOAD_WORKSPACE_REGULAR,
+        WORKLOAD_WORKSPACE_HEADLESS,
+    ],
+}
+
+
+def labels_for_kind(kind: str) -> list[str]:
+    """Full, and anything the installer does not know, needs all five."""
+    return list(LABELS_BY_KIND.get(kind, SEED_LABELS))

@@ -1,0 +1,261 @@
+"""The Gitpod installation the exporter guards: its installer config (ConfigMap or file), the
+Secrets that config references, and the check settings they imply. Checks never know where
+their settings came from: the scheduler asks `Installation.settings_for` before each run."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exporter.config import CheckSettings, GitpodSettings
+from exporter.installation.gitpod_config import MAX_CONFIG_BYTES, GitpodConfig, parse
+from exporter.model import CheckError, NotConfigured, Reason
+from exporter.parse import ParseError
+
+if TYPE_CHECKING:
+    from exporter.kube import Kube
+
+# RBAC for reading the installation lives in deploy/components/gitpod-installation.
+RBAC_HINT = (
+    "grant it in deploy/components/gitpod-installation (Role gitpod-requirements-installation)"
+)
+# Secrets of one round are shared by the checks that need them, then read afresh.
+SECRET_TTL = 10.0
+MAX_SECRET_VALUE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: GitpodConfig
+    origin: str  # "ConfigMap gitpod/gitpod" or "file PATH"
+
+
+class Installation:
+    def __init__(
+        self,
+        settings: GitpodSettings,
+        kube: Kube | None,
+        namespace: str,
+        pool: Executor,
+        file: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.namespace = namespace
+        self.pool = pool
+        self.file = file or settings.file
+        self.source = settings.source
+        self._loaded: tuple[float, Loaded | None, BaseException | None] | None = None
+        self._lock = asyncio.Lock()
+        self._cache: dict[str, tuple[float, Any, BaseException | None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # --- the config ----------------------------------------------------------------------
+    async def config(self, timeout: float, fresh: bool = False) -> Loaded:
+        """The parsed installer config. NotConfigured when there is none to read (source
+        none, or auto with neither a file nor the ConfigMap); CheckError/ParseError when it
+        cannot be read or parsed. `fresh` re-reads; others share the last read for as long as
+        the kubernetes node cache would (the cluster_gitpod_config check re-reads each run)."""
+        async with self._lock:
+            ttl = self.kube.cache_ttl if self.kube is not None else 20.0
+            cached = self._loaded
+            if fresh or cached is None or time.monotonic() - cached[0] > ttl:
+                try:
+                    loaded, error = await self._read(timeout), None
+                except Exception as exc:  # kept, so every check sees the same failure
+                    loaded, error = None, exc
+                cached = self._loaded = (time.monotonic(), loaded, error)
+        _, loaded, error = cached
+        if error is not None:
+            raise error
+        assert loaded is not None
+        return loaded
+
+    async def _read(self, timeout: float) -> Loaded:
+        if self.source == "none":
+            raise NotConfigured("gitpod.source is none: the installation is not read")
+        if self.source == "file" or (self.source == "auto" and self.file):
+            if not self.file:
+                raise CheckError(Reason.CONFIG, "gitpod.source is file but no file is given "
+                                 "(--gitpod-config, GRE_GITPOD_CONFIG or gitpod.file)")  # fmt: skip
+            text = await asyncio.get_running_loop().run_in_executor(
+                self.pool, _read_file, self.file
+            )
+            return await self._parse(text, f"file {self.file}")
+        if self.kube is None:
+            raise NotConfigured("no Kubernetes API access to read ConfigMap "
+                                f"{self.settings.configmap}")  # fmt: skip
+        from exporter.kube import KubeError, path
+
+        name = self.settings.configmap
+        where = f"ConfigMap {self.namespace}/{name}"
+        try:
+            cm = await self.kube.get(
+                path("/api/v1/namespaces/{ns}/configmaps/{name}", ns=self.namespace, name=name),
+                timeout,
+            )
+        except KubeError as exc:
+            if exc.status == 404 and self.source == "auto":
+                raise NotConfigured(
+                    f"no {where} (Gitpod not installed yet? give --gitpod-config FILE)"
+                ) from None
+            if exc.status == 404:
+                raise CheckError(Reason.NOT_FOUND, f"{where} not found") from None
+            if exc.status == 403:
+                raise CheckError(Reason.FORBIDDEN, f"{exc.detail}; {RBAC_HINT}") from None
+            raise
+        text = (cm.get("data") or {}).get("config.yaml")
+        if not isinstance(text, str):
+            raise CheckError(Reason.NOT_FOUND, f"{where} has no key config.yaml")
+        return await self._parse(text, f"{where} key config.yaml")
+
+    async def _parse(self, text: str, origin: str) -> Loaded:
+        # Parsed in the pool: a large document must not hold the event loop.
+        config = await asyncio.get_running_loop().run_in_executor(self.pool, parse, text, origin)
+        return Loaded(config, origin)
+
+    async def optional_config(self, timeout: float) -> Loaded | None:
+        """The config, or None when there is none or it cannot be read: checks that merely
+        take their settings from it fall back to the config file (cluster_gitpod_config is
+        the one that reports why)."""
+        try:
+            return await self.config(timeout)
+        except (NotConfigured, CheckError, ParseError):
+            return None
+
+    # --- Secrets -------------------------------------------------------------------------
+    async def secret(self, name: str, timeout: float) -> dict[str, bytes]:
+        """The Secret's data, decoded. CheckError not_found / forbidden (with the RBAC rule to
+        add) when it cannot be read."""
+        return await self._shared(
+            f"secret/{name}", SECRET_TTL, lambda: self._read_secret(name, timeout)
+        )
+
+    async def _read_secret(self, name: str, timeout: float) -> dict[str, bytes]:
+        if self.kube is None:
+            raise NotConfigured(f"no Kubernetes API access to read Secret {name}")
+        from exporter.kube import KubeError, path
+
+        try:
+            obj = await self.kube.get(
+                path("/api/v1/namespaces/{ns}/secrets/{name}", ns=self.namespace, name=name),
+                timeout,
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                raise CheckError(Reason.NOT_FOUND,
+                                 f"Secret {self.namespace}/{name} not found") from None  # fmt: skip
+            if exc.status == 403:
+                raise CheckError(
+                    Reason.FORBIDDEN,
+                    f"reading Secret {self.namespace}/{name} is forbidden: add {name} to the "
+                    f"resourceNames of the secrets rule, or {RBAC_HINT}",
+                ) from None
+            raise
+        return decode_secret(obj, name)
+
+    async def _shared(self, key: str, ttl: float, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """One read per key and `ttl` for every check of a round, failures included; callers
+        arriving while it runs wait for it rather than reading again."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(key)
+            if cached is None or time.monotonic() - cached[0] >= ttl:
+                try:
+                    cached = (time.monotonic(), await fetch(), None)
+                except (CheckError, NotConfigured) as exc:
+                    cached = (time.monotonic(), None, exc)
+                self._cache[key] = cached
+        if cached[2] is not None:
+            raise cached[2]
+        return cached[1]
+
+    async def secret_text(self, name: str, key: str, timeout: float) -> str:
+        data = await self.secret(name, timeout)
+        if key not in data:
+            raise CheckError(Reason.MISSING, f"Secret {name} has no key {key}")
+        return data[key].decode("utf-8", "replace").strip()
+
+    async def proxy_service(self, timeout: float) -> dict[str, Any] | None:
+        """Service `proxy`, Gitpod's entry point (None when absent), shared for a round by
+        cluster_proxy_service and cluster_dns's expected addresses."""
+        ttl = self.kube.cache_ttl if self.kube is not None else 0.0
+        return await self._shared("service/proxy", ttl, lambda: self._read_proxy(timeout))
+
+    async def _read_proxy(self, timeout: float) -> dict[str, Any] | None:
+        if self.kube is None:
+            raise NotConfigured("no Kubernetes API access to read Service proxy")
+        from exporter.kube import KubeError, path
+
+        try:
+            return await self.kube.get(
+                path("/api/v1/namespaces/{ns}/services/{name}", ns=self.namespace, name="proxy"),
+                timeout,
+            )
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            return None
+
+    # --- where in-cluster Services are -------------------------------------------------
+    def service(self, name: str, port: int) -> tuple[str, int]:
+        override = self.settings.services.get(name)
+        if override:
+            host, _, p = override.rpartition(":")
+            return host.strip("[]"), int(p)
+        suffix = f".{self.settings.cluster_domain}" if self.settings.cluster_domain else ""
+        return f"{name}.{self.namespace}.svc{suffix}", port
+
+    # --- settings ----------------------------------------------------------------------
+    async def settings_for(
+        self, check_id: str, settings: CheckSettings, explicit: frozenset[str], timeout: float
+    ) -> tuple[CheckSettings, str]:
+        """The check's settings with what the installation states filled in where the config
+        file is silent, and a note naming the origin ("" when nothing was derived)."""
+        from exporter.installation.derive import DERIVERS
+
+        derive = DERIVERS.get(check_id)
+        if derive is None or not settings.enabled:
+            return settings, ""
+        derived = await derive(self, settings, timeout)
+        if derived is None:
+            return settings, ""
+        values, origin = derived
+        used = {k: v for k, v in values.items() if k not in explicit}
+        if not used:
+            return settings, ""
+        return dataclasses.replace(settings, **used), origin
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise CheckError(Reason.NOT_FOUND if isinstance(exc, FileNotFoundError) else Reason.IO,
+                         f"cannot read {path}: {exc.strerror or exc}") from None  # fmt: skip
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ParseError(f"{Path(path).name} is over the {MAX_CONFIG_BYTES}-byte limit")
+    return data.decode("utf-8", "replace")
+
+
+def decode_secret(obj: Mapping[str, Any], name: str) -> dict[str, bytes]:
+    data = obj.get("data") or {}
+    if not isinstance(data, Mapping):
+        raise CheckError(Reason.PROTOCOL, f"Secret {name}: data is not a mapping")
+    out: dict[str, bytes] = {}
+    for key, value in data.items():
+        if not isinstance(value, str) or len(value) > MAX_SECRET_VALUE_BYTES * 2:
+            raise CheckError(Reason.PROTOCOL, f"Secret {name}: key {key} is not a bounded string")
+        try:
+            out[str(key)] = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise CheckError(Reason.PROTOCOL, f"Secret {name}: key {key} is not base64") from None
+    return out
