@@ -72,8 +72,9 @@ class Check:
     - `HOST_PATHS` or `host_paths(settings)`: host files it reads (the DaemonSet's mounts);
     - `requirements(settings)`: the requirements it judges when they are several (run then
       returns a mapping of requirement id to Result);
-    - `requirement_for(id)`: for a check whose requirements are learnt at run time (one per
-      Secret the Gitpod config references): the Requirement of an id its run returned.
+    - `requirement_for(id, settings)`: for a check whose requirements are learnt at run time
+      (one per Secret the Gitpod config references, the labels the installation's kind
+      needs): the Requirement of an id its run returned.
     Exceptions are the scheduler's business (scheduler.result_of), never the check's.
     """
 
@@ -84,7 +85,7 @@ class Check:
     expand: Callable[[Any], tuple[Requirement, ...]] | None = None
     derive_host_paths: Callable[[Any], tuple[str, ...]] | None = None
     fixed_host_paths: tuple[str, ...] = ()
-    requirement_for: Callable[[str], Requirement] | None = None
+    requirement_for: Callable[[str, Any], Requirement] | None = None
 
     @classmethod
     def of(cls, module: ModuleType) -> Check:

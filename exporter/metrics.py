@@ -21,10 +21,11 @@ class RequirementsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.snapshot()
-        en, ev = [k for k, _ in self.extra], [v for _, v in self.extra]
+        extra_names = [k for k, _ in self.extra]
+        extra_values = [v for _, v in self.extra]
 
         def family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=[*labels, *en])
+            return GaugeMetricFamily(name, doc, labels=[*labels, *extra_names])
 
         info = family(
             "gitpod_requirement_info",
@@ -68,30 +69,32 @@ class RequirementsCollector(Collector):
         )
         observed: dict[str, GaugeMetricFamily] = {}
         for req in self.store.requirements:
-            info.add_metric([req.id, req.title, req.scope, req.doc_url, *ev], 1.0)
+            info.add_metric([req.id, req.title, req.scope, req.doc_url, *extra_values], 1.0)
             record = records.get(req.id)
             if record is None:
                 continue
             res = record.result
-            configured.add_metric([req.id, *ev], 0.0 if res.status is Status.SKIPPED else 1.0)
+            configured.add_metric(
+                [req.id, *extra_values], 0.0 if res.status is Status.SKIPPED else 1.0
+            )
             if res.reason:
-                reason.add_metric([req.id, res.reason, *ev], 1.0)
+                reason.add_metric([req.id, res.reason, *extra_values], 1.0)
             if res.status is Status.SKIPPED:
                 continue
-            up.add_metric([req.id, *ev], 0.0 if res.status is Status.ERROR else 1.0)
+            up.add_metric([req.id, *extra_values], 0.0 if res.status is Status.ERROR else 1.0)
             if res.status in (Status.PASS, Status.FAIL):
                 satisfied.add_metric(
-                    [req.id, req.severity, *ev], 1.0 if res.status is Status.PASS else 0.0
+                    [req.id, req.severity, *extra_values], 1.0 if res.status is Status.PASS else 0.0
                 )
-            duration.add_metric([req.id, *ev], record.duration_seconds)
-            last.add_metric([req.id, *ev], record.finished_at)
-            interval.add_metric([req.id, *ev], record.interval_seconds)
+            duration.add_metric([req.id, *extra_values], record.duration_seconds)
+            last.add_metric([req.id, *extra_values], record.finished_at)
+            interval.add_metric([req.id, *extra_values], record.interval_seconds)
             for s in res.samples:
                 fam = observed.get(s.name)
                 if fam is None:
                     fam = family(s.name, s.documentation, [k for k, _ in s.labels])
                     observed[s.name] = fam
-                fam.add_metric([v for _, v in s.labels] + ev, s.value)
+                fam.add_metric([v for _, v in s.labels] + extra_values, s.value)
         yield from (info, satisfied, up, configured, duration, last, interval, reason)
         yield from observed.values()
         build = GaugeMetricFamily(

@@ -78,10 +78,10 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         return tuple(Record(req, skipped, 0.0, time.time(), 0.0) for req in requirements)
     started = time.perf_counter()
     origin = ""
+    ctx = job.ctx
     outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):
-            ctx = job.ctx
             if ctx.installation is not None:
                 settings, origin = await ctx.installation.settings_for(
                     job.check.id, ctx.settings, ctx.explicit, ctx.settings.timeout
@@ -108,7 +108,7 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
             Record(req, judged(outcome, req), duration, finished, interval) for req in requirements
         )
     if job.check.requirement_for is not None:
-        requirements = tuple(job.check.requirement_for(rid) for rid in outcome)
+        requirements = tuple(job.check.requirement_for(rid, ctx.settings) for rid in outcome)
     missing = Result.errored(Reason.INTERNAL, "the check returned no result for this requirement")
     return tuple(
         Record(req, judged(outcome.get(req.id, missing), req), duration, finished, interval)

@@ -13,8 +13,16 @@ from tests.servers.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+# Components (deploy/components) render only inside a kustomization that includes them.
 KUSTOMIZATIONS = sorted(
-    str(p.parent.relative_to(DEPLOY)) for p in DEPLOY.rglob("kustomization.yaml")
+    str(p.parent.relative_to(DEPLOY))
+    for p in DEPLOY.rglob("kustomization.yaml")
+    if "kind: Component" not in p.read_text()
+)
+COMPONENTS = sorted(
+    str(p.parent.relative_to(DEPLOY))
+    for p in DEPLOY.rglob("kustomization.yaml")
+    if "kind: Component" in p.read_text()
 )
 WORKLOADS = ("base", "overlays/k3s", "overlays/plain-prometheus")
 

@@ -14,7 +14,7 @@ import yaml
 
 from exporter.checks import settings_types
 from exporter.config import load
-from tests.deploy.manifests import KUSTOMIZATIONS, WORKLOADS, config_text, one, render
+from tests.deploy.manifests import COMPONENTS, KUSTOMIZATIONS, WORKLOADS, config_text, one, render
 
 # kubernetes-validate 1.37 ships the schemas of 1.25-1.37; 1.28.0 is the newest that still
 # ships 1.21's, so scripts/test installs it beside the venv's (a --target directory).
@@ -42,6 +42,10 @@ def test_every_kustomization_is_covered() -> None:
     assert set(KUSTOMIZATIONS) == {
         "base", "overlays/k3s", "overlays/plain-prometheus", "prometheus-operator", "grafana",
     }  # fmt: skip
+    # The installation's RBAC is on by default: base (and so every overlay) includes it.
+    assert COMPONENTS == ["components/gitpod-installation"]
+    roles = {o["metadata"]["name"] for o in render("base") if o["kind"] == "Role"}
+    assert "gitpod-requirements-installation" in roles
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS)

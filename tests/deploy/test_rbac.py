@@ -11,7 +11,7 @@ import yaml
 
 from exporter.checks import NODE_CHECKS, settings_types
 from exporter.config import load
-from tests import clusters
+from tests import clusters, gitpod_install
 from tests.deploy.manifests import DEPLOY, WORKLOADS, config_text, one, render
 from tests.e2e.test_serve import check_json
 from tests.servers.kube_fake import FakeKube, obj
@@ -40,6 +40,47 @@ def run_check(role: str, config: str, kube_api: FakeKube, tmp_path: Path, **env:
     return results
 
 
+def _secrets(*names: str) -> dict[str, dict]:
+    """Secrets under Gitpod's default names, with the keys the installer requires."""
+    keys = {
+        "https-certificates": ("tls.crt", "tls.key"),
+        "mysql": ("username", "password"),
+        "minio": ("root-user", "root-password"),
+        "builtin-registry-auth": (".dockerconfigjson",),
+        "builtin-registry-certs": ("ca.crt",),
+        "database": ("host", "port", "username", "password", "encryptionKeys"),
+        "storage-s3": ("accessKeyId", "secretAccessKey"),
+        "container-registry": (".dockerconfigjson",),
+        "custom-ca": ("ca.crt",),
+        "ssh-gateway-host-key": ("host-key",),
+        "gitpod-license": ("license",),
+        "http-proxy": ("httpProxy", "httpsProxy", "noProxy"),
+    }
+    values = {"port": "3306", ".dockerconfigjson": '{"auths": {}}', "host": "127.0.0.1"}
+    return {n: {k: values.get(k, "x") for k in keys[n]} for n in names}
+
+
+# The default installation, then one with every external component and optional Secret: between
+# them they reference every Secret name the installation Role grants.
+INSTALLATIONS = (
+    (gitpod_install.config(),
+     _secrets("https-certificates", "mysql", "minio", "builtin-registry-auth",
+              "builtin-registry-certs")),
+    (gitpod_install.config(
+        database={"external": {"certificate": gitpod_install.ref("database")}},
+        objectStorage={"s3": {"endpoint": "127.0.0.1:1", "bucket": "b",
+                              "credentials": gitpod_install.ref("storage-s3")}},
+        containerRegistry={"external": {"url": "https://127.0.0.1:1",
+                                        "certificate": gitpod_install.ref("container-registry")}},
+        customCACert=gitpod_install.ref("custom-ca"),
+        sshGatewayHostKey=gitpod_install.ref("ssh-gateway-host-key"),
+        license=gitpod_install.ref("gitpod-license"),
+        httpProxy=gitpod_install.ref("http-proxy")),
+     _secrets("https-certificates", "database", "storage-s3", "container-registry", "custom-ca",
+              "ssh-gateway-host-key", "gitpod-license", "http-proxy")),
+)  # fmt: skip
+
+
 @pytest.mark.parametrize("directory", WORKLOADS)
 def test_cluster_role_has_what_its_checks_call_and_nothing_more(
     directory: str, kube_api: FakeKube, tmp_path: Path
@@ -54,15 +95,33 @@ def test_cluster_role_has_what_its_checks_call_and_nothing_more(
     # The shipped config, with a Certificate to check so that rule is exercised too.
     config = yaml.safe_load(config_text(objects))
     config["checks"]["cluster_cert_manager"]["certificates"] = ["https-certificates"]
-    results = run_check("cluster", yaml.safe_dump(config), kube_api, tmp_path)
-
-    assert kube_api.rbac.denied == []
-    for req, r in results.items():
-        assert r["reason"] not in ("forbidden", "auth"), (req, r)
-    kube = [r for r in results.values() if r["status"] != "skipped"]
-    assert len(kube) >= 12  # the Kubernetes checks ran; the components are not configured
+    for doc, secrets in INSTALLATIONS:
+        kube_api.secrets.clear()
+        gitpod_install.install(kube_api, doc, secrets)
+        results = run_check("cluster", yaml.safe_dump(config), kube_api, tmp_path)
+        assert kube_api.rbac.denied == []
+        for req, r in results.items():
+            assert r["reason"] not in ("forbidden", "auth"), (req, r)
+        kube = [r for r in results.values() if r["status"] != "skipped"]
+        assert len(kube) >= 20  # the Kubernetes checks and the installation's
     assert kube_api.rbac.granted() - kube_api.rbac.used == set(), "granted but never used"
     assert kube_api.dry_run_bodies and kube_api.created == []
+
+
+def test_without_the_installation_component_secrets_are_forbidden_with_a_remedy(
+    kube_api: FakeKube, tmp_path: Path
+) -> None:
+    objects = render("base")
+    clusters.gke_two_pools(kube_api)
+    auth = authorizer(objects, "gitpod-requirements-cluster")
+    auth.grants = [g for g in auth.grants if "secrets" not in g.resources]
+    kube_api.rbac = auth
+    gitpod_install.install(kube_api, *INSTALLATIONS[0])
+    results = run_check("cluster", config_text(objects), kube_api, tmp_path)
+    for rid in ("cluster_gitpod_secret:https-certificates", "cluster_database"):
+        assert (results[rid]["status"], results[rid]["reason"]) == ("error", "forbidden")
+        assert "deploy/components/gitpod-installation" in results[rid]["detail"]
+    assert results["cluster_gitpod_config"]["status"] == "pass"
 
 
 def test_cluster_rbac_reads_only_but_for_the_dry_run() -> None:

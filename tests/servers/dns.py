@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 
 from dnslib import QTYPE, RCODE, RR, A
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
 class ZoneResolver(BaseResolver):
@@ -34,7 +34,9 @@ class ZoneResolver(BaseResolver):
 @contextlib.contextmanager
 def dns_server(records: dict[str, str]) -> Iterator[int]:
     """Serve `records` (name or *.name -> IPv4) on 127.0.0.1; yields the UDP port."""
-    server = DNSServer(ZoneResolver(records), port=0, address="127.0.0.1")
+    # Quiet: dnslib logs every query to stdout, where `check --output json` writes.
+    quiet = DNSLogger(logf=lambda _: None)
+    server = DNSServer(ZoneResolver(records), port=0, address="127.0.0.1", logger=quiet)
     server.start_thread()
     try:
         yield server.server.server_address[1]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import ssl
 import subprocess
 import tempfile
 import time
@@ -85,7 +86,9 @@ def token_app(ca: trustme.CA, seen: list[dict[str, str]]) -> web.Application:
 
 
 @contextlib.contextmanager
-def start_registry(mode: str, ca: trustme.CA) -> Iterator[Registry]:
+def start_registry(mode: str, ca: trustme.CA, tls: bool = False) -> Iterator[Registry]:
+    """`tls`: serve HTTPS with a certificate for 127.0.0.1 from `ca`, as Gitpod's in-cluster
+    registry serves one from Gitpod's own CA."""
     binary = require_binary("docker-registry", "docker-registry")
     base = Path(tempfile.mkdtemp(prefix="reg-", dir="/tmp"))
     port = free_port()
@@ -106,11 +109,19 @@ def start_registry(mode: str, ca: trustme.CA) -> Iterator[Registry]:
                 f"    service: {SERVICE}\n    issuer: {ISSUER}\n"
                 f"    rootcertbundle: {base}/root.pem\n"
             )
+        tls_conf, scheme, context = "", "http", None
+        if tls:
+            cert = ca.issue_cert("127.0.0.1")
+            cert.cert_chain_pems[0].write_to_path(str(base / "tls.crt"))
+            cert.private_key_pem.write_to_path(str(base / "tls.key"))
+            tls_conf = f"  tls:\n    certificate: {base}/tls.crt\n    key: {base}/tls.key\n"
+            scheme, context = "https", ssl.create_default_context()
+            ca.configure_trust(context)
         (base / "config.yml").write_text(
             "version: 0.1\nlog:\n  level: warn\n"
             f"storage:\n  filesystem:\n    rootdirectory: {base}/data\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n" + auth
+            f"http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n" + tls_conf + auth
         )
         log = base / "registry.log"
         with log.open("wb") as out:
@@ -120,7 +131,9 @@ def start_registry(mode: str, ca: trustme.CA) -> Iterator[Registry]:
 
         def answers() -> bool:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=0.5)
+                urllib.request.urlopen(
+                    f"{scheme}://127.0.0.1:{port}/v2/", timeout=0.5, context=context
+                )
             except urllib.error.HTTPError:
                 return True
             except OSError:
@@ -129,13 +142,13 @@ def start_registry(mode: str, ca: trustme.CA) -> Iterator[Registry]:
 
         try:
             wait_until(answers, proc, "docker-registry", log)
-            yield Registry(f"http://127.0.0.1:{port}", mode, seen, base / "data")
+            yield Registry(f"{scheme}://127.0.0.1:{port}", mode, seen, base / "data")
         finally:
             stop(proc)
             subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
 @pytest.fixture
-def registry_server(tls_ca: trustme.CA) -> Iterator[Callable[[str], Registry]]:
+def registry_server(tls_ca: trustme.CA) -> Iterator[Callable[..., Registry]]:
     with contextlib.ExitStack() as stack:
-        yield lambda mode: stack.enter_context(start_registry(mode, tls_ca))
+        yield lambda mode, tls=False: stack.enter_context(start_registry(mode, tls_ca, tls))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter import distribution
+from exporter import platforms
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -24,10 +24,10 @@ REQUIREMENT = Requirement(
 class Settings(CheckSettings):
     supported: list[str] = field(
         default_factory=lambda: [
-            distribution.GKE,
-            distribution.EKS,
-            distribution.AKS,
-            distribution.K3S,
+            platforms.GKE,
+            platforms.EKS,
+            platforms.AKS,
+            platforms.K3S,
         ]
     )
 
@@ -35,7 +35,7 @@ class Settings(CheckSettings):
 async def run(ctx: CheckContext[Settings]) -> Result:
     info = await ctx.kube.version(ctx.settings.timeout)
     nodes = await ctx.kube.nodes(ctx.settings.timeout)
-    found = distribution.detect(str(info.get("gitVersion", "")), nodes)
+    found = platforms.detect(str(info.get("gitVersion", "")), nodes)
     sample = Sample(
         "gitpod_cluster_distribution_info",
         "The detected Kubernetes distribution.",

@@ -52,7 +52,7 @@ class Settings(CheckSettings):
     pass
 
 
-def requirement_for(requirement_id: str) -> Requirement:
+def requirement_for(requirement_id: str, settings: Settings) -> Requirement:
     name = requirement_id.partition(":")[2]
     if not name:
         return REQUIREMENT
@@ -157,13 +157,14 @@ def _provider(data: Mapping[str, bytes], cfg: GitpodConfig) -> str:
 
 
 def _ssh(data: Mapping[str, bytes], cfg: GitpodConfig) -> str:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     for key, value in data.items():
         for load in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
             try:
                 load(value, password=None)
-            except (ValueError, TypeError, serialization.UnsupportedAlgorithm):
+            except (ValueError, TypeError, UnsupportedAlgorithm):
                 continue
             return f"host key in {key}"
     raise _Bad(Reason.PARSE, "no key of the Secret parses as an SSH private key")
@@ -245,8 +246,12 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
             else:
                 results[rid] = exc  # forbidden, API trouble: this Secret has no verdict
             continue
-        # Parsing certificates and keys is CPU work: off the event loop.
-        results[rid] = await ctx.blocking(judge, ref, data, cfg)
+        # Parsing certificates and keys is CPU work: off the event loop. One Secret's surprise
+        # is that Secret's error, not the others'.
+        try:
+            results[rid] = await ctx.blocking(judge, ref, data, cfg)
+        except Exception as exc:
+            results[rid] = exc
     if not results:
         raise NotConfigured("the Gitpod config references no Secret")
     return results

@@ -38,15 +38,18 @@ def requirement_id(label: str) -> str:
     return f"{REQUIREMENT.id}:{label}"
 
 
-def requirements(settings: Settings) -> tuple[Requirement, ...]:
-    return tuple(
-        dataclasses.replace(
-            REQUIREMENT,
-            id=requirement_id(label),
-            title=f"Ready, schedulable nodes labelled {label}={settings.value}",
-        )
-        for label in settings.labels
+def requirement_for(requirement_id: str, settings: Settings) -> Requirement:
+    """The label set may come from the installation's kind, known only at run time."""
+    label = requirement_id.partition(":")[2]
+    return dataclasses.replace(
+        REQUIREMENT,
+        id=requirement_id,
+        title=f"Ready, schedulable nodes labelled {label}={settings.value}",
     )
+
+
+def requirements(settings: Settings) -> tuple[Requirement, ...]:
+    return tuple(requirement_for(requirement_id(label), settings) for label in settings.labels)
 
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import distribution
+from exporter import platforms
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -29,9 +29,9 @@ class Settings(CheckSettings):
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     info = await ctx.kube.version(ctx.settings.timeout)
-    found = distribution.detect(
+    found = platforms.detect(
         str(info.get("gitVersion", "")), await ctx.kube.nodes(ctx.settings.timeout)
     )
-    if found == distribution.OPENSHIFT:
+    if found == platforms.OPENSHIFT:
         return Result.failed(Reason.UNSUPPORTED, found, "the nodes run Red Hat CoreOS (OpenShift)")
     return Result.passed(found)

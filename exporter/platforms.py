@@ -1,5 +1,5 @@
-"""Which Kubernetes distribution a cluster is, from what every cluster shows anyway: the
-server version string and the nodes' providerID, labels and OS image. Pure functions."""
+"""Which Kubernetes platform (distribution) a cluster is, from what every cluster shows:
+the server version string and the nodes' providerID, labels and OS image. Pure functions."""
 
 from __future__ import annotations
 
