@@ -258,6 +258,17 @@ def overview() -> dict:
     tls_days["targets"][0]["legendFormat"] = "{{host}}"
     tls_days["options"]["textMode"] = "value_and_name"
 
+    installation = stat(
+        "Gitpod installation",
+        "The installation the exporter guards, as its installer config states it (ConfigMap "
+        "gitpod, or the file given with --gitpod-config): kind, domain and where it was read. "
+        "Empty: no config was found; see the cluster_gitpod_config requirement.",
+        "max by (kind, domain, source) (gitpod_installation_info)",
+        thresholds(("blue", None)),
+    )
+    installation["targets"][0]["legendFormat"] = "{{kind}} {{domain}} (from {{source}})"
+    installation["options"].update(textMode="name", colorMode="value")
+
     matrix = table(
         "Requirement matrix",
         "Every requirement with its severity and state. 'Failing' counts the nodes (node "
@@ -354,6 +365,7 @@ def overview() -> dict:
         [
             [(unmet_critical, 4, 4), (unmet_warning, 4, 4), (erroring, 4, 4), (stale, 4, 4),
              (targets_down, 4, 4), (tls_days, 4, 4)],
+            [(installation, 24, 3)],
             [(matrix, 16, 14), (failing_nodes, 8, 14)],
             [(errors, 12, 8), (latency, 12, 8)],
             [(durations, 12, 8), (age, 12, 8)],

@@ -219,10 +219,14 @@ class Installation:
     ) -> tuple[CheckSettings, str]:
         """The check's settings with what the installation states filled in where the config
         file is silent, and a note naming the origin ("" when nothing was derived)."""
-        from exporter.installation.derive import DERIVERS
+        from exporter.installation.derive import DERIVERS, TARGETS
 
         derive = DERIVERS.get(check_id)
         if derive is None or not settings.enabled:
+            return settings, ""
+        if explicit & TARGETS.get(check_id, frozenset()):
+            # The config file names this component's target: it is configured by hand, and
+            # the installation is not consulted for it (nor its Secrets read).
             return settings, ""
         derived = await derive(self, settings, timeout)
         if derived is None:

@@ -290,6 +290,17 @@ async def scm(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     return {"providers": providers}, _origin(inst, what + (", customCACert" if ca else ""))
 
 
+# The settings that name a check's target: set in the config file, the installation is not
+# consulted for that check at all. (cluster_dns still learns the proxy's addresses.)
+TARGETS: dict[str, frozenset[str]] = {
+    "cluster_tls": frozenset({"domain"}),
+    "cluster_node_label": frozenset({"labels"}),
+    "cluster_database": frozenset({"host"}),
+    "cluster_storage": frozenset({"bucket", "endpoint"}),
+    "cluster_registry": frozenset({"url"}),
+    "cluster_scm": frozenset({"providers"}),
+}
+
 DERIVERS: dict[str, Deriver] = {
     "cluster_tls": tls,
     "cluster_dns": dns,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import clusters
+from tests import clusters, gitpod_install
 from tests.checks.test_components_http import ALL_NAMES, DOMAIN, scm_app
 from tests.e2e.test_serve import Served, start
 from tests.hosts import Node
@@ -41,6 +41,12 @@ def stack(tmp_path: Path, kube_api, mariadb, s3, registry_server, tls_ca):
     ):
         # The proxy's LoadBalancer address is the local TLS server standing in for Gitpod's proxy.
         clusters.components(kube_api, lb_ingress=[{"ip": "127.0.0.1"}])
+        # Gitpod installed: its config and certificate Secret. The components are configured
+        # by hand below, so the installation is consulted only where the config is silent.
+        gitpod_install.install(
+            kube_api, gitpod_install.config(domain=DOMAIN),
+            {"https-certificates": gitpod_install.https_secret(tls_ca, *ALL_NAMES)},
+        )  # fmt: skip
         kube_api.services[0]["spec"]["ports"][0]["port"] = proxy_port
         config = {
             "kubernetes": {"namespace": "gitpod"},

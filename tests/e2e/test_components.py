@@ -52,11 +52,17 @@ def test_serve_exposes_components_and_leaks_no_secret(stack, tmp_path: Path) -> 
         satisfied = {s.labels["requirement"]: s.value for s in samples
                      if s.name == "gitpod_requirement_satisfied"}  # fmt: skip
         assert all(satisfied[c] == 1 for c in COMPONENTS)
+        # Requirements learnt at run time (one per Secret the Gitpod config references) are
+        # served like the others, and /readyz waited for them.
+        assert satisfied["cluster_gitpod_secret:https-certificates"] == 1
+        assert satisfied["cluster_gitpod_config"] == 1
+        assert "cluster_gitpod_secret" not in satisfied  # the placeholder is replaced
         names = {s.name for s in samples}
         for metric in ("gitpod_database_version_info", "gitpod_database_latency_seconds",
                        "gitpod_storage_latency_seconds", "gitpod_registry_latency_seconds",
                        "gitpod_scm_up", "gitpod_tls_certificate_expiry_timestamp_seconds",
-                       "gitpod_dns_resolution_duration_seconds"):  # fmt: skip
+                       "gitpod_dns_resolution_duration_seconds",
+                       "gitpod_installation_info"):  # fmt: skip
             assert metric in names
         time.sleep(1.5)
     finally:
