@@ -7,6 +7,7 @@ turns the YAML mapping into those dataclasses generically, so adding a check nev
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -28,23 +29,64 @@ class ConfigError(Exception):
         self.path = path
 
 
-# Seconds; YAML may say 30, 2.5, "30s", "5m", "1h" or "500ms".
-Duration = Annotated[float, "duration"]
+# Constraints on a setting, written in its type: `port: Annotated[int, Min(1), Max(65535)]`.
+# The loader applies them; a marker it does not know is refused when the class is checked
+# (check_schema, at registration), so a typo cannot silently drop a constraint.
+@dataclass(frozen=True)
+class Min:
+    value: float
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+@dataclass(frozen=True)
+class Max:
+    value: float
+
+
+@dataclass(frozen=True)
+class OneOf:
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    regex: str
+    help: str  # what the value should look like, for the error message
+
+
+@dataclass(frozen=True)
+class NonEmpty:
+    """A list that must have at least one entry."""
+
+
+@dataclass(frozen=True)
+class IsDuration:
+    """Seconds; YAML may say 30, 2.5, "30s", "5m", "1h", "1h30m", "1d" or "500ms"."""
+
+
+Constraint = Min | Max | OneOf | Pattern | NonEmpty | IsDuration
+Duration = Annotated[float, IsDuration()]
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+", re.ASCII)
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def _duration(value: Any, path: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(path, f"expected a duration such as 30s or 5m, got {value!r}")
+    text = value.replace(" ", "") if isinstance(value, str) else ""
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    elif re.fullmatch(r"\d+(?:\.\d+)?", text, re.ASCII):
+        seconds = float(text)
+    elif _DURATION.fullmatch(text):
+        seconds = sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(text))
     else:
         raise ConfigError(path, f"expected a duration such as 30s or 5m, got {value!r}")
+    # .nan would spin the scheduler, .inf would never run the check again.
+    if not math.isfinite(seconds) or seconds > 366 * 86400:
+        raise ConfigError(path, f"expected a finite duration of at most a year, got {value!r}")
     if seconds <= 0:
         raise ConfigError(path, f"expected a duration greater than 0, got {value!r}")
     return seconds
@@ -117,16 +159,12 @@ class KubernetesSettings:
     """The cluster role's API access, shared by every cluster check."""
 
     context: str = ""  # kubeconfig context; empty = current-context
-    namespace: str = field(
-        default="gitpod",
-        metadata={
-            "pattern": r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?",
-            "pattern_help": "a namespace name",
-        },
-    )
+    namespace: Annotated[
+        str, Pattern(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a namespace name")
+    ] = "gitpod"
     # Nodes per LIST page: 2,000 keeps a 5,000-node round at 3 node calls while bounding each
     # answer (~10 MB) for the API server and for us; kubectl's 500 would take 10.
-    page_size: int = field(default=2000, metadata={"min": 1, "max": 5000})
+    page_size: Annotated[int, Min(1), Max(5000)] = 2000
     # Node-derived checks within this window share one node LIST.
     node_cache_ttl: Duration = 20.0
 
@@ -140,7 +178,7 @@ class GitpodSettings:
     installation"); what it states fills every check setting the config file leaves unset."""
 
     # auto: the file if given, else the ConfigMap if it exists, else none.
-    source: str = field(default="auto", metadata={"choices": GITPOD_SOURCES})
+    source: Annotated[str, OneOf(GITPOD_SOURCES)] = "auto"
     file: str = ""  # the installer's gitpod.config.yaml; --gitpod-config wins
     configmap: str = "gitpod"  # in kubernetes.namespace, key config.yaml
     # In-cluster Services are <name>.<namespace>.svc[.<cluster_domain>].
@@ -151,10 +189,10 @@ class GitpodSettings:
 
 @dataclass(frozen=True)
 class Config:
-    log_level: str = field(default="info", metadata={"choices": LOG_LEVELS})
+    log_level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
     # NODE_NAME from the downward API wins; this is for running outside Kubernetes.
     node_name: str = ""
-    thread_pool_size: int = field(default=4, metadata={"min": 1, "max": 64})
+    thread_pool_size: Annotated[int, Min(1), Max(64)] = 4
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     gitpod: GitpodSettings = field(default_factory=GitpodSettings)
     # enabled/interval/timeout for every check, over each check's own defaults.
@@ -170,7 +208,8 @@ class Config:
 
 
 def _type_name(tp: Any) -> str:
-    if tp == Duration:
+    tp, marks = _unwrap(tp)
+    if any(isinstance(m, IsDuration) for m in marks):
         return "a duration such as 30s or 5m"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     if tp in names:
@@ -180,17 +219,53 @@ def _type_name(tp: Any) -> str:
         return f"a list of {_type_name(typing.get_args(tp)[0])}s"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
     return str(tp)
 
 
-def _convert(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+def _unwrap(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(the base type, its constraint markers) of a possibly Annotated type."""
+    if typing.get_origin(tp) is Annotated:
+        base, *marks = typing.get_args(tp)
+        return base, tuple(marks)
+    return tp, ()
+
+
+def check_schema(cls: type) -> None:
+    """Refuse, at import time, a settings class whose fields carry anything the loader would
+    ignore: dataclass metadata, or an Annotated extra that is not a known constraint."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        if f.metadata:
+            raise TypeError(f"{cls.__name__}.{f.name}: metadata is not read; use Annotated "
+                            "constraints (Min, Max, OneOf, Pattern, NonEmpty)")  # fmt: skip
+        stack = [hints[f.name]]
+        while stack:
+            tp = stack.pop()
+            base, marks = _unwrap(tp)
+            unknown = [m for m in marks if not isinstance(m, Constraint)]
+            if unknown:
+                raise TypeError(f"{cls.__name__}.{f.name}: unknown constraint {unknown[0]!r}")
+            stack += [a for a in typing.get_args(base) if a is not type(None)]
+            if dataclasses.is_dataclass(base) and base is not cls:
+                check_schema(base)  # type: ignore[arg-type]
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    tp, marks = _unwrap(tp)
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        return _convert(value, args[0], path, meta)
-    if tp == Duration:
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        for option in options[:-1]:
+            try:
+                return _convert(value, option, path)
+            except ConfigError:
+                continue
+        return _convert(value, options[-1], path)
+    if any(isinstance(m, IsDuration) for m in marks):
         out: Any = _duration(value, path)
     elif tp is bool:
         if not isinstance(value, bool):
@@ -212,34 +287,35 @@ def _convert(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> 
         if not isinstance(value, list):
             raise ConfigError(path, f"expected {_type_name(tp)}, got {value!r}")
         (item,) = typing.get_args(tp)
-        out = [_convert(v, item, f"{path}[{i}]", {}) for i, v in enumerate(value)]
-        if meta.get("non_empty") and not out:
-            raise ConfigError(path, "expected at least one entry")
+        out = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     elif origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected a mapping, got {value!r}")
         key_tp, value_tp = typing.get_args(tp)
         out = {
-            _convert(k, key_tp, f"{path}.{k}", {}): _convert(v, value_tp, f"{path}.{k}", {})
+            _convert(k, key_tp, f"{path}.{k}"): _convert(v, value_tp, f"{path}.{k}")
             for k, v in value.items()
         }
     elif dataclasses.is_dataclass(tp):
         out = build(tp, value, path)  # type: ignore[arg-type]
     else:  # pragma: no cover - a settings class used a type this loader does not know
         raise ConfigError(path, f"unsupported type {tp!r}")
-    _check_range(out, path, meta)
+    for mark in marks:
+        _apply(mark, out, path)
     return out
 
 
-def _check_range(value: Any, path: str, meta: typing.Mapping[str, Any]) -> None:
-    if "min" in meta and value < meta["min"]:
-        raise ConfigError(path, f"expected a value of at least {meta['min']}, got {value!r}")
-    if "max" in meta and value > meta["max"]:
-        raise ConfigError(path, f"expected a value of at most {meta['max']}, got {value!r}")
-    if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(path, f"expected one of {', '.join(meta['choices'])}, got {value!r}")
-    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-        raise ConfigError(path, f"expected {meta['pattern_help']}, got {value!r}")
+def _apply(mark: Constraint, value: Any, path: str) -> None:
+    if isinstance(mark, Min) and value < mark.value:
+        raise ConfigError(path, f"expected a value of at least {mark.value:g}, got {value!r}")
+    if isinstance(mark, Max) and value > mark.value:
+        raise ConfigError(path, f"expected a value of at most {mark.value:g}, got {value!r}")
+    if isinstance(mark, OneOf) and value not in mark.choices:
+        raise ConfigError(path, f"expected one of {', '.join(mark.choices)}, got {value!r}")
+    if isinstance(mark, Pattern) and not re.fullmatch(mark.regex, value):
+        raise ConfigError(path, f"expected {mark.help}, got {value!r}")
+    if isinstance(mark, NonEmpty) and not value:
+        raise ConfigError(path, "expected at least one entry")
 
 
 def build(cls: type[T], data: Any, path: str) -> T:
@@ -255,10 +331,10 @@ def build(cls: type[T], data: Any, path: str) -> T:
             where = f"{path}.{key}" if path else str(key)
             raise ConfigError(where, f"unknown key; expected one of {', '.join(sorted(fields))}")
     kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
+    for name in fields:
         where = f"{path}.{name}" if path else name
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], where, f.metadata)
+            kwargs[name] = _convert(data[name], hints[name], where)
     try:
         obj = cls(**kwargs)
     except ConfigError as exc:
@@ -319,3 +395,6 @@ def load_file(path: str | None, settings_types: typing.Mapping[str, type[CheckSe
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
     return load(text, settings_types)
+
+
+check_schema(Config)

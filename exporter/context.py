@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from exporter.config import CheckSettings
+from exporter.config import CheckSettings, check_schema
 from exporter.model import NotConfigured, Requirement, Result
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class Check:
             raise TypeError(f"check module {name}: Settings must subclass CheckSettings")
         if not inspect.iscoroutinefunction(module.run):
             raise TypeError(f"check module {name}: run must be an async function")
+        check_schema(module.Settings)
         return cls(
             module=name,
             requirement=module.REQUIREMENT,

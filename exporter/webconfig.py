@@ -11,10 +11,11 @@ import hmac
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 
-from exporter.config import ConfigError, build
+from exporter.config import ConfigError, OneOf, build, check_schema
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -35,10 +36,10 @@ TLS_VERSIONS = {
 class TLSServerConfig:
     cert_file: str = ""
     key_file: str = ""
-    client_auth_type: str = field(default="NoClientCert", metadata={"choices": tuple(CLIENT_AUTH)})
+    client_auth_type: Annotated[str, OneOf(tuple(CLIENT_AUTH))] = "NoClientCert"
     client_ca_file: str = ""
-    min_version: str = field(default="TLS12", metadata={"choices": tuple(TLS_VERSIONS)})
-    max_version: str = field(default="TLS13", metadata={"choices": tuple(TLS_VERSIONS)})
+    min_version: Annotated[str, OneOf(tuple(TLS_VERSIONS))] = "TLS12"
+    max_version: Annotated[str, OneOf(tuple(TLS_VERSIONS))] = "TLS13"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class WebConfig:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(where, f"cannot load the certificate or key: {exc}") from None
         return ctx
+
+
+check_schema(WebConfig)
 
 
 def load_web_config(path: str) -> WebConfig:

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
+from typing import Annotated
+
 import pytest
 
 from exporter.checks import settings_types
 from exporter.checks.node import kernel, labels
-from exporter.config import ConfigError, Secret, load
+from exporter.config import (
+    CheckSettings,
+    ConfigError,
+    Min,
+    Secret,
+    build,
+    check_schema,
+    load,
+)
 
 
 def test_no_file_gives_every_default() -> None:
@@ -54,3 +65,47 @@ def test_short_interval_shortens_the_default_timeout() -> None:
         "node_kernel", kernel.Settings
     )
     assert (s.interval, s.timeout) == (2.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("1h30m", 5400.0), ("1d", 86400.0), ("500ms", 0.5), ("2m30s", 150.0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    doc = f"checks:\n  node_kernel:\n    interval: {text}\n    timeout: 0.1s\n"
+    assert load(doc, settings_types()).for_check("node_kernel", kernel.Settings).interval == (
+        seconds
+    )
+
+
+@pytest.mark.parametrize("text", [".nan", ".inf", "-5s", "5 parsecs", "400d", "true"])
+def test_bad_durations_name_the_field(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"checks\.node_kernel\.interval: expected a"):
+        load(f"checks:\n  node_kernel:\n    interval: {text}\n", settings_types())
+
+
+def test_constraints_are_typed_and_unknown_ones_refused_at_import() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Typo(CheckSettings):
+        port: int = dataclasses.field(default=1, metadata={"mni": 1})
+
+    with pytest.raises(TypeError, match="metadata is not read"):
+        check_schema(Typo)
+
+    @dataclasses.dataclass(frozen=True)
+    class Unknown(CheckSettings):
+        port: Annotated[int, "min 1"] = 1
+
+    with pytest.raises(TypeError, match="unknown constraint"):
+        check_schema(Unknown)
+
+    @dataclasses.dataclass(frozen=True)
+    class Union(CheckSettings):
+        limit: Annotated[int, Min(1)] | str = 1
+
+    check_schema(Union)
+    # Every option of a union is tried, not only the first.
+    assert build(Union, {"limit": "all"}, "x").limit == "all"
+    assert build(Union, {"limit": 5}, "x").limit == 5
+    with pytest.raises(ConfigError, match=r"x\.limit: expected a string"):
+        build(Union, {"limit": [1]}, "x")

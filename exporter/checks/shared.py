@@ -6,8 +6,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+from exporter.config import Pattern
+
 # A version setting such as min_version: "5.4.0".
-VERSION = {"pattern": r"v?\d+\.\d+(\.\d+)?", "pattern_help": "a version such as 5.4.0"}
+VERSION = Pattern(r"v?\d+\.\d+(\.\d+)?", "a version such as 5.4.0")
+# The same, or empty for "no bound".
+OPTIONAL_VERSION = Pattern(r"(v?\d+\.\d+(\.\d+)?)?", "a version such as 1.30, or empty")
 
 # 16 GB as the KOTS preflight reads "16G" (10^9), so a 16 GiB VM passes after the kernel's
 # reservation (MemTotal ~15.2-15.7 GiB) while an 8 GiB VM fails.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
 
 from exporter import httpcheck
 from exporter.checks.shared import VERSION
-from exporter.config import CheckSettings, Secret
+from exporter.config import CheckSettings, Max, Min, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
@@ -49,17 +50,17 @@ _ERRNO_REASON = {
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     host: str = ""  # empty: the check is not configured
-    port: int = field(default=3306, metadata={"min": 1, "max": 65535})
+    port: Annotated[int, Min(1), Max(65535)] = 3306
     user: str = "gitpod"
     password: Secret | None = None
     database: str = "gitpod"
     tls: bool = False
     ca_file: str = ""
     ca_pem: str = ""  # PEM text, as the installation's database.ssl.caCert Secret gives it
-    min_version: str = field(default="5.7", metadata=VERSION)
+    min_version: Annotated[str, VERSION] = "5.7"
     # Gitpod documents MySQL; MariaDB is judged by this floor unless refused outright.
     allow_mariadb: bool = True
-    min_mariadb_version: str = field(default="10.3", metadata=VERSION)
+    min_mariadb_version: Annotated[str, VERSION] = "10.3"
 
 
 def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from exporter.checks.shared import probe_names
-from exporter.config import CheckSettings
+from exporter.config import CheckSettings, Max, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
@@ -37,7 +38,7 @@ REQUIREMENT = Requirement(
 class Settings(CheckSettings):
     domain: str = ""  # empty: the check is not configured
     nameserver: str = ""  # an IP; empty: the system resolver
-    port: int = field(default=53, metadata={"min": 1, "max": 65535})
+    port: Annotated[int, Min(1), Max(65535)] = 53
     addresses: list[str] = field(default_factory=list)  # expected; empty: any answer
     # Workspaces live under <workspace_prefix>.<domain>: ws, or ws-<shortname> when the Gitpod
     # installation has a shortname.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
 
-from exporter.checks.shared import VERSION, first
+from exporter.checks.shared import OPTIONAL_VERSION, VERSION, first
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -20,14 +21,13 @@ REQUIREMENT = Requirement(
     remedy="Upgrade the control plane and every node pool to a Kubernetes version in the "
     "supported range.",
 )
-OPTIONAL_VERSION = {"pattern": r"(v?\d+\.\d+(\.\d+)?)?", "pattern_help": "a version such as 1.30"}
 
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    min_version: str = field(default="1.21", metadata=VERSION)
+    min_version: Annotated[str, VERSION] = "1.21"
     # Highest supported minor, inclusive (e.g. "1.30"); empty means no upper bound.
-    max_version: str = field(default="", metadata=OPTIONAL_VERSION)
+    max_version: Annotated[str, OPTIONAL_VERSION] = ""
 
 
 def _minor(text: str) -> tuple[int, int]:

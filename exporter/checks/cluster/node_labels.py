@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from exporter.checks.shared import first
-from exporter.config import CheckSettings
+from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
@@ -28,9 +29,7 @@ REQUIREMENT = Requirement(
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    labels: list[str] = field(
-        default_factory=lambda: list(SEED_LABELS), metadata={"non_empty": True}
-    )
+    labels: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(SEED_LABELS))
     value: str = "true"
 
 

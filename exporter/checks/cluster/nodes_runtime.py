@@ -4,9 +4,10 @@ as the API server sees them (the node role checks the same from inside each node
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, VERSION, first
-from exporter.config import CheckSettings
+from exporter.config import CheckSettings, Min, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
 from exporter.kube import NodeFacts
@@ -27,13 +28,11 @@ REASONS = ("runtime", "os", "kernel", "cpu", "memory")
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     label_prefix: str = GITPOD_LABEL_PREFIX
-    runtimes: list[str] = field(
-        default_factory=lambda: ["containerd"], metadata={"non_empty": True}
-    )
-    os_images: list[str] = field(default_factory=lambda: ["Ubuntu"], metadata={"non_empty": True})
-    min_kernel: str = field(default="5.4.0", metadata=VERSION)
-    min_cpus: float = field(default=4.0, metadata={"min": 0})
-    min_memory_bytes: int = field(default=MIN_NODE_MEMORY_BYTES, metadata={"min": 0})
+    runtimes: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["containerd"])
+    os_images: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["Ubuntu"])
+    min_kernel: Annotated[str, VERSION] = "5.4.0"
+    min_cpus: Annotated[float, Min(0)] = 4.0
+    min_memory_bytes: Annotated[int, Min(0)] = MIN_NODE_MEMORY_BYTES
 
 
 def _problems(node: NodeFacts, s: Settings) -> list[str]:

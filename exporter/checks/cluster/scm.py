@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from exporter import httpcheck
-from exporter.config import CheckSettings, ConfigError
+from exporter.config import CheckSettings, ConfigError, OneOf, Pattern
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
@@ -46,10 +47,8 @@ OK_STATUS = {200, 203, 204, 401}
 
 @dataclass(frozen=True)
 class Provider:
-    name: str = field(
-        default="", metadata={"pattern": r"[a-zA-Z0-9_.-]+", "pattern_help": "a short name"}
-    )
-    type: str = field(default="github", metadata={"choices": tuple(ENDPOINTS)})
+    name: Annotated[str, Pattern(r"[a-zA-Z0-9_.-]+", "a short name")] = ""
+    type: Annotated[str, OneOf(tuple(ENDPOINTS))] = "github"
     url: str = ""  # required for github_enterprise and bitbucket_server
     ca_file: str = ""
     ca_pem: str = ""  # PEM text, as the installation's customCACert gives it

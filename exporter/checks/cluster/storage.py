@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from exporter.config import CheckSettings, Secret
+from exporter.config import CheckSettings, OneOf, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
@@ -46,7 +46,7 @@ class Settings(CheckSettings):
     region: str = "us-east-1"
     access_key_id: Secret | None = None
     secret_access_key: Secret | None = None
-    addressing_style: str = field(default="auto", metadata={"choices": ("auto", "path", "virtual")})
+    addressing_style: Annotated[str, OneOf(("auto", "path", "virtual"))] = "auto"
     ca_file: str = ""
     round_trip: bool = False
     prefix: str = "gitpod-requirements-exporter/"

@@ -8,12 +8,12 @@ import contextlib
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from exporter import httpcheck
 from exporter.checks.shared import covers, probe_names
-from exporter.config import CheckSettings
+from exporter.config import CheckSettings, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
@@ -61,7 +61,7 @@ class Settings(CheckSettings):
     address: str = ""  # host:port of the proxy; empty: the domain on port 443
     ca_file: str = ""
     ca_pem: str = ""  # PEM text, as the installation's customCACert gives it
-    warn_days: float = field(default=14.0, metadata={"min": 0})
+    warn_days: Annotated[float, Min(0)] = 14.0
     workspace_prefix: str = "ws"  # as cluster_dns
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
@@ -28,9 +29,7 @@ CNI_EXTENSIONS = (".conf", ".conflist", ".json")
 class Settings(CheckSettings):
     interval: Duration = 600.0
     directory: str = "/etc/cni/net.d"
-    plugin_types: list[str] = field(
-        default_factory=lambda: ["calico"], metadata={"non_empty": True}
-    )
+    plugin_types: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["calico"])
 
 
 def host_paths(settings: Settings) -> tuple[str, ...]:

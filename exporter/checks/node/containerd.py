@@ -5,9 +5,10 @@ from __future__ import annotations
 import stat
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from exporter.checks.shared import VERSION
-from exporter.config import CheckSettings
+from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.grpc_unix import GrpcError, protobuf_strings, unary_call
@@ -30,10 +31,8 @@ VERSION_METHOD = "/containerd.services.version.v1.Version/Version"
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     # Tried in order; the first that exists is the node's containerd.
-    sockets: list[str] = field(
-        default_factory=lambda: list(DEFAULT_SOCKETS), metadata={"non_empty": True}
-    )
-    min_version: str = field(default="1.5", metadata=VERSION)
+    sockets: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(DEFAULT_SOCKETS))
+    min_version: Annotated[str, VERSION] = "1.5"
 
 
 def host_paths(settings: Settings) -> tuple[str, ...]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
 
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Duration, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
@@ -25,7 +26,7 @@ HOST_PATHS = ("/sys/devices/system/cpu/online", "/proc/cpuinfo")
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 600.0
-    min_cpus: int = field(default=4, metadata={"min": 1})
+    min_cpus: Annotated[int, Min(1)] = 4
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:

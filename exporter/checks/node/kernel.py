@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
 
 from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Duration
@@ -25,7 +26,7 @@ HOST_PATHS = ("/proc/sys/kernel/osrelease",)
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 600.0
-    min_version: str = field(default="5.4.0", metadata=VERSION)
+    min_version: Annotated[str, VERSION] = "5.4.0"
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import Annotated
 from urllib.parse import quote
 
 from exporter import kubelite
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
@@ -39,9 +40,7 @@ DEFAULT_LABELS = [
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 300.0
-    labels: list[str] = field(
-        default_factory=lambda: list(DEFAULT_LABELS), metadata={"non_empty": True}
-    )
+    labels: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(DEFAULT_LABELS))
     value: str = "true"
 
 

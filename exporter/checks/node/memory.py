@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
 
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Duration, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
@@ -25,7 +26,7 @@ HOST_PATHS = ("/proc/meminfo",)
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 600.0
-    min_bytes: int = field(default=MIN_NODE_MEMORY_BYTES, metadata={"min": 1})
+    min_bytes: Annotated[int, Min(1)] = MIN_NODE_MEMORY_BYTES
 
 
 def _gb(n: int) -> str:

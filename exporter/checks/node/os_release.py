@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
@@ -26,7 +27,7 @@ HOST_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     interval: Duration = 600.0
-    ids: list[str] = field(default_factory=lambda: ["ubuntu"], metadata={"non_empty": True})
+    ids: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["ubuntu"])
     # Empty means any version of an allowed distribution.
     version_ids: list[str] = field(default_factory=list)
 
