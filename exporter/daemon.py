@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from exporter import metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.metrics import make_registry
@@ -79,15 +80,9 @@ class Daemon(Collector):
         self._swap = asyncio.get_running_loop().create_task(swap())
 
     def collect(self) -> Iterator[Metric]:
-        ok = GaugeMetricFamily(
-            "gitpod_exporter_config_last_reload_successful",
-            "1 if the last config (re)load succeeded, 0 if it failed.",
-        )
+        ok = metrics.CONFIG_RELOAD_SUCCESSFUL.gauge()
         ok.add_metric([], 1.0 if self.reload_ok else 0.0)
-        at = GaugeMetricFamily(
-            "gitpod_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful config (re)load.",
-        )
+        at = metrics.CONFIG_RELOAD_SUCCESS_TIMESTAMP.gauge()
         at.add_metric([], self.reload_at)
         yield ok
         yield at

@@ -1,16 +1,256 @@
-"""Renders the Store as Prometheus metrics at scrape time: no I/O, no awaits, no checks."""
+"""The metric contract in one place: every family the exporter defines is declared here
+(README's metrics table is tested against this file), and the collector that renders the Store
+at scrape time: no I/O, no awaits, no checks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.model import Status
+from exporter.model import Sample, Status
 from exporter.store import Store
+
+
+@dataclass(frozen=True)
+class Family:
+    """A gauge family: its name, help text and label names (the node role adds `node`)."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...] = ()
+
+    def sample(self, value: float, *label_values: str) -> Sample:
+        """One observed value of this family, for a check's Result."""
+        if len(label_values) != len(self.labels):
+            raise ValueError(f"{self.name} takes labels {self.labels}, got {label_values}")
+        return Sample(
+            self.name, self.documentation, value, tuple(zip(self.labels, label_values, strict=True))
+        )
+
+    def gauge(self, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=[*self.labels, *extra])
+
+
+# --- Every requirement: the catalogue and the state of its check ---------------------------
+REQUIREMENT_INFO = Family(
+    "gitpod_requirement_info",
+    "The requirement catalogue: one series per requirement, value 1.",
+    ("requirement", "title", "scope", "doc_url"),
+)
+REQUIREMENT_SATISFIED = Family(
+    "gitpod_requirement_satisfied",
+    "1 if the requirement is met, 0 if not; absent while unknown (error or skipped).",
+    ("requirement", "severity"),
+)
+REQUIREMENT_CHECK_UP = Family(
+    "gitpod_requirement_check_up",
+    "1 if the check reached a verdict, 0 if it errored or timed out.",
+    ("requirement",),
+)
+REQUIREMENT_CONFIGURED = Family(
+    "gitpod_requirement_configured",
+    "1 if the check is configured and running, 0 if skipped.",
+    ("requirement",),
+)
+REQUIREMENT_CHECK_DURATION = Family(
+    "gitpod_requirement_check_duration_seconds",
+    "Duration of the last run of the check.",
+    ("requirement",),
+)
+REQUIREMENT_LAST_CHECK = Family(
+    "gitpod_requirement_last_check_timestamp_seconds",
+    "Unix time at which the last run of the check ended.",
+    ("requirement",),
+)
+REQUIREMENT_CHECK_INTERVAL = Family(
+    "gitpod_requirement_check_interval_seconds",
+    "The configured interval between runs of the check.",
+    ("requirement",),
+)
+REQUIREMENT_REASON_INFO = Family(
+    "gitpod_requirement_reason_info",
+    "Why the requirement is not met or not checked, as a short enum; value 1.",
+    ("requirement", "reason"),
+)
+
+# --- The exporter itself ---------------------------------------------------------------
+BUILD_INFO = Family("gitpod_exporter_build_info", "The exporter's version; value 1.", ("version",))
+CONFIG_RELOAD_SUCCESSFUL = Family(
+    "gitpod_exporter_config_last_reload_successful",
+    "1 if the last config (re)load succeeded, 0 if it failed.",
+)
+CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
+    "gitpod_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful config (re)load.",
+)
+
+# --- Observed values: every family a check's Samples may carry (README, Metrics) ---
+CERT_MANAGER_CERTIFICATES_NOT_READY = Family(
+    "gitpod_cert_manager_certificates_not_ready",
+    "Configured Certificates that are not Ready.",
+    (),
+)
+CERT_MANAGER_DEPLOYMENTS_AVAILABLE = Family(
+    "gitpod_cert_manager_deployments_available",
+    "cert-manager Deployments that are Available.",
+    (),
+)
+CERT_MANAGER_ISSUERS_READY = Family(
+    "gitpod_cert_manager_issuers_ready",
+    "Ready Issuers and ClusterIssuers.",
+    (),
+)
+CLUSTER_DEFAULT_STORAGE_CLASSES = Family(
+    "gitpod_cluster_default_storage_classes",
+    "StorageClasses marked as default.",
+    (),
+)
+CLUSTER_DISTRIBUTION_INFO = Family(
+    "gitpod_cluster_distribution_info",
+    "The detected Kubernetes distribution.",
+    ("distribution",),
+)
+CLUSTER_GITPOD_NODES = Family(
+    "gitpod_cluster_gitpod_nodes",
+    "Nodes carrying a Gitpod workload label.",
+    (),
+)
+CLUSTER_KUBELET_UNSUPPORTED_NODES = Family(
+    "gitpod_cluster_kubelet_unsupported_nodes",
+    "Nodes whose kubelet version is outside the supported range.",
+    (),
+)
+CLUSTER_LOADBALANCER_CONNECT_DURATION_SECONDS = Family(
+    "gitpod_cluster_loadbalancer_connect_duration_seconds",
+    "TCP connect time to a LoadBalancer address.",
+    ("service", "port"),
+)
+CLUSTER_LOADBALANCER_SERVICES = Family(
+    "gitpod_cluster_loadbalancer_services",
+    "LoadBalancer Services by state.",
+    ("state",),
+)
+CLUSTER_NODE_POOLS_SHARED_NODES = Family(
+    "gitpod_cluster_node_pools_shared_nodes",
+    "Nodes that carry labels of both sides of a recommended pool split.",
+    ("split",),
+)
+CLUSTER_NODES = Family(
+    "gitpod_cluster_nodes",
+    "Ready, schedulable nodes carrying the Gitpod label.",
+    ("label",),
+)
+CLUSTER_NODES_FAILING = Family(
+    "gitpod_cluster_nodes_failing",
+    "Gitpod-labelled nodes failing a node requirement, by reason.",
+    ("reason",),
+)
+DATABASE_LATENCY_SECONDS = Family(
+    "gitpod_database_latency_seconds",
+    "Connect, authenticate and two queries, end to end.",
+    (),
+)
+DATABASE_VERSION_INFO = Family(
+    "gitpod_database_version_info",
+    "The database server's version and flavor (mysql or mariadb).",
+    ("version", "flavor"),
+)
+DNS_RESOLUTION_DURATION_SECONDS = Family(
+    "gitpod_dns_resolution_duration_seconds",
+    "Time to resolve the name.",
+    ("name",),
+)
+INSTALLATION_INFO = Family(
+    "gitpod_installation_info",
+    "The Gitpod installation as its config states it; value 1.",
+    ("domain", "kind", "source"),
+)
+KUBERNETES_VERSION_INFO = Family(
+    "gitpod_kubernetes_version_info",
+    "The API server's version (gitVersion).",
+    ("git_version",),
+)
+NODE_CNI_INFO = Family(
+    "gitpod_node_cni_info",
+    "The node's active CNI network (first valid config in the CNI directory).",
+    ("network", "type"),
+)
+NODE_CONTAINERD_INFO = Family(
+    "gitpod_node_containerd_info",
+    "containerd's version as its Version API reports it.",
+    ("version",),
+)
+NODE_CONTAINERD_RPC_DURATION_SECONDS = Family(
+    "gitpod_node_containerd_rpc_duration_seconds",
+    "Duration of the last containerd Version API call.",
+    (),
+)
+NODE_CPUS = Family(
+    "gitpod_node_cpus",
+    "Online CPUs of the node.",
+    (),
+)
+NODE_EFFECTIVE_CAPABILITIES = Family(
+    "gitpod_node_effective_capabilities",
+    "Number of effective capabilities of the exporter's own process.",
+    (),
+)
+NODE_KERNEL_INFO = Family(
+    "gitpod_node_kernel_info",
+    "The node's kernel release.",
+    ("release",),
+)
+NODE_MEMORY_BYTES = Family(
+    "gitpod_node_memory_bytes",
+    "MemTotal of the node in bytes.",
+    (),
+)
+NODE_OS_INFO = Family(
+    "gitpod_node_os_info",
+    "The node's operating system from os-release (ID, VERSION_ID).",
+    ("id", "version_id"),
+)
+NODE_WORKLOAD_LABELS = Family(
+    "gitpod_node_workload_labels",
+    "Number of configured gitpod.io/workload_* labels this node carries.",
+    (),
+)
+REGISTRY_LATENCY_SECONDS = Family(
+    "gitpod_registry_latency_seconds",
+    "GET /v2/ including authentication.",
+    (),
+)
+SCM_LATENCY_SECONDS = Family(
+    "gitpod_scm_latency_seconds",
+    "Latency of the SCM API request.",
+    ("provider",),
+)
+SCM_UP = Family(
+    "gitpod_scm_up",
+    "1 if the SCM's API answered.",
+    ("provider",),
+)
+STORAGE_LATENCY_SECONDS = Family(
+    "gitpod_storage_latency_seconds",
+    "Latency of each storage operation of the last run.",
+    ("operation",),
+)
+TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS = Family(
+    "gitpod_tls_certificate_expiry_timestamp_seconds",
+    "When the certificate for the name expires (Unix time); source: endpoint (as served) or "
+    "secret (the installation's https certificate Secret).",
+    ("host", "source"),
+)
+
+
+def families() -> dict[str, Family]:
+    """Every family declared above, by metric name."""
+    return {f.name: f for f in globals().values() if isinstance(f, Family)}
 
 
 class RequirementsCollector(Collector):
@@ -21,52 +261,16 @@ class RequirementsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.snapshot()
-        extra_names = [k for k, _ in self.extra]
+        extra_names = tuple(k for k, _ in self.extra)
         extra_values = [v for _, v in self.extra]
-
-        def family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=[*labels, *extra_names])
-
-        info = family(
-            "gitpod_requirement_info",
-            "The requirement catalogue: one series per requirement, value 1.",
-            ["requirement", "title", "scope", "doc_url"],
-        )
-        satisfied = family(
-            "gitpod_requirement_satisfied",
-            "1 if the requirement is met, 0 if not; absent while unknown (error or skipped).",
-            ["requirement", "severity"],
-        )
-        up = family(
-            "gitpod_requirement_check_up",
-            "1 if the check reached a verdict, 0 if it errored or timed out.",
-            ["requirement"],
-        )
-        configured = family(
-            "gitpod_requirement_configured",
-            "1 if the check is configured and running, 0 if skipped.",
-            ["requirement"],
-        )
-        duration = family(
-            "gitpod_requirement_check_duration_seconds",
-            "Duration of the last run of the check.",
-            ["requirement"],
-        )
-        last = family(
-            "gitpod_requirement_last_check_timestamp_seconds",
-            "Unix time at which the last run of the check ended.",
-            ["requirement"],
-        )
-        interval = family(
-            "gitpod_requirement_check_interval_seconds",
-            "The configured interval between runs of the check.",
-            ["requirement"],
-        )
-        reason = family(
-            "gitpod_requirement_reason_info",
-            "Why the requirement is not met or not checked, as a short enum; value 1.",
-            ["requirement", "reason"],
-        )
+        info = REQUIREMENT_INFO.gauge(extra_names)
+        satisfied = REQUIREMENT_SATISFIED.gauge(extra_names)
+        up = REQUIREMENT_CHECK_UP.gauge(extra_names)
+        configured = REQUIREMENT_CONFIGURED.gauge(extra_names)
+        duration = REQUIREMENT_CHECK_DURATION.gauge(extra_names)
+        last = REQUIREMENT_LAST_CHECK.gauge(extra_names)
+        interval = REQUIREMENT_CHECK_INTERVAL.gauge(extra_names)
+        reason = REQUIREMENT_REASON_INFO.gauge(extra_names)
         observed: dict[str, GaugeMetricFamily] = {}
         for req in self.store.requirements:
             info.add_metric([req.id, req.title, req.scope, req.doc_url, *extra_values], 1.0)
@@ -92,14 +296,14 @@ class RequirementsCollector(Collector):
             for s in res.samples:
                 fam = observed.get(s.name)
                 if fam is None:
-                    fam = family(s.name, s.documentation, [k for k, _ in s.labels])
+                    fam = GaugeMetricFamily(
+                        s.name, s.documentation, labels=[*(k for k, _ in s.labels), *extra_names]
+                    )
                     observed[s.name] = fam
                 fam.add_metric([v for _, v in s.labels] + extra_values, s.value)
         yield from (info, satisfied, up, configured, duration, last, interval, reason)
         yield from observed.values()
-        build = GaugeMetricFamily(
-            "gitpod_exporter_build_info", "The exporter's version; value 1.", labels=["version"]
-        )
+        build = BUILD_INFO.gauge()
         build.add_metric([__version__], 1.0)
         yield build
 

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter import metrics
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import KubeError, path
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="cluster_cert_manager",
@@ -84,10 +85,8 @@ async def _cert_manager(ctx: CheckContext[Settings]) -> Result:
         d for d in s.deployments if d in deployments and not _condition(deployments[d], "Available")
     ]
     samples = [
-        Sample(
-            "gitpod_cert_manager_deployments_available",
-            "cert-manager Deployments that are Available.",
-            float(len(s.deployments) - len(absent) - len(unavailable)),
+        metrics.CERT_MANAGER_DEPLOYMENTS_AVAILABLE.sample(
+            float(len(s.deployments) - len(absent) - len(unavailable))
         )
     ]
     if absent:
@@ -122,13 +121,7 @@ async def _cert_manager(ctx: CheckContext[Settings]) -> Result:
             continue
         if not _condition(cert, "Ready"):
             not_ready.append(name)
-    samples.append(
-        Sample(
-            "gitpod_cert_manager_certificates_not_ready",
-            "Configured Certificates that are not Ready.",
-            float(len(not_ready)),
-        )
-    )
+    samples.append(metrics.CERT_MANAGER_CERTIFICATES_NOT_READY.sample(float(len(not_ready))))
     if not_ready:
         return Result.failed(
             Reason.NOT_READY,
@@ -153,9 +146,7 @@ async def _issuer(ctx: CheckContext[Settings]) -> Result:
             )
         raise
     ready = [f"{i['kind']}/{i['metadata']['name']}" for i in issuers if _condition(i, "Ready")]
-    sample = Sample(
-        "gitpod_cert_manager_issuers_ready", "Ready Issuers and ClusterIssuers.", float(len(ready))
-    )
+    sample = metrics.CERT_MANAGER_ISSUERS_READY.sample(float(len(ready)))
     if not ready:
         return Result.failed(
             Reason.NOT_READY, "none ready", f"{len(issuers)} issuer(s), none Ready", sample

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from exporter import httpcheck
+from exporter import httpcheck, metrics
 from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Max, Min, Secret
 from exporter.context import CheckContext
@@ -17,7 +17,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -114,17 +113,8 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     except ParseError:
         raise DependencyError(Reason.PARSE, f"unparsable server version {version!r}") from None
     samples = (
-        Sample(
-            "gitpod_database_version_info",
-            "The database server's version and flavor (mysql or mariadb).",
-            1.0,
-            (("version", version), ("flavor", flavor)),
-        ),
-        Sample(
-            "gitpod_database_latency_seconds",
-            "Connect, authenticate and two queries, end to end.",
-            latency,
-        ),
+        metrics.DATABASE_VERSION_INFO.sample(1.0, version, flavor),
+        metrics.DATABASE_LATENCY_SECONDS.sample(latency),
     )
     if flavor == "mariadb":
         if not s.allow_mariadb:

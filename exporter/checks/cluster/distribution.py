@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter import platforms
+from exporter import metrics, platforms
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="cluster_distribution",
@@ -36,12 +36,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     info = await ctx.kube.version(ctx.settings.timeout)
     nodes = await ctx.kube.nodes(ctx.settings.timeout)
     found = platforms.detect(str(info.get("gitVersion", "")), nodes)
-    sample = Sample(
-        "gitpod_cluster_distribution_info",
-        "The detected Kubernetes distribution.",
-        1.0,
-        (("distribution", found),),
-    )
+    sample = metrics.CLUSTER_DISTRIBUTION_INFO.sample(1.0, found)
     if found not in ctx.settings.supported:
         return Result.failed(
             Reason.UNSUPPORTED,

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import probe_names
 from exporter.config import CheckSettings, Max, Min
 from exporter.context import CheckContext
@@ -17,7 +18,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -91,12 +91,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         started = time.perf_counter()
         addresses = await _resolve(resolver, name)
         samples.append(
-            Sample(
-                "gitpod_dns_resolution_duration_seconds",
-                "Time to resolve the name.",
-                time.perf_counter() - started,
-                (("name", pattern),),
-            )
+            metrics.DNS_RESOLUTION_DURATION_SECONDS.sample(time.perf_counter() - started, pattern)
         )
         seen.append(f"{pattern}={','.join(addresses)}")
         if s.addresses and not set(addresses) & set(s.addresses):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter import metrics
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -15,7 +16,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -50,12 +50,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.NOT_FOUND, "absent", exc.detail)
     cfg = loaded.config
     source = "file" if loaded.origin.startswith("file") else "configmap"
-    sample = Sample(
-        "gitpod_installation_info",
-        "The Gitpod installation as its config states it; value 1.",
-        1.0,
-        (("domain", cfg.domain), ("kind", cfg.kind), ("source", source)),
-    )
+    sample = metrics.INSTALLATION_INFO.sample(1.0, cfg.domain, cfg.kind, source)
     observed = f"{cfg.kind} {cfg.domain or '(no domain)'}"
     if cfg.problems:
         return Result.failed(

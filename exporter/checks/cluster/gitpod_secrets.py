@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from exporter import metrics
 from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
@@ -91,12 +92,8 @@ def _https(data: Mapping[str, bytes], cfg: GitpodConfig) -> tuple[str, list[Samp
         raise _Bad(Reason.MISMATCH, "tls.key does not belong to the certificate in tls.crt")
     now = datetime.datetime.now(datetime.UTC)
     expires = leaf.not_valid_after_utc
-    sample = Sample(
-        "gitpod_tls_certificate_expiry_timestamp_seconds",
-        "When the certificate for the name expires (Unix time); source: endpoint (as served) "
-        "or secret (the installation's https certificate Secret).",
-        expires.timestamp(),
-        (("host", cfg.domain), ("source", "secret")),
+    sample = metrics.TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS.sample(
+        expires.timestamp(), cfg.domain, "secret"
     )
     if expires < now:
         raise _Bad(Reason.EXPIRED, f"tls.crt expired on {expires:%Y-%m-%d}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import OPTIONAL_VERSION, VERSION, first
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import CheckError, Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, version_tuple
 
 REQUIREMENT = Requirement(
@@ -56,17 +57,8 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         except ParseError:
             bad_nodes.append(f"{node.name} (unparsable {node.kubelet_version!r})")
     samples = (
-        Sample(
-            "gitpod_kubernetes_version_info",
-            "The API server's version (gitVersion).",
-            1.0,
-            (("git_version", git_version),),
-        ),
-        Sample(
-            "gitpod_cluster_kubelet_unsupported_nodes",
-            "Nodes whose kubelet version is outside the supported range.",
-            float(len(bad_nodes)),
-        ),
+        metrics.KUBERNETES_VERSION_INFO.sample(1.0, git_version),
+        metrics.CLUSTER_KUBELET_UNSUPPORTED_NODES.sample(float(len(bad_nodes))),
     )
     wanted = f">= {s.min_version}" + (f" and <= {s.max_version}" if s.max_version else "")
     if out_of_range(server):

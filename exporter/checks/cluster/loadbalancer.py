@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter import metrics
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import path
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="cluster_loadbalancer",
@@ -63,12 +64,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.MISSING, "none", f"no LoadBalancer Service in {ctx.namespace}")
     pending = [i["metadata"]["name"] for i in services if not _addresses(i)]
     samples = [
-        Sample(
-            "gitpod_cluster_loadbalancer_services",
-            "LoadBalancer Services by state.",
-            float(n),
-            (("state", st),),
-        )
+        metrics.CLUSTER_LOADBALANCER_SERVICES.sample(float(n), st)
         for st, n in (("ready", len(services) - len(pending)), ("pending", len(pending)))
     ]
     observed = ", ".join(
@@ -93,11 +89,8 @@ async def run(ctx: CheckContext[Settings]) -> Result:
                         *samples,
                     )
                 samples.append(
-                    Sample(
-                        "gitpod_cluster_loadbalancer_connect_duration_seconds",
-                        "TCP connect time to a LoadBalancer address.",
-                        took,
-                        (("service", name), ("port", str(port))),
+                    metrics.CLUSTER_LOADBALANCER_CONNECT_DURATION_SECONDS.sample(
+                        took, name, str(port)
                     )
                 )
     return Result.passed(observed, *samples)

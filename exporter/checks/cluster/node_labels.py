@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import first
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="cluster_node_label",
@@ -58,12 +59,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     for label in s.labels:
         carrying = [n for n in nodes if n.labels.get(label) == s.value]
         usable = [n for n in carrying if n.ready and n.schedulable]
-        sample = Sample(
-            "gitpod_cluster_nodes",
-            "Ready, schedulable nodes carrying the Gitpod label.",
-            float(len(usable)),
-            (("label", label),),
-        )
+        sample = metrics.CLUSTER_NODES.sample(float(len(usable)), label)
         observed = f"{len(usable)} node(s)"
         if usable:
             results[requirement_id(label)] = Result.passed(observed, sample)

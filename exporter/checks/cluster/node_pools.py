@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter import metrics
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import (
@@ -14,7 +15,7 @@ from exporter.gitpod import (
     WORKLOAD_WORKSPACE_HEADLESS,
     WORKLOAD_WORKSPACE_REGULAR,
 )
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="cluster_node_pools",
@@ -53,14 +54,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             if any(n.labels.get(k) == value for k in left)
             and any(n.labels.get(k) == value for k in right)
         ]
-        samples.append(
-            Sample(
-                "gitpod_cluster_node_pools_shared_nodes",
-                "Nodes that carry labels of both sides of a recommended pool split.",
-                float(len(shared)),
-                (("split", split),),
-            )
-        )
+        samples.append(metrics.CLUSTER_NODE_POOLS_SHARED_NODES.sample(float(len(shared)), split))
         if shared:
             problems.append(f"{split}: {len(shared)} node(s) shared ({', '.join(shared[:5])})")
     if problems:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, VERSION, first
 from exporter.config import CheckSettings, Min, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
 from exporter.kube import NodeFacts
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, version_tuple
 
 REQUIREMENT = Requirement(
@@ -65,21 +66,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         for problem in _problems(node, s):
             failing[problem].append(node.name)
     samples = [
-        Sample(
-            "gitpod_cluster_nodes_failing",
-            "Gitpod-labelled nodes failing a node requirement, by reason.",
-            float(len(names)),
-            (("reason", reason),),
-        )
+        metrics.CLUSTER_NODES_FAILING.sample(float(len(names)), reason)
         for reason, names in failing.items()
     ]
-    samples.append(
-        Sample(
-            "gitpod_cluster_gitpod_nodes",
-            "Nodes carrying a Gitpod workload label.",
-            float(len(nodes)),
-        )
-    )
+    samples.append(metrics.CLUSTER_GITPOD_NODES.sample(float(len(nodes))))
     bad = {name for names in failing.values() for name in names}
     observed = f"{len(nodes) - len(bad)}/{len(nodes)} nodes ok"
     if bad:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin
 
-from exporter import httpcheck
+from exporter import httpcheck, metrics
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -19,7 +19,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -183,9 +182,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
                 pushed = await _push_check(client, s.repository)
             except _Refused as exc:
                 return Result.failed(Reason.AUTH, "V2, no push", str(exc))
-    sample = Sample(
-        "gitpod_registry_latency_seconds", "GET /v2/ including authentication.", latency
-    )
+    sample = metrics.REGISTRY_LATENCY_SECONDS.sample(latency)
     auth = client.auth.get("Authorization", "").split(" ")[0].lower() or "anonymous"
     observed = f"V2 ({auth})" + (", push ok" if s.push_check else "")
     return Result.passed(observed, sample, detail=pushed)

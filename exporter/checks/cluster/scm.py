@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import httpcheck
+from exporter import httpcheck, metrics
 from exporter.config import CheckSettings, ConfigError, OneOf, Pattern
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -16,7 +16,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -99,24 +98,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             latency, status = await _probe(p, max(s.timeout * 0.8 / len(s.providers), 0.1))
         except DependencyError as exc:
             problems.append((p.name, exc))
-            samples.append(
-                Sample(
-                    "gitpod_scm_up", "1 if the SCM's API answered.", 0.0, (("provider", p.name),)
-                )
-            )
+            samples.append(metrics.SCM_UP.sample(0.0, p.name))
             continue
         ok.append(f"{p.name} ({status})")
-        samples.append(
-            Sample("gitpod_scm_up", "1 if the SCM's API answered.", 1.0, (("provider", p.name),))
-        )
-        samples.append(
-            Sample(
-                "gitpod_scm_latency_seconds",
-                "Latency of the SCM API request.",
-                latency,
-                (("provider", p.name),),
-            )
-        )
+        samples.append(metrics.SCM_UP.sample(1.0, p.name))
+        samples.append(metrics.SCM_LATENCY_SECONDS.sample(latency, p.name))
     if problems:
         detail = "; ".join(f"{name}: {exc.detail}" for name, exc in problems)
         return Result.failed(

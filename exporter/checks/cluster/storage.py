@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from exporter import metrics
 from exporter.config import CheckSettings, OneOf, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -17,7 +18,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -143,15 +143,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         latencies = await ctx.blocking(_probe, s, key_id, secret, max(s.timeout * 0.8, 0.1))
     except _Missing as exc:
         return Result.failed(Reason.NOT_FOUND, "absent", str(exc))
-    samples = [
-        Sample(
-            "gitpod_storage_latency_seconds",
-            "Latency of each storage operation of the last run.",
-            took,
-            (("operation", op),),
-        )
-        for op, took in latencies.items()
-    ]
+    samples = [metrics.STORAGE_LATENCY_SECONDS.sample(took, op) for op, took in latencies.items()]
     if not s.bucket:
         return Result.passed("buckets listed", *samples, detail=f"{s.endpoint}: keys accepted")
     observed = "bucket present" + (", round trip ok" if s.round_trip else "")

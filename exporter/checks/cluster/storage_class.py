@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter import metrics
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="cluster_storage_class",
@@ -41,11 +42,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             (c["metadata"].get("annotations") or {}).get(a) == "true" for a in DEFAULT_ANNOTATIONS
         )
     ]
-    sample = Sample(
-        "gitpod_cluster_default_storage_classes",
-        "StorageClasses marked as default.",
-        float(len(defaults)),
-    )
+    sample = metrics.CLUSTER_DEFAULT_STORAGE_CLASSES.sample(float(len(defaults)))
     if len(defaults) == 1:
         return Result.passed(defaults[0], sample)
     if not defaults:

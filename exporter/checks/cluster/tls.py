@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from exporter import httpcheck
+from exporter import httpcheck, metrics
 from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings, Min
 from exporter.context import CheckContext
@@ -22,7 +22,6 @@ from exporter.model import (
     Reason,
     Requirement,
     Result,
-    Sample,
     Scope,
     Severity,
 )
@@ -45,10 +44,6 @@ EXPIRY = Requirement(
     doc_url=GITPOD_REQUIREMENTS_DOC,
     remedy="Renew the certificate; with cert-manager, check the Certificate's events and the "
     "issuer's status.",
-)
-EXPIRY_DOC = (
-    "When the certificate for the name expires (Unix time); source: endpoint (as served) or "
-    "secret (the installation's https certificate Secret)."
 )
 # OpenSSL verify codes (x509_vfy.h).
 X509_V_ERR_CERT_HAS_EXPIRED = 10
@@ -116,11 +111,8 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
             if expires is not None:
                 earliest = expires if earliest is None else min(earliest, expires)
                 samples.append(
-                    Sample(
-                        "gitpod_tls_certificate_expiry_timestamp_seconds",
-                        EXPIRY_DOC,
-                        expires,
-                        (("host", pattern), ("source", "endpoint")),
+                    metrics.TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS.sample(
+                        expires, pattern, "endpoint"
                     )
                 )
     except DependencyError as exc:

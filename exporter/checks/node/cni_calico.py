@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from exporter import metrics
 from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, cni_plugin_types
 
 REQUIREMENT = Requirement(
@@ -58,12 +59,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     except FileNotFoundError:
         return Result.failed(Reason.MISSING, "none", f"no valid CNI config in {s.directory}")
     main_type = types[0] if types else ""
-    sample = Sample(
-        "gitpod_node_cni_info",
-        "The node's active CNI network (first valid config in the CNI directory).",
-        1.0,
-        (("network", network), ("type", main_type)),
-    )
+    sample = metrics.NODE_CNI_INFO.sample(1.0, network, main_type)
     observed = f"{network or filename} ({', '.join(types)})"
     if not set(types) & set(s.plugin_types):
         return Result.failed(

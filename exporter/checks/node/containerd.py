@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.grpc_unix import GrpcError, protobuf_strings, unary_call
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, format_version, version_tuple
 
 REQUIREMENT = Requirement(
@@ -62,22 +63,13 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )
     except GrpcError as exc:
         return Result.failed(Reason.PROTOCOL, "unreachable", f"{socket}: {exc}")
-    latency = Sample(
-        "gitpod_node_containerd_rpc_duration_seconds",
-        "Duration of the last containerd Version API call.",
-        time.perf_counter() - started,
-    )
+    latency = metrics.NODE_CONTAINERD_RPC_DURATION_SECONDS.sample(time.perf_counter() - started)
     try:
         fields = protobuf_strings(reply)
     except GrpcError as exc:
         return Result.errored(Reason.PROTOCOL, f"{socket}: {exc}")
     version, revision = fields.get(1, ""), fields.get(2, "")
-    info = Sample(
-        "gitpod_node_containerd_info",
-        "containerd's version as its Version API reports it.",
-        1.0,
-        (("version", version),),
-    )
+    info = metrics.NODE_CONTAINERD_INFO.sample(1.0, version)
     try:
         found = version_tuple(version)
     except ParseError:

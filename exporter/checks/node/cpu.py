@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from exporter import metrics
 from exporter.config import CheckSettings, Duration, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import cpu_list_count, cpuinfo_count
 
 REQUIREMENT = Requirement(
@@ -34,7 +35,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         cpus = cpu_list_count(await ctx.read_host(HOST_PATHS[0]))
     else:
         cpus = cpuinfo_count(await ctx.read_host(HOST_PATHS[1]))
-    sample = Sample("gitpod_node_cpus", "Online CPUs of the node.", float(cpus))
+    sample = metrics.NODE_CPUS.sample(float(cpus))
     observed = f"{cpus} vCPU"
     if cpus < ctx.settings.min_cpus:
         return Result.failed(

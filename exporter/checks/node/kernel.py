@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import format_version, version_tuple
 
 REQUIREMENT = Requirement(
@@ -31,9 +32,7 @@ class Settings(CheckSettings):
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     release = (await ctx.read_host(HOST_PATHS[0])).strip()
-    sample = Sample(
-        "gitpod_node_kernel_info", "The node's kernel release.", 1.0, (("release", release),)
-    )
+    sample = metrics.NODE_KERNEL_INFO.sample(1.0, release)
     found = version_tuple(release)  # ParseError: the scheduler reports error/parse, never pass
     minimum = version_tuple(ctx.settings.min_version)
     if found < minimum:

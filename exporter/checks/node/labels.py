@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
 
-from exporter import kubelite
+from exporter import kubelite, metrics
 from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="node_labels",
@@ -75,11 +75,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         labels = {}
     s = ctx.settings
     carried = sorted(k for k in s.labels if labels.get(k) == s.value)
-    sample = Sample(
-        "gitpod_node_workload_labels",
-        "Number of configured gitpod.io/workload_* labels this node carries.",
-        float(len(carried)),
-    )
+    sample = metrics.NODE_WORKLOAD_LABELS.sample(float(len(carried)))
     if not carried:
         return Result.failed(
             Reason.MISSING,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from exporter import metrics
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES
 from exporter.config import CheckSettings, Duration, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import meminfo_total_bytes
 
 REQUIREMENT = Requirement(
@@ -35,7 +36,7 @@ def _gb(n: int) -> str:
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     total = meminfo_total_bytes(await ctx.read_host(HOST_PATHS[0]))
-    sample = Sample("gitpod_node_memory_bytes", "MemTotal of the node in bytes.", float(total))
+    sample = metrics.NODE_MEMORY_BYTES.sample(float(total))
     if total < ctx.settings.min_bytes:
         return Result.failed(
             Reason.BELOW_MINIMUM,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from exporter import metrics
 from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import os_release
 
 REQUIREMENT = Requirement(
@@ -37,12 +38,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     info = os_release(await ctx.read_host(path))
     os_id, version_id = info["ID"], info.get("VERSION_ID", "")
     observed = info.get("PRETTY_NAME") or f"{os_id} {version_id}".strip()
-    sample = Sample(
-        "gitpod_node_os_info",
-        "The node's operating system from os-release (ID, VERSION_ID).",
-        1.0,
-        (("id", os_id), ("version_id", version_id)),
-    )
+    sample = metrics.NODE_OS_INFO.sample(1.0, os_id, version_id)
     s = ctx.settings
     if os_id not in s.ids:
         return Result.failed(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter import metrics
 from exporter.config import CheckSettings, Duration
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import CAP_SYS_ADMIN, ParseError, cap_eff
 
 REQUIREMENT = Requirement(
@@ -42,11 +43,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             full = mask & ((1 << (last + 1)) - 1) == (1 << (last + 1)) - 1
         except ValueError:
             raise ParseError("cap_last_cap is not a number") from None
-    sample = Sample(
-        "gitpod_node_effective_capabilities",
-        "Number of effective capabilities of the exporter's own process.",
-        float(count),
-    )
+    sample = metrics.NODE_EFFECTIVE_CAPABILITIES.sample(float(count))
     observed = f"CapEff {mask:016x} ({count} capabilities" + (", full set)" if full else ")")
     if not mask >> CAP_SYS_ADMIN & 1:
         return Result.failed(
