@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,31 @@ from tests.servers.s3 import s3  # noqa: F401  (fixture)
 from tests.servers.tls import tls_ca  # noqa: F401  (fixture)
 
 pytest_plugins: list[str] = []
+
+# The fast tier (scripts/test --fast, `-m "not integration"`) leaves out what needs a Debian
+# server or binary, root, a child exporter process, or waits out timeouts on purpose: tests
+# using these fixtures, in these directories, or starting a process themselves.
+SERVER_FIXTURES = {"mariadb", "registry_server", "containerd", "stack", "node_exporter"}
+SERVER_DIRS = {"e2e", "monitoring", "deploy", "faults"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "integration: real servers, Debian binaries, root, child processes or deliberate "
+        "timeouts (left out by scripts/test --fast)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        parts = set(Path(str(item.path)).relative_to(Path(__file__).parent).parts[:-1])
+        function = getattr(item, "function", None)
+        source = inspect.getsource(function) if function else ""
+        spawns = any(s in source for s in ("check_json(", "start(", "require_binary("))
+        if fixtures & SERVER_FIXTURES or parts & SERVER_DIRS or spawns:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

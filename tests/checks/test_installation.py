@@ -18,7 +18,6 @@ import yaml
 
 from exporter.cli import main
 from tests import clusters
-from tests.checks.test_components_http import scm_app
 from tests.gitpod_install import (
     config,
     dockerconfig,
@@ -28,6 +27,7 @@ from tests.gitpod_install import (
     ref,
     ssh_host_key,
 )
+from tests.helpers.apps import scm_app
 from tests.servers.dns import dns_server
 from tests.servers.kube_fake import FakeKube, Fault
 from tests.servers.mariadb import MariaDB

@@ -13,7 +13,7 @@ from exporter.checks import NODE_CHECKS, settings_types
 from exporter.config import load
 from tests import clusters, gitpod_install
 from tests.deploy.manifests import DEPLOY, WORKLOADS, config_text, one, render
-from tests.e2e.test_serve import check_json
+from tests.helpers.exporter import check_json
 from tests.servers.kube_fake import FakeKube, obj
 from tests.servers.kube_rbac import Authorizer, grants_for
 

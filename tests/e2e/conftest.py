@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from tests import clusters, gitpod_install
-from tests.checks.test_components_http import ALL_NAMES, DOMAIN, scm_app
-from tests.e2e.test_serve import Served, start
+from tests.helpers.apps import ALL_NAMES, DOMAIN, scm_app
+from tests.helpers.exporter import Served, start
 from tests.hosts import Node
 from tests.servers.dns import dns_server
 from tests.servers.registry import PASSWORD as REGISTRY_PASSWORD

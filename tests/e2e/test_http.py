@@ -16,7 +16,7 @@ import pytest
 import trustme
 import yaml
 
-from tests.e2e.test_serve import EXE, Served, start
+from tests.helpers.exporter import EXE, Served, start
 from tests.servers.procs import require_binary
 from tests.servers.tls import ca_file, leaf
 
@@ -123,8 +123,7 @@ def test_tls_and_basic_auth_with_htpasswd_and_python_hashes(tmp_path: Path, tls_
     finally:
         served.proc.terminate()
         served.proc.wait(10)
-    logs = served.proc.stderr.read() if served.proc.stderr else ""
-    assert "scrape-secret" not in logs
+    assert "scrape-secret" not in served.logs()
 
 
 def test_client_certificates_required(tmp_path: Path, tls_ca) -> None:

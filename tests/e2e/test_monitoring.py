@@ -3,12 +3,12 @@ failing requirement becomes a page through real Prometheus and Alertmanager."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import yaml
 
-from tests.e2e.test_serve import Served, start
+from tests.helpers.exporter import Served, start
+from tests.helpers.poll import until
 from tests.monitoring.promql import (
     DASHBOARDS,
     ROOT,
@@ -71,12 +71,7 @@ def _test_rules(tmp_path: Path) -> Path:
 
 
 def _wait(what: str, probe, timeout: float = 45.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := probe():
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"{what} within {timeout}s")
+    return until(probe, timeout, what)
 
 
 def test_failing_kernel_pages_through_prometheus_and_alertmanager(

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from exporter.checks import NODE_CHECKS
-from tests.e2e.test_serve import start
+from tests.helpers.exporter import start
 from tests.hosts import UBUNTU_2204, Node
 from tests.servers.procs import require_binary
 

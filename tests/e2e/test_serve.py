@@ -2,78 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.checks import NODE_CHECKS
-
-EXE = Path(sys.executable).with_name("gitpod-requirements-exporter")
-
-
-def check_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, dict], str]:
-    """`check --output json` as a subprocess: exit code, results by requirement id, stderr."""
-    out = subprocess.run(
-        [str(EXE), "check", "--output", "json", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    results = json.loads(out.stdout)["results"] if out.stdout.strip() else []
-    return out.returncode, {r["requirement"]: r for r in results}, out.stderr
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen[str]
-    url: str
-
-    def get(self, path: str, accept: str = "") -> tuple[int, str, str]:
-        req = urllib.request.Request(self.url + path, headers={"Accept": accept} if accept else {})
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                return resp.status, resp.headers["Content-Type"], resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers["Content-Type"], exc.read().decode()
-
-    def samples(self) -> list:
-        text = self.get("/metrics")[2]
-        return [s for fam in text_string_to_metric_families(text) for s in fam.samples]
-
-    def wait_ready(self, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while self.get("/readyz")[0] != 200:
-            assert time.monotonic() < deadline, "never became ready"
-            time.sleep(0.05)
-
-
-def start(args: list[str], env: dict[str, str] | None = None) -> Served:
-    assert EXE.exists(), f"console script missing at {EXE}: pip install -e . first"
-    proc = subprocess.Popen(
-        [str(EXE), "serve", "--listen", "127.0.0.1:0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"https?://\S+/", line)
-    if not m:
-        proc.kill()
-        pytest.fail(f"no URL announced: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    return Served(proc, m.group(0).rstrip("/"))
+from tests.helpers.exporter import Served, start
+from tests.helpers.poll import until
 
 
 def by_name(samples: list, name: str) -> dict[str, object]:
@@ -156,10 +97,14 @@ def test_pages_health_and_readiness(node_exporter: Served) -> None:
 
 def test_checks_keep_running_on_their_interval(node_exporter: Served) -> None:
     node_exporter.wait_ready()
-    first = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
-    time.sleep(1.6)
-    second = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
-    assert second["node_kernel"].value > first["node_kernel"].value  # 1s interval
+    name = "gitpod_requirement_last_check_timestamp_seconds"
+    first = by_name(node_exporter.samples(), name)
+
+    def kernel_ran_again() -> dict | None:
+        now = by_name(node_exporter.samples(), name)
+        return now if now["node_kernel"].value > first["node_kernel"].value else None
+
+    second = until(kernel_ran_again, 5, "a second node_kernel run (1 s interval)")
     assert second["node_cpu"].value == first["node_cpu"].value  # 10 min interval
 
 
@@ -174,33 +119,33 @@ def test_sighup_with_a_broken_config_keeps_running(node_exporter: Served) -> Non
     )
     node_exporter.config.write_text("checks:\n  node_kernel:\n    interval: never\n")  # type: ignore[attr-defined]
     node_exporter.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while _single(node_exporter, "gitpod_exporter_config_last_reload_successful") != 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    until(lambda: _single(node_exporter, "gitpod_exporter_config_last_reload_successful") == 0,
+          5, "the failed reload reported")  # fmt: skip
     # The old config keeps running: node_kernel (interval 1 s) keeps being checked.
-    last = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
-    time.sleep(1.5)
-    later = by_name(node_exporter.samples(), "gitpod_requirement_last_check_timestamp_seconds")
-    assert later["node_kernel"].value > last["node_kernel"].value
+    name = "gitpod_requirement_last_check_timestamp_seconds"
+    last = by_name(node_exporter.samples(), name)["node_kernel"].value
+    until(lambda: by_name(node_exporter.samples(), name)["node_kernel"].value > last, 5,
+          "node_kernel running on the old config")  # fmt: skip
     assert loaded_at == _single(
         node_exporter, "gitpod_exporter_config_last_reload_success_timestamp_seconds"
     )
     node_exporter.config.write_text("checks:\n  node_kernel:\n    min_version: '4.0'\n")  # type: ignore[attr-defined]
     node_exporter.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while (
-        by_name(node_exporter.samples(), "gitpod_requirement_satisfied")["node_kernel"].value != 1
-    ):
-        assert time.monotonic() < deadline, "reloaded threshold never applied"
-        time.sleep(0.05)
+    until(
+        lambda: (
+            by_name(node_exporter.samples(), "gitpod_requirement_satisfied")["node_kernel"].value
+            == 1
+        ),
+        5,
+        "the reloaded threshold applied",
+    )
     assert _single(node_exporter, "gitpod_exporter_config_last_reload_successful") == 1
     assert loaded_at < _single(
         node_exporter, "gitpod_exporter_config_last_reload_success_timestamp_seconds"
     )
     node_exporter.proc.terminate()
     node_exporter.proc.wait(10)
-    logs = node_exporter.proc.stderr.read() if node_exporter.proc.stderr else ""
+    logs = node_exporter.logs()
     # The failed reload named the field and what was expected.
     assert "config reload failed" in logs and "checks.node_kernel.interval" in logs
 
@@ -209,8 +154,7 @@ def test_sigterm_stops_cleanly(node_exporter: Served) -> None:
     node_exporter.wait_ready()
     node_exporter.proc.send_signal(signal.SIGTERM)
     assert node_exporter.proc.wait(timeout=5) == 0
-    assert node_exporter.proc.stderr is not None
-    assert "Traceback" not in node_exporter.proc.stderr.read()
+    assert "Traceback" not in node_exporter.logs()
 
 
 def test_node_role_does_not_import_cluster_clients(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_check, run_component
-from tests.e2e.test_serve import check_json
 from tests.faults.hostile import FAULTS, hostile
+from tests.helpers.exporter import check_json
 from tests.servers.kube_fake import FakeKube
 from tests.servers.tls import ca_file, leaf, server_context
 
@@ -42,6 +42,17 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                    "garbage": {"protocol"}},
 }  # fmt: skip
 OBSERVED: dict[tuple[str, str], tuple[str, str, float]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_matrix():
+    """After the module's tests: the observed matrix as a table, for notes (run with -s).
+    A report, not a test: the tests below assert each case."""
+    yield
+    rows = [f"| {d} | {f} | {s} | {r} | {t:.2f} s |" for (d, f), (s, r, t) in OBSERVED.items()]
+    print("\n| dependency | fault | status | reason | took |\n|---|---|---|---|---|")
+    print("\n".join(rows))
+
 
 CASES = [(dep, fault) for dep, faults in EXPECTED.items() for fault in FAULTS if fault in faults]
 
@@ -150,10 +161,3 @@ def test_dns_faults(pool) -> None:
         stop.set()
         silent.close()
         garbage.close()
-
-
-def test_print_matrix() -> None:
-    """The observed matrix, for the issue note (run with -s)."""
-    rows = [f"| {d} | {f} | {s} | {r} | {t:.2f} s |" for (d, f), (s, r, t) in OBSERVED.items()]
-    print("\n| dependency | fault | status | reason | took |\n|---|---|---|---|---|")
-    print("\n".join(rows))

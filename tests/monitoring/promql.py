@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,11 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(word)
     return names
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Prometheus' promtool, run from the repository root."""
+    from tests.servers.procs import require_binary
+
+    exe = require_binary("promtool", "prometheus")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)

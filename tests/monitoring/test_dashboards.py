@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.monitoring.promql import DASHBOARDS, ROOT, dashboard_exprs, metric_names, panels
-from tests.monitoring.test_rules import promtool
+from tests.monitoring.promql import (
+    DASHBOARDS,
+    ROOT,
+    dashboard_exprs,
+    metric_names,
+    panels,
+    promtool,
+)
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 

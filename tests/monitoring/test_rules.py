@@ -4,7 +4,6 @@ runbook they link to."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,12 @@ import yaml
 
 from exporter.checks import ROLES
 from exporter.config import Config
-from tests.servers.procs import require_binary
+from tests.monitoring.promql import promtool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "dashboards" / "alerts.yaml"
 RULE_TESTS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))
 RUNBOOK = ROOT / "docs" / "runbook.md"
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = require_binary("promtool", "prometheus")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
 def rules() -> list[dict]:

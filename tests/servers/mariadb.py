@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.procs import free_port, require_binary, stop, wait_until
+from tests.servers.procs import launch, require_binary, stop
 
 USER, PASSWORD, DATABASE = "gitpod", "probe-password-7f3a", "gitpod"
 
@@ -45,26 +45,27 @@ def mariadb() -> Iterator[MariaDB]:
             for h in ("%", "localhost", "127.0.0.1")
         )
     )
-    port = free_port()
     log = base / "mariadbd.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [server, "--no-defaults", "--user=root", f"--datadir={datadir}",
-             f"--socket={base}/sock", f"--port={port}", "--bind-address=127.0.0.1",
-             "--skip-log-bin", "--innodb-buffer-pool-size=32M", f"--init-file={init}",
-             f"--log-error={log}"],
-            stdout=out, stderr=out,
-        )  # fmt: skip
 
-    def answers() -> bool:
+    def start(port: int) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [server, "--no-defaults", "--user=root", f"--datadir={datadir}",
+                 f"--socket={base}/sock", f"--port={port}", "--bind-address=127.0.0.1",
+                 "--skip-log-bin", "--innodb-buffer-pool-size=32M", f"--init-file={init}",
+                 f"--log-error={log}"],
+                stdout=out, stderr=out,
+            )  # fmt: skip
+
+    def answers(port: int) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return True
         except OSError:
             return False
 
+    proc, port = launch("mariadbd", start, answers, log, timeout=30)
     try:
-        wait_until(answers, proc, "mariadbd", log, timeout=30)
         yield MariaDB("127.0.0.1", port)
     finally:
         stop(proc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import subprocess
@@ -25,9 +26,36 @@ def require_binary(name: str, package: str) -> str:
 
 
 def free_port() -> int:
+    """A port free a moment ago. Another process may take it before the server binds: start
+    servers that cannot bind port 0 themselves through `launch`, which retries that race."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PortTaken(Exception):
+    """The server exited because its port was taken meanwhile."""
+
+
+def launch(
+    what: str,
+    start: Callable[[int], subprocess.Popen[bytes]],
+    ready: Callable[[int], bool],
+    log: Path | None = None,
+    timeout: float = 20.0,
+    attempts: int = 3,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server on a free port and wait until it answers; when it lost the port to
+    another process, try again on a new one."""
+    for _ in range(attempts):
+        port = free_port()
+        proc = start(port)
+        try:
+            wait_until(functools.partial(ready, port), proc, what, log, timeout)
+        except PortTaken:
+            continue
+        return proc, port
+    pytest.fail(f"{what}: its port was taken {attempts} times in a row")
 
 
 def wait_until(
@@ -40,7 +68,9 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text()[-2000:] if log and log.exists() else ""
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            if "address already in use" in tail.lower():
+                raise PortTaken(tail)
             pytest.fail(f"{what} exited with {proc.returncode} before it was ready:\n{tail}")
         if ready():
             return

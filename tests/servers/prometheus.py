@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.servers.procs import free_port, require_binary, stop, wait_until
+from tests.servers.procs import launch, require_binary, stop
 
 
 def _get_json(url: str) -> Any:
@@ -85,18 +85,21 @@ def alertmanager(workdir: Path, receiver_url: str) -> Iterator[str]:
             }
         )
     )
-    port = free_port()
     log = workdir / "alertmanager.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    proc, port = launch(
+        "alertmanager", start, lambda p: _answers(f"http://127.0.0.1:{p}/-/ready"), log
+    )
     try:
-        wait_until(lambda: _answers(f"{url}/-/ready"), proc, "alertmanager", log)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
 
@@ -136,17 +139,20 @@ def prometheus(
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
-    port = free_port()
     log = workdir / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [exe, f"--config.file={path}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [exe, f"--config.file={path}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    proc, port = launch(
+        "prometheus", start, lambda p: _answers(f"http://127.0.0.1:{p}/-/ready"), log, 30
+    )
     try:
-        wait_until(lambda: _answers(f"{url}/-/ready"), proc, "prometheus", log, timeout=30)
-        yield Prometheus(url)
+        yield Prometheus(f"http://127.0.0.1:{port}")
     finally:
         stop(proc)

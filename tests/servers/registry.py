@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from tests.servers.procs import free_port, require_binary, stop, wait_until
+from tests.servers.procs import launch, require_binary, stop
 from tests.servers.tls import serving
 
 USER, PASSWORD = "gitpod", "registry-password-5d9e"
@@ -91,7 +91,6 @@ def start_registry(mode: str, ca: trustme.CA, tls: bool = False) -> Iterator[Reg
     registry serves one from Gitpod's own CA."""
     binary = require_binary("docker-registry", "docker-registry")
     base = Path(tempfile.mkdtemp(prefix="reg-", dir="/tmp"))
-    port = free_port()
     auth = ""
     seen: list[dict[str, str]] = []
     with contextlib.ExitStack() as stack:
@@ -117,19 +116,21 @@ def start_registry(mode: str, ca: trustme.CA, tls: bool = False) -> Iterator[Reg
             tls_conf = f"  tls:\n    certificate: {base}/tls.crt\n    key: {base}/tls.key\n"
             scheme, context = "https", ssl.create_default_context()
             ca.configure_trust(context)
-        (base / "config.yml").write_text(
-            "version: 0.1\nlog:\n  level: warn\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {base}/data\n"
-            "  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n" + tls_conf + auth
-        )
         log = base / "registry.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [binary, "serve", str(base / "config.yml")], stdout=out, stderr=out
-            )
 
-        def answers() -> bool:
+        def start(port: int) -> subprocess.Popen[bytes]:
+            (base / "config.yml").write_text(
+                "version: 0.1\nlog:\n  level: warn\n"
+                f"storage:\n  filesystem:\n    rootdirectory: {base}/data\n"
+                "  delete:\n    enabled: true\n"
+                f"http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n" + tls_conf + auth
+            )
+            with log.open("ab") as out:
+                return subprocess.Popen(
+                    [binary, "serve", str(base / "config.yml")], stdout=out, stderr=out
+                )
+
+        def answers(port: int) -> bool:
             try:
                 urllib.request.urlopen(
                     f"{scheme}://127.0.0.1:{port}/v2/", timeout=0.5, context=context
@@ -140,8 +141,8 @@ def start_registry(mode: str, ca: trustme.CA, tls: bool = False) -> Iterator[Reg
                 return False
             return True
 
+        proc, port = launch("docker-registry", start, answers, log)
         try:
-            wait_until(answers, proc, "docker-registry", log)
             yield Registry(f"{scheme}://127.0.0.1:{port}", mode, seen, base / "data")
         finally:
             stop(proc)
