@@ -45,6 +45,14 @@ class CheckContext(Generic[S]):
             raise NotConfigured("no Kubernetes API access in this role")
         return self.api
 
+    @property
+    def gitpod(self) -> Installation:
+        """The Gitpod installation, for the checks whose subject it is (its config, its
+        Secrets, its proxy); other checks get what it states as settings."""
+        if self.installation is None:
+            raise NotConfigured("the Gitpod installation is read by the cluster role only")
+        return self.installation
+
     def host_path(self, path: str) -> Path:
         """`path` as seen on the node, resolved under --host-root."""
         return self.host_root / path.lstrip("/")

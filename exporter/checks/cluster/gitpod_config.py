@@ -12,7 +12,6 @@ from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
     CheckError,
-    NotConfigured,
     Reason,
     Requirement,
     Result,
@@ -38,10 +37,8 @@ class Settings(CheckSettings):
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
-    if ctx.installation is None:
-        raise NotConfigured("the Gitpod installation is read by the cluster role only")
     try:
-        loaded = await ctx.installation.config(ctx.settings.timeout, fresh=True)
+        loaded = await ctx.gitpod.config(ctx.settings.timeout, fresh=True)
     except ParseError as exc:
         return Result.failed(Reason.PARSE, "unparsable", str(exc))
     except CheckError as exc:

@@ -222,10 +222,8 @@ def judge(ref: SecretRef, data: Mapping[str, bytes], cfg: GitpodConfig) -> Resul
 
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
-    if ctx.installation is None:
-        raise NotConfigured("the Gitpod installation is read by the cluster role only")
     try:
-        loaded = await ctx.installation.config(ctx.settings.timeout)
+        loaded = await ctx.gitpod.config(ctx.settings.timeout)
     except ParseError:
         raise NotConfigured(
             "the Gitpod config does not parse (see cluster_gitpod_config)"
@@ -235,7 +233,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     for ref in cfg.secrets:
         rid = f"{REQUIREMENT.id}:{ref.name}"
         try:
-            data = await ctx.installation.secret(ref.name, ctx.settings.timeout)
+            data = await ctx.gitpod.secret(ref.name, ctx.settings.timeout)
         except Exception as exc:
             if isinstance(exc, CheckError) and exc.reason is Reason.NOT_FOUND:
                 results[rid] = Result.failed(Reason.NOT_FOUND, "absent",

@@ -27,10 +27,8 @@ class Settings(CheckSettings):
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
-    if ctx.installation is None:
-        raise NotConfigured("the Gitpod installation is read by the cluster role only")
-    svc = await ctx.installation.proxy_service(ctx.settings.timeout)
-    loaded = await ctx.installation.optional_config(ctx.settings.timeout)
+    svc = await ctx.gitpod.proxy_service(ctx.settings.timeout)
+    loaded = await ctx.gitpod.optional_config(ctx.settings.timeout)
     where = f"{ctx.namespace}/proxy"
     if svc is None:
         if loaded is not None and loaded.origin.startswith("file"):
