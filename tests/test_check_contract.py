@@ -1,0 +1,44 @@
+"""What README's "Adding a check" asks of a new check, held by tests: every module is
+registered, every requirement has a README row and a runbook section (tests/monitoring), and no
+check reaches into another check or the scheduler."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from exporter.checks import ROLES
+from exporter.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = ROOT / "exporter" / "checks"
+
+
+def _modules(role: str) -> set[str]:
+    return {p.stem for p in (CHECKS / role).glob("*.py") if p.stem != "__init__"}
+
+
+def test_every_check_module_is_registered_in_its_role() -> None:
+    for role in ("node", "cluster"):
+        assert _modules(role) == {c.module for c in ROLES[role]}, role
+
+
+def test_every_requirement_has_a_row_in_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = set(re.findall(r"^\| ([a-z_]+)(?::&lt;[a-z ]+&gt;)? \|", readme, re.M))
+    config = Config()
+    ids = {
+        req.id.split(":")[0]
+        for checks in ROLES.values()
+        for check in checks
+        for req in check.requirements(config.for_check(check.id, check.settings_type))
+    }
+    assert ids - rows == set()
+
+
+def test_checks_import_neither_each_other_nor_the_scheduler() -> None:
+    for path in [*CHECKS.glob("node/*.py"), *CHECKS.glob("cluster/*.py")]:
+        text = path.read_text()
+        for bad in re.findall(r"^from exporter\.(checks\.(?:node|cluster)\S*|scheduler)", text,
+                              re.M):  # fmt: skip
+            raise AssertionError(f"{path.relative_to(ROOT)} imports exporter.{bad}")
