@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exporter import __version__, report
+from exporter import __version__, compat, report
 from exporter.checks import ROLES, settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.runtime import Options, make_jobs, make_kube, node_label
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_file(args.config, settings_types())
+        compat.load(config.compatibility.file)  # a broken matrix file stops start-up too
         if not Path(args.host_root).is_dir():
             raise ConfigError("--host-root", f"{args.host_root} is not a directory")
         listen = parse_listen(args.listen) if args.command == "serve" else None

@@ -185,6 +185,14 @@ class GitpodSettings:
     cluster_domain: str = "cluster.local"
     # Service name -> host:port, for Services reached another way (a port-forward, tests).
     services: dict[str, str] = field(default_factory=dict)
+    # The Gitpod release whose compatibility matrix entry judges the cluster ("2022.11");
+    # empty: the installation's versions.json, else the newest entry.
+    release: str = ""
+
+
+@dataclass(frozen=True)
+class CompatibilitySettings:
+    file: str = ""  # your own matrix (the built-in's format); empty: the built-in one
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ class Config:
     thread_pool_size: Annotated[int, Min(1), Max(64)] = 4
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     gitpod: GitpodSettings = field(default_factory=GitpodSettings)
+    compatibility: CompatibilitySettings = field(default_factory=CompatibilitySettings)
     # enabled/interval/timeout for every check, over each check's own defaults.
     defaults: CheckSettings = field(default_factory=CheckSettings)
     # Every known check id, configured or not, to its validated settings.

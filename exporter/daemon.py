@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter import metrics
+from exporter import compat, metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.metrics import make_registry
@@ -55,6 +55,7 @@ class Daemon(Collector):
 
         try:
             config = load_file(self.config_path, settings_types())
+            compat.load(config.compatibility.file)
         except ConfigError as exc:
             self.reload_ok = False
             log.error("config reload failed, keeping the running config: %s", exc)

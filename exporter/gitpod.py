@@ -2,6 +2,9 @@
 the node labels its workloads select on, and which of them an installation kind needs."""
 
 GITPOD_REQUIREMENTS_DOC = "https://www.gitpod.io/docs/configure/self-hosted/latest/requirements"
+COMPATIBILITY_DOC = (
+    "https://www.gitpod.io/docs/configure/self-hosted/latest/reference/product-compatibility-matrix"
+)
 
 # The node labels Gitpod's workloads select on (each with the value "true").
 WORKLOAD_META = "gitpod.io/workload_meta"

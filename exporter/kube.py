@@ -55,6 +55,8 @@ class Kube:
         self._nodes_lock = asyncio.Lock()
         self._version: tuple[float, dict[str, Any]] | None = None
         self._version_lock = asyncio.Lock()
+        self._lists: dict[str, tuple[float, list[Any]]] = {}
+        self._list_locks: dict[str, asyncio.Lock] = {}
 
     # --- blocking side, run in the pool -------------------------------------------------
     def _client(self) -> Any:
@@ -197,6 +199,18 @@ class Kube:
                 if exc.status != 410 or attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def shared_list(self, resource: str, timeout: float = 10.0) -> list[Any]:
+        """A list that several checks read in the same round (cert-manager's Deployments):
+        one LIST per cache_ttl for all of them."""
+        lock = self._list_locks.setdefault(resource, asyncio.Lock())
+        async with lock:
+            cached = self._lists.get(resource)
+            if cached is not None and time.monotonic() - cached[0] < self.cache_ttl:
+                return cached[1]
+            items = await self.list_all(resource, timeout)
+            self._lists[resource] = (time.monotonic(), items)
+            return items
 
     async def version(self, timeout: float = 10.0) -> dict[str, Any]:
         """GET /version, shared like the node list by the checks that need it."""

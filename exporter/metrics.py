@@ -90,6 +90,12 @@ CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
 )
 
 # --- Observed values: every family a check's Samples may carry (README, Metrics) ---
+COMPATIBILITY_INFO = Family(
+    "gitpod_compatibility_info",
+    "What a component was seen as, judged against a release of Gitpod's compatibility matrix; "
+    "value 1.",
+    ("component", "observed", "release"),
+)
 CERT_MANAGER_CERTIFICATES_NOT_READY = Family(
     "gitpod_cert_manager_certificates_not_ready",
     "Configured Certificates that are not Ready.",

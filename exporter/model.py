@@ -56,6 +56,9 @@ class Reason(enum.StrEnum):
     EXPIRED = "expired"
     EXPIRING = "expiring"
     INVALID = "invalid"
+    UNTESTED = "untested"
+    INCOMPATIBLE = "incompatible"
+    NOT_GITPOD_NODE = "not_gitpod_node"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter import compat
 from exporter.checks import ROLES
 from exporter.config import Config
 from exporter.context import CheckContext
@@ -49,7 +50,12 @@ def make_jobs(
     installation = None
     if options.role == "cluster":
         installation = Installation(
-            config.gitpod, kube, config.kubernetes.namespace, pool, options.gitpod_config
+            config.gitpod,
+            kube,
+            config.kubernetes.namespace,
+            pool,
+            options.gitpod_config,
+            compat.load(config.compatibility.file),  # validated at start-up (cli, reload)
         )
     jobs = []
     for check in ROLES[options.role]:

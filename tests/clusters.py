@@ -216,3 +216,28 @@ def many_nodes(fake: FakeKube, count: int) -> None:
             name, {**pools[i % 3], "cloud.google.com/gke-nodepool": f"pool-{i % 3}"}
         )
     components(fake)
+
+
+def calico(fake: FakeKube, version: str = "v3.24.5", mode: str = "vxlan") -> None:
+    fake.daemonsets["calico-system/calico-node"] = obj(
+        "DaemonSet",
+        "apps/v1",
+        "calico-node",
+        "calico-system",
+        spec={
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "calico-node", "image": f"docker.io/calico/node:{version}"}
+                    ]
+                }
+            }
+        },
+    )
+    spec = {"cidr": "192.168.0.0/16", "natOutgoing": True, "nodeSelector": "all()"}
+    spec.update(
+        {"vxlanMode": "Always", "ipipMode": "Never"}
+        if mode == "vxlan"
+        else {"vxlanMode": "Never", "ipipMode": "Always"}
+    )
+    fake.ippools = [obj("IPPool", "crd.projectcalico.org/v1", "default-ipv4-ippool", spec=spec)]

@@ -9,6 +9,7 @@ from types import ModuleType
 
 from exporter.checks.cluster import (
     cert_manager,
+    compatibility,
     database,
     distribution,
     dns,
@@ -79,6 +80,7 @@ CLUSTER_CHECKS: tuple[Check, ...] = _registered(
     scm,
     tls,
     dns,
+    compatibility,
 )
 
 ROLES: Mapping[str, tuple[Check, ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}

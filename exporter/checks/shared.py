@@ -6,7 +6,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+from exporter import metrics
+from exporter.compat import Release, Verdict
 from exporter.config import Pattern
+from exporter.gitpod import COMPATIBILITY_DOC
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 # A version setting such as min_version: "5.4.0".
 VERSION = Pattern(r"v?\d+\.\d+(\.\d+)?", "a version such as 5.4.0")
@@ -45,3 +49,25 @@ def covers(pattern: str, name: str) -> bool:
         head, _, rest = name.partition(".")
         return bool(head) and rest == pattern[2:]
     return pattern == name
+
+
+def compatibility_requirement(component: str) -> Requirement:
+    """cluster_compatibility:<component>: tested by Gitpod for the release judged against. A
+    warning: the critical floors are requirements of their own."""
+    return Requirement(
+        id=f"cluster_compatibility:{component}" if component else "cluster_compatibility",
+        title=f"{component.replace('_', '-') or 'The cluster'} is in Gitpod's compatibility matrix",
+        severity=Severity.WARNING,
+        scope=Scope.CLUSTER,
+        doc_url=COMPATIBILITY_DOC,
+        remedy="Move to a version or product Gitpod tested for this release (the detail names "
+        "them), or pick the release you run with gitpod.release.",
+    )
+
+
+def compatibility_result(component: str, verdict: Verdict, release: Release, why: str) -> Result:
+    sample = metrics.COMPATIBILITY_INFO.sample(1.0, component, verdict.observed, release.name)
+    detail = f"{verdict.detail}; judged against {why}"
+    if verdict.passed:
+        return Result.passed(verdict.observed, sample, detail=detail)
+    return Result.failed(Reason(verdict.reason), verdict.observed, detail, sample)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exporter.compat import Matrix, Release
 from exporter.config import CheckSettings, GitpodSettings
 from exporter.installation.gitpod_config import MAX_CONFIG_BYTES, GitpodConfig, parse
 from exporter.model import CheckError, NotConfigured, Reason
@@ -35,6 +37,7 @@ MAX_SECRET_VALUE_BYTES = 1 << 20
 class Loaded:
     config: GitpodConfig
     origin: str  # "ConfigMap gitpod/gitpod" or "file PATH"
+    version: str = ""  # the installed release, from the ConfigMap's versions.json
 
 
 class Installation:
@@ -45,6 +48,7 @@ class Installation:
         namespace: str,
         pool: Executor,
         file: str | None = None,
+        matrix: Matrix | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -52,6 +56,7 @@ class Installation:
         self.pool = pool
         self.file = file or settings.file
         self.source = settings.source
+        self.matrix = matrix
         self._loaded: tuple[float, Loaded | None, BaseException | None] | None = None
         self._lock = asyncio.Lock()
         self._cache: dict[str, tuple[float, Any, BaseException | None]] = {}
@@ -111,15 +116,37 @@ class Installation:
             if exc.status == 403:
                 raise CheckError(Reason.FORBIDDEN, f"{exc.detail}; {RBAC_HINT}") from None
             raise
-        text = (cm.get("data") or {}).get("config.yaml")
+        data = cm.get("data") or {}
+        text = data.get("config.yaml")
         if not isinstance(text, str):
             raise CheckError(Reason.NOT_FOUND, f"{where} has no key config.yaml")
-        return await self._parse(text, f"{where} key config.yaml")
+        return await self._parse(text, f"{where} key config.yaml", data.get("versions.json"))
 
-    async def _parse(self, text: str, origin: str) -> Loaded:
+    async def _parse(self, text: str, origin: str, versions: Any = None) -> Loaded:
         # Parsed in the pool: a large document must not hold the event loop.
         config = await asyncio.get_running_loop().run_in_executor(self.pool, parse, text, origin)
-        return Loaded(config, origin)
+        return Loaded(config, origin, _installed_version(versions))
+
+    async def release(self, timeout: float) -> tuple[Release, str]:
+        """The compatibility matrix entry to judge against, and why that one: gitpod.release,
+        else the installed version from versions.json, else the newest entry."""
+        if self.matrix is None:
+            raise NotConfigured("no compatibility matrix in this role")
+        wanted = self.settings.release
+        if wanted:
+            found = self.matrix.pick(wanted)
+            if found is None:
+                names = ", ".join(r.name for r in self.matrix.releases)
+                raise CheckError(Reason.CONFIG, f"gitpod.release {wanted!r} is not in "
+                                 f"{self.matrix.origin} ({names})")  # fmt: skip
+            return found, f"release {found.name} (gitpod.release)"
+        loaded = await self.optional_config(timeout)
+        if loaded is not None and loaded.version:
+            found = self.matrix.pick(loaded.version)
+            if found is not None:
+                return found, f"release {found.name} (installed {loaded.version})"
+        newest = self.matrix.newest
+        return newest, f"release {newest.name} (the newest in {self.matrix.origin})"
 
     async def optional_config(self, timeout: float) -> Loaded | None:
         """The config, or None when there is none or it cannot be read: checks that merely
@@ -236,6 +263,18 @@ class Installation:
         if not used:
             return settings, ""
         return dataclasses.replace(settings, **used), origin
+
+
+def _installed_version(versions: Any) -> str:
+    """The release a versions.json names ({"version": "release-2022.11.2", ...}); '' if none."""
+    if not isinstance(versions, str) or len(versions) > MAX_CONFIG_BYTES:
+        return ""
+    try:
+        doc = json.loads(versions)
+    except ValueError:
+        return ""
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return version[:64] if isinstance(version, str) else ""
 
 
 def _read_file(path: str) -> str:

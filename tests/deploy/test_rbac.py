@@ -87,6 +87,7 @@ def test_cluster_role_has_what_its_checks_call_and_nothing_more(
 ) -> None:
     objects = render(directory)
     clusters.gke_two_pools(kube_api)
+    clusters.calico(kube_api)
     kube_api.issuers = [clusters.ready_issuer("Issuer", "gitpod-ca", "gitpod")]
     kube_api.certificates = [obj("Certificate", "cert-manager.io/v1", "https-certificates",
                                  "gitpod", status={"conditions": [

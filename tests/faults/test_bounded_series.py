@@ -66,4 +66,4 @@ def test_series_do_not_grow_with_nodes_versions_or_names(tmp_path: Path) -> None
     assert len(many) == len(few), sorted(set(many) ^ set(few))
     text = "\n".join(many)
     assert "pool-" not in text and "generic" not in text  # no node names or kernels in labels
-    assert len(many) < 200
+    assert len(many) < 300  # ~30 requirements x 8 series each, plus observed values

@@ -206,6 +206,8 @@ class FakeKube:
     certificates: list[dict[str, Any]] = field(default_factory=list)
     # By namespace/name: what the Gitpod installation keeps (ConfigMap gitpod, its Secrets).
     configmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ippools: list[dict[str, Any]] = field(default_factory=list)  # empty: Calico's CRD absent
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
     admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
@@ -347,6 +349,11 @@ class FakeKube:
 
             return get
 
+        async def list_ippools(request: web.Request) -> web.Response:
+            if not self.ippools:
+                return not_found("ippools.crd.projectcalico.org", "")
+            return self._list(request, "IPPool", "crd.projectcalico.org/v1", self.ippools)
+
         async def create_pod(request: web.Request) -> web.Response:
             ns = request.match_info["ns"]
             pod = await request.json()
@@ -435,6 +442,11 @@ class FakeKube:
             "/api/v1/namespaces/{ns}/configmaps/{name}", by_name(self.configmaps, "configmaps")
         )
         r.add_get("/api/v1/namespaces/{ns}/secrets/{name}", by_name(self.secrets, "secrets"))
+        r.add_get(
+            "/apis/apps/v1/namespaces/{ns}/daemonsets/{name}",
+            by_name(self.daemonsets, "daemonsets.apps"),
+        )
+        r.add_get("/apis/crd.projectcalico.org/v1/ippools", list_ippools)
         r.add_post("/api/v1/namespaces/{ns}/pods", create_pod)
         r.add_get("/apis/cert-manager.io/v1", cert_manager_discovery)
         r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", list_deployments)

@@ -76,7 +76,7 @@ async def _cert_manager(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.MISSING, "not installed", f"missing CRDs: {', '.join(missing)}")
     deployments = {
         d["metadata"]["name"]: d
-        for d in await kube.list_all(
+        for d in await kube.shared_list(
             path("/apis/apps/v1/namespaces/{ns}/deployments", ns=s.namespace), s.timeout
         )
     }

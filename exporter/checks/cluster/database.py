@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-from exporter import httpcheck, metrics
-from exporter.checks.shared import VERSION
+from exporter import compat, httpcheck, metrics
+from exporter.checks.shared import VERSION, compatibility_requirement, compatibility_result
 from exporter.config import CheckSettings, Max, Min, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -101,7 +102,34 @@ def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
     return str(version), time.perf_counter() - started
 
 
-async def run(ctx: CheckContext[Settings]) -> Result:
+COMPATIBILITY = compatibility_requirement("database")
+
+
+def requirements(settings: Settings) -> tuple[Requirement, ...]:
+    return (REQUIREMENT, COMPATIBILITY)
+
+
+async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
+    """The floor (cluster_database), and the server against the compatibility matrix: one
+    connection for both; unreachable, the matrix has nothing to judge (error, not fail)."""
+    main = await _floor(ctx)
+    flavor_version = next(
+        (dict(s.labels) for s in main.samples if s.name == metrics.DATABASE_VERSION_INFO.name), {}
+    )
+    compatibility: Result | Exception
+    try:
+        release, why = await ctx.gitpod.release(ctx.settings.timeout)
+        verdict = compat.database(
+            flavor_version.get("flavor", ""), flavor_version.get("version", ""),
+            release.rule("database"),
+        )  # fmt: skip
+        compatibility = compatibility_result("database", verdict, release, why)
+    except Exception as exc:
+        compatibility = exc
+    return {REQUIREMENT.id: main, COMPATIBILITY.id: compatibility}
+
+
+async def _floor(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
     if not s.host:
         raise NotConfigured("no database host configured")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from exporter import httpcheck, metrics
+from exporter import compat, httpcheck, metrics
+from exporter.checks.shared import compatibility_requirement, compatibility_result
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -159,7 +161,34 @@ class _Refused(Exception):
     pass
 
 
-async def run(ctx: CheckContext[Settings]) -> Result:
+COMPATIBILITY = compatibility_requirement("registry")
+
+
+def requirements(settings: Settings) -> tuple[Requirement, ...]:
+    return (REQUIREMENT, COMPATIBILITY)
+
+
+async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
+    """The V2 API with Gitpod's credentials, and the registry against the compatibility
+    matrix (an ECR host is not supported), judged from its address even when it is down."""
+    compatibility: Result | Exception
+    try:
+        if not ctx.settings.url:
+            raise NotConfigured("no registry url configured")
+        release, why = await ctx.gitpod.release(ctx.settings.timeout)
+        host = urlsplit(ctx.settings.url).hostname or ""
+        verdict = compat.registry(host, release.rule("registry"))
+        compatibility = compatibility_result("registry", verdict, release, why)
+    except Exception as exc:
+        compatibility = exc
+    try:
+        main: Result | Exception = await _v2(ctx)
+    except Exception as exc:
+        main = exc
+    return {REQUIREMENT.id: main, COMPATIBILITY.id: compatibility}
+
+
+async def _v2(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
     if not s.url:
         raise NotConfigured("no registry url configured")
