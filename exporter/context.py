@@ -18,6 +18,7 @@ from exporter.model import NotConfigured, Requirement, Result
 if TYPE_CHECKING:
     from exporter.installation import Installation
     from exporter.kube import Kube
+    from exporter.node_identity import NodeIdentity
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
@@ -37,6 +38,8 @@ class CheckContext(Generic[S]):
     namespace: str = "gitpod"
     installation: Installation | None = None
     explicit: frozenset[str] = frozenset()
+    # Node role: this node's own Node, fetched once for the checks that need its labels.
+    identity: NodeIdentity | None = None
 
     @property
     def kube(self) -> Kube:

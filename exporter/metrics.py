@@ -278,6 +278,7 @@ class RequirementsCollector(Collector):
         interval = REQUIREMENT_CHECK_INTERVAL.gauge(extra_names)
         reason = REQUIREMENT_REASON_INFO.gauge(extra_names)
         observed: dict[str, GaugeMetricFamily] = {}
+        seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         for req in self.store.requirements:
             info.add_metric([req.id, req.title, req.scope, req.doc_url, *extra_values], 1.0)
             record = records.get(req.id)
@@ -289,6 +290,20 @@ class RequirementsCollector(Collector):
             )
             if res.reason:
                 reason.add_metric([req.id, res.reason, *extra_values], 1.0)
+            # Observed values count even where nothing is judged (a node Gitpod does not use
+            # still reports its CPUs); a series two requirements share is written once.
+            for s in res.samples:
+                key = (s.name, s.labels)
+                if key in seen:
+                    continue
+                seen.add(key)
+                fam = observed.get(s.name)
+                if fam is None:
+                    fam = GaugeMetricFamily(
+                        s.name, s.documentation, labels=[*(k for k, _ in s.labels), *extra_names]
+                    )
+                    observed[s.name] = fam
+                fam.add_metric([v for _, v in s.labels] + extra_values, s.value)
             if res.status is Status.SKIPPED:
                 continue
             up.add_metric([req.id, *extra_values], 0.0 if res.status is Status.ERROR else 1.0)
@@ -299,14 +314,6 @@ class RequirementsCollector(Collector):
             duration.add_metric([req.id, *extra_values], record.duration_seconds)
             last.add_metric([req.id, *extra_values], record.finished_at)
             interval.add_metric([req.id, *extra_values], record.interval_seconds)
-            for s in res.samples:
-                fam = observed.get(s.name)
-                if fam is None:
-                    fam = GaugeMetricFamily(
-                        s.name, s.documentation, labels=[*(k for k, _ in s.labels), *extra_names]
-                    )
-                    observed[s.name] = fam
-                fam.add_metric([v for _, v in s.labels] + extra_values, s.value)
         yield from (info, satisfied, up, configured, duration, last, interval, reason)
         yield from observed.values()
         build = BUILD_INFO.gauge()

@@ -15,6 +15,7 @@ from exporter.context import CheckContext
 from exporter.installation import Installation
 from exporter.kube import Kube
 from exporter.model import Requirement
+from exporter.node_identity import NodeIdentity
 from exporter.scheduler import Job
 
 
@@ -57,6 +58,7 @@ def make_jobs(
             options.gitpod_config,
             compat.load(config.compatibility.file),  # validated at start-up (cli, reload)
         )
+    identity = NodeIdentity() if options.role == "node" else None
     jobs = []
     for check in ROLES[options.role]:
         ctx = CheckContext(
@@ -69,6 +71,7 @@ def make_jobs(
             namespace=config.kubernetes.namespace,
             installation=installation,
             explicit=config.explicit.get(check.id, frozenset()),
+            identity=identity,
         )
         jobs.append(Job(check, ctx))
     return jobs

@@ -77,5 +77,5 @@ def run_check(
     """One run of a node check through the real scheduler path (timeout, error mapping)."""
     check = check_by_id(check_id)
     ctx = CheckContext(check.settings_type(**settings), host_root, pool, node_name, kubeconfig)
-    (record,) = asyncio.run(run_job(Job(check, ctx)))
-    return record
+    records = asyncio.run(run_job(Job(check, ctx)))
+    return next(r for r in records if r.requirement.id == check_id)

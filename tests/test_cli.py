@@ -11,6 +11,7 @@ import pytest
 
 from exporter.checks import NODE_CHECKS
 from exporter.cli import main
+from exporter.config import Config
 from tests.hosts import Node
 
 BROKEN_CONFIGS = [
@@ -103,7 +104,12 @@ def test_json_lists_every_node_requirement_with_the_contract_fields(
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert doc["role"] == "node"
-    assert [r["requirement"] for r in doc["results"]] == [c.id for c in NODE_CHECKS]
+    settings = Config()
+    assert [r["requirement"] for r in doc["results"]] == [
+        req.id
+        for c in NODE_CHECKS
+        for req in c.requirements(settings.for_check(c.id, c.settings_type))
+    ]
     contract = {
         "requirement", "title", "severity", "status", "observed", "reason", "remedy",
         "doc_url", "duration_seconds",

@@ -4,13 +4,25 @@ their verdicts use. Checks import from here, never from each other."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from exporter import metrics
+from exporter import metrics, node_identity
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
 from exporter.gitpod import COMPATIBILITY_DOC
-from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.model import (
+    CheckError,
+    NotConfigured,
+    Reason,
+    Requirement,
+    Result,
+    Sample,
+    Scope,
+    Severity,
+    Status,
+)
+from exporter.sizing import Size, roles, strictest
 
 # A version setting such as min_version: "5.4.0".
 VERSION = Pattern(r"v?\d+\.\d+(\.\d+)?", "a version such as 5.4.0")
@@ -71,3 +83,62 @@ def compatibility_result(component: str, verdict: Verdict, release: Release, why
     if verdict.passed:
         return Result.passed(verdict.observed, sample, detail=detail)
     return Result.failed(Reason(verdict.reason), verdict.observed, detail, sample)
+
+
+def recommended_requirement(base: Requirement, title: str, remedy: str) -> Requirement:
+    """<id>_recommended: the warning beside a sizing requirement (KOTS: meta nodes fail
+    below 2 vCPU and warn below 4)."""
+    return Requirement(
+        f"{base.id}_recommended", title, Severity.WARNING, base.scope, base.doc_url, remedy
+    )
+
+
+async def sized(
+    ctx: Any,
+    amount: float,
+    show: Callable[[float], str],
+    floor: float,
+    by_role: Mapping[str, Size],
+    requirements: tuple[Requirement, Requirement],
+    *samples: Sample,
+) -> dict[str, Result]:
+    """A node's CPU or memory judged by the Gitpod role its labels give it (the strictest
+    when it has several): below the role's minimum fails the requirement, below its
+    recommendation the warning beside it. Without its labels (no NODE_NAME, no API) the node
+    is judged by `floor`; a node with no Gitpod label is not judged (skipped, facts kept)."""
+    main, recommended = requirements
+    observed = show(amount)
+    try:
+        # Half the budget at most: a hung API server must leave time to judge by the floor.
+        labels = await node_identity.labels(ctx, min(ctx.settings.timeout / 2, 5.0))
+    except (NotConfigured, CheckError) as exc:
+        node_roles, note = None, f"role unknown ({exc}): judged by the floor of {show(floor)}"
+    else:
+        node_roles = roles(labels)
+        note = f"role {'+'.join(node_roles)}"
+        if not node_roles:
+            skipped = Result(
+                Status.SKIPPED,
+                observed,
+                Reason.NOT_GITPOD_NODE,
+                "no gitpod.io/workload_* label: Gitpod schedules nothing here, so "
+                "its size is not judged",
+                tuple(samples),
+            )
+            return {main.id: skipped, recommended.id: skipped}
+    size = strictest(node_roles, by_role) if node_roles else Size(floor, floor)
+
+    def judged(threshold: float, what: str) -> Result:
+        if amount < threshold:
+            return Result.failed(
+                Reason.BELOW_MINIMUM,
+                observed,
+                f"{observed}; {note} {what} {show(threshold)}",
+                *samples,
+            )
+        return Result.passed(observed, *samples, detail=f"{note}: {what} {show(threshold)}")
+
+    return {
+        main.id: judged(size.minimum, "needs at least"),
+        recommended.id: judged(size.recommended, "is recommended"),
+    }

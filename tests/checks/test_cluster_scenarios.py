@@ -42,6 +42,7 @@ def healthy(distribution: str = "gke") -> dict[str, tuple[str, str]]:
         **{f"cluster_node_label:{label}": PASS for label in LABELS},
         "cluster_node_pools": PASS,
         "cluster_nodes_runtime": PASS,
+        "cluster_nodes_runtime_recommended": PASS,
         "cluster_storage_class": PASS,
         "cluster_namespace": PASS,
         "cluster_privileged_pods": PASS,

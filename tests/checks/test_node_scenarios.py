@@ -16,7 +16,9 @@ HEALTHY = {
     "node_kernel": ("pass", ""),
     "node_containerd": ("pass", ""),
     "node_cpu": ("pass", ""),
+    "node_cpu_recommended": ("pass", ""),
     "node_memory": ("pass", ""),
+    "node_memory_recommended": ("pass", ""),
     "node_privileged": ("pass", ""),
     "node_cni_calico": ("pass", ""),
     "node_labels": ("skipped", "not_configured"),
@@ -39,7 +41,13 @@ SCENARIOS = {
     "k3s": (hosts.K3S_NODE, verdicts(node_cni_calico=("fail", "unsupported")), 0),
     "small_8gib_2vcpu": (
         hosts.SMALL_NODE,
-        verdicts(node_cpu=("fail", "below_minimum"), node_memory=("fail", "below_minimum")),
+        # Role unknown (no NODE_NAME): judged by the 4 vCPU / 16 GB floor.
+        verdicts(
+            node_cpu=("fail", "below_minimum"),
+            node_cpu_recommended=("fail", "below_minimum"),
+            node_memory=("fail", "below_minimum"),
+            node_memory_recommended=("fail", "below_minimum"),
+        ),
         1,
     ),
     "no_calico": (hosts.NO_CALICO_NODE, verdicts(node_cni_calico=("fail", "unsupported")), 0),

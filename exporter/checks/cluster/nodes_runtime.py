@@ -3,25 +3,33 @@ as the API server sees them (the node role checks the same from inside each node
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics
-from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, VERSION, first
-from exporter.config import CheckSettings, Min, NonEmpty
+from exporter.checks.shared import VERSION, first, recommended_requirement
+from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
 from exporter.kube import NodeFacts
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, version_tuple
+from exporter.sizing import CPU_BY_ROLE, MEMORY_BY_ROLE, Size, roles, strictest
 
 REQUIREMENT = Requirement(
     id="cluster_nodes_runtime",
-    title="Gitpod nodes run containerd, Ubuntu, kernel >= 5.4, 4 CPU and 16 GB",
+    title="Gitpod nodes run containerd, Ubuntu, kernel >= 5.4, sized for their role",
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     doc_url=GITPOD_REQUIREMENTS_DOC,
-    remedy="Replace the listed nodes with Ubuntu/containerd nodes of at least 4 vCPU and 16 GB.",
+    remedy="Replace the listed nodes with Ubuntu/containerd nodes sized for their Gitpod role "
+    "(workspace: 4 vCPU, 16 GB; meta: 2 vCPU, 8 GB; IDE: 2 vCPU, 4 GB).",
+)
+RECOMMENDED = recommended_requirement(
+    REQUIREMENT,
+    "Gitpod nodes have the size recommended for their role",
+    "Meta nodes run better with 4 vCPU and 16 GB: use a larger machine type for that pool.",
 )
 REASONS = ("runtime", "os", "kernel", "cpu", "memory")
 
@@ -32,8 +40,13 @@ class Settings(CheckSettings):
     runtimes: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["containerd"])
     os_images: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["Ubuntu"])
     min_kernel: Annotated[str, VERSION] = "5.4.0"
-    min_cpus: Annotated[float, Min(0)] = 4.0
-    min_memory_bytes: Annotated[int, Min(0)] = MIN_NODE_MEMORY_BYTES
+    # By the role a node's labels give it (the strictest when several): workspace, meta, ide.
+    cpu_by_role: dict[str, Size] = field(default_factory=lambda: dict(CPU_BY_ROLE))
+    memory_by_role: dict[str, Size] = field(default_factory=lambda: dict(MEMORY_BY_ROLE))
+
+
+def requirements(settings: Settings) -> tuple[Requirement, ...]:
+    return (REQUIREMENT, RECOMMENDED)
 
 
 def _problems(node: NodeFacts, s: Settings) -> list[str]:
@@ -47,14 +60,39 @@ def _problems(node: NodeFacts, s: Settings) -> list[str]:
             out.append("kernel")
     except ParseError:
         out.append("kernel")
-    if node.cpu is None or node.cpu < s.min_cpus:
+    node_roles = roles(node.labels)
+    cpu, memory = strictest(node_roles, s.cpu_by_role), strictest(node_roles, s.memory_by_role)
+    if node.cpu is None or node.cpu < cpu.minimum:
         out.append("cpu")
-    if node.memory is None or node.memory < s.min_memory_bytes:
+    if node.memory is None or node.memory < memory.minimum:
         out.append("memory")
     return out
 
 
-async def run(ctx: CheckContext[Settings]) -> Result:
+def _below_recommended(node: NodeFacts, s: Settings) -> list[str]:
+    node_roles = roles(node.labels)
+    cpu, memory = strictest(node_roles, s.cpu_by_role), strictest(node_roles, s.memory_by_role)
+    out = []
+    if node.cpu is not None and node.cpu < cpu.recommended:
+        out.append("cpu")
+    if node.memory is not None and node.memory < memory.recommended:
+        out.append("memory")
+    return out
+
+
+def _recommended(nodes: list[NodeFacts], s: Settings) -> Result:
+    small: dict[str, list[str]] = {"cpu": [], "memory": []}
+    for node in nodes:
+        for problem in _below_recommended(node, s):
+            small[problem].append(node.name)
+    observed = f"{len(nodes)} Gitpod nodes"
+    if any(small.values()):
+        detail = "; ".join(f"{k} below the recommended: {first(v)}" for k, v in small.items() if v)
+        return Result.failed(Reason.BELOW_MINIMUM, observed, detail)
+    return Result.passed(observed)
+
+
+async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     s = ctx.settings
     nodes = [
         n
@@ -72,13 +110,15 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     samples.append(metrics.CLUSTER_GITPOD_NODES.sample(float(len(nodes))))
     bad = {name for names in failing.values() for name in names}
     observed = f"{len(nodes) - len(bad)}/{len(nodes)} nodes ok"
+    if not nodes:
+        missing = f"no node carries a {s.label_prefix}* label"
+        main = Result.failed(Reason.MISSING, observed, missing, *samples)
+        return {REQUIREMENT.id: main, RECOMMENDED.id: Result.failed(Reason.MISSING, "", missing)}
     if bad:
         detail = "; ".join(
             f"{reason}: {first(names)}" for reason, names in failing.items() if names
         )
-        return Result.failed(Reason.UNSUPPORTED, observed, detail, *samples)
-    if not nodes:
-        return Result.failed(
-            Reason.MISSING, observed, f"no node carries a {s.label_prefix}* label", *samples
-        )
-    return Result.passed(observed, *samples)
+        main = Result.failed(Reason.UNSUPPORTED, observed, detail, *samples)
+    else:
+        main = Result.passed(observed, *samples)
+    return {REQUIREMENT.id: main, RECOMMENDED.id: _recommended(nodes, s)}

@@ -6,12 +6,10 @@ never lists cluster objects.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 from typing import Annotated
-from urllib.parse import quote
 
-from exporter import kubelite, metrics
+from exporter import metrics, node_identity
 from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -44,35 +42,8 @@ class Settings(CheckSettings):
     value: str = "true"
 
 
-_STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
-
-
 async def run(ctx: CheckContext[Settings]) -> Result:
-    if not ctx.node_name:
-        return Result.skipped(Reason.NOT_CONFIGURED, "NODE_NAME is not set")
-    try:
-        endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig)
-    except (kubelite.KubeConfigError, OSError, ssl.SSLError) as exc:
-        return Result.errored(Reason.AUTH, f"Kubernetes credentials unusable: {exc}")
-    if endpoint is None:
-        return Result.skipped(Reason.NOT_CONFIGURED, "no kubeconfig and not running in a pod")
-    path = f"/api/v1/nodes/{quote(ctx.node_name, safe='')}"
-    try:
-        status, node = await ctx.blocking(kubelite.get_json, endpoint, path, ctx.settings.timeout)
-    except ssl.SSLError as exc:
-        return Result.errored(Reason.TLS, f"API server TLS: {exc}")
-    except TimeoutError:
-        return Result.errored(Reason.TIMEOUT, f"API server silent for {ctx.settings.timeout:g}s")
-    except OSError as exc:
-        return Result.errored(Reason.CONNECT, f"API server unreachable: {exc}")
-    except ValueError as exc:
-        return Result.errored(Reason.PROTOCOL, f"API server answered non-JSON: {exc}")
-    if status != 200:
-        reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
-        return Result.errored(reason, f"GET node {ctx.node_name}: HTTP {status}")
-    labels = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
-    if not isinstance(labels, dict):
-        labels = {}
+    labels = await node_identity.labels(ctx, ctx.settings.timeout)
     s = ctx.settings
     carried = sorted(k for k in s.labels if labels.get(k) == s.value)
     sample = metrics.NODE_WORKLOAD_LABELS.sample(float(len(carried)))

@@ -1,0 +1,73 @@
+"""The node role's view of its own Node: one GET by name, shared for a minute by the checks
+that need its labels (node_labels; node_cpu and node_memory, which size a node by its role),
+so a DaemonSet on thousands of nodes costs the API server one small GET per node and minute."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from typing import Any
+from urllib.parse import quote
+
+from exporter import kubelite
+from exporter.model import CheckError, NotConfigured, Reason
+
+TTL = 60.0
+_STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
+
+
+class NodeIdentity:
+    """One per running role (runtime.make_jobs): the cache of this node's labels."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._cached: tuple[float, dict[str, str] | BaseException] | None = None
+
+    async def labels(self, ctx: Any, timeout: float) -> dict[str, str]:
+        async with self._lock:
+            cached = self._cached
+            if cached is None or time.monotonic() - cached[0] > TTL:
+                try:
+                    value: dict[str, str] | BaseException = await _get(ctx, timeout)
+                except (CheckError, NotConfigured) as exc:
+                    value = exc
+                cached = self._cached = (time.monotonic(), value)
+        if isinstance(cached[1], BaseException):
+            raise cached[1]
+        return cached[1]
+
+
+async def labels(ctx: Any, timeout: float) -> dict[str, str]:
+    """This node's labels, shared through ctx.identity when the role has one. NotConfigured
+    without NODE_NAME or API access; CheckError with the reason when the API cannot tell."""
+    if not ctx.node_name:
+        raise NotConfigured("NODE_NAME is not set")
+    if ctx.identity is None:
+        return await _get(ctx, timeout)
+    return await ctx.identity.labels(ctx, timeout)
+
+
+async def _get(ctx: Any, timeout: float) -> dict[str, str]:
+    try:
+        endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig)
+    except (kubelite.KubeConfigError, OSError, ssl.SSLError) as exc:
+        raise CheckError(Reason.AUTH, f"Kubernetes credentials unusable: {exc}") from None
+    if endpoint is None:
+        raise NotConfigured("no kubeconfig and not running in a pod")
+    path = f"/api/v1/nodes/{quote(ctx.node_name, safe='')}"
+    try:
+        status, node = await ctx.blocking(kubelite.get_json, endpoint, path, timeout)
+    except ssl.SSLError as exc:
+        raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
+    except TimeoutError:
+        raise CheckError(Reason.TIMEOUT, f"API server silent for {timeout:g}s") from None
+    except OSError as exc:
+        raise CheckError(Reason.CONNECT, f"API server unreachable: {exc}") from None
+    except ValueError as exc:
+        raise CheckError(Reason.PROTOCOL, f"API server answered non-JSON: {exc}") from None
+    if status != 200:
+        reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
+        raise CheckError(reason, f"GET node {ctx.node_name}: HTTP {status}")
+    found = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
