@@ -27,6 +27,7 @@ class ConfigError(Exception):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
+        self.message = message
 
 
 # Constraints on a setting, written in its type: `port: Annotated[int, Min(1), Max(65535)]`.
@@ -347,7 +348,9 @@ def build(cls: type[T], data: Any, path: str) -> T:
     try:
         obj = cls(**kwargs)
     except ConfigError as exc:
-        raise ConfigError(path, str(exc)) from None
+        # A class's own validation names a field relative to it: make the path whole.
+        where = ".".join(p for p in (path, exc.path) if p)
+        raise ConfigError(where, exc.message) from None
     if isinstance(obj, CheckSettings) and obj.timeout > obj.interval:
         if "timeout" not in data:
             # Only the default timeout is longer than a short interval: shorten it to fit.

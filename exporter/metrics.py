@@ -121,6 +121,11 @@ CLUSTER_DISTRIBUTION_INFO = Family(
     "The detected Kubernetes distribution.",
     ("distribution",),
 )
+CLUSTER_WORKLOAD_ADMITTED = Family(
+    "gitpod_cluster_workload_admitted",
+    "1 if admission let the dry-run of the Gitpod workload shape in, 0 if it refused it.",
+    ("shape",),
+)
 CLUSTER_GITPOD_NODES = Family(
     "gitpod_cluster_gitpod_nodes",
     "Nodes carrying a Gitpod workload label.",

@@ -241,3 +241,58 @@ def calico(fake: FakeKube, version: str = "v3.24.5", mode: str = "vxlan") -> Non
         else {"vxlanMode": "Never", "ipipMode": "Always"}
     )
     fake.ippools = [obj("IPPool", "crd.projectcalico.org/v1", "default-ipv4-ippool", spec=spec)]
+
+
+# Admission as real clusters answer it (the message of the API server's 403).
+def pod_security_baseline(namespace: str, pod: dict[str, Any]) -> str | None:
+    """PodSecurity enforcing `baseline` on the namespace: host namespaces, hostPath volumes,
+    host ports and privileged containers are refused, each named."""
+    spec = pod["spec"]
+    problems = []
+    if spec.get("hostPID"):
+        problems.append("host namespaces (hostPID=true)")
+    paths = [v["name"] for v in spec.get("volumes", []) if "hostPath" in v]
+    if paths:
+        problems.append(f"hostPath volumes ({', '.join(f'{p!r}' for p in paths)})")
+    ports = [
+        p["hostPort"]
+        for c in spec.get("containers", [])
+        for p in c.get("ports", [])
+        if p.get("hostPort")
+    ]
+    if ports:
+        problems.append(f"hostPort (container uses hostPort {', '.join(map(str, ports))})")
+    privileged = [
+        c["name"]
+        for c in spec.get("containers", []) + spec.get("initContainers", [])
+        if (c.get("securityContext") or {}).get("privileged")
+    ]
+    if privileged:
+        problems.append(
+            f'privileged (container "{privileged[0]}" must not set securityContext.privileged=true)'
+        )
+    return f'violates PodSecurity "baseline:latest": {", ".join(problems)}' if problems else None
+
+
+def gatekeeper_host_ports(namespace: str, pod: dict[str, Any]) -> str | None:
+    """Gatekeeper's psp-host-ports constraint: host ports outside 80-9000 are refused."""
+    for c in pod["spec"].get("containers", []):
+        for p in c.get("ports", []):
+            if p.get("hostPort") and not 80 <= p["hostPort"] <= 9000:
+                return (
+                    'admission webhook "validation.gatekeeper.sh" denied the request: '
+                    "[psp-host-ports] The specified hostNetwork and hostPort are not "
+                    f"allowed, pod: {pod['metadata']['generateName']}x. Allowed values: "
+                    '{"max": 9000, "min": 80}'
+                )
+    return None
+
+
+def gke_critical_priority_quota(namespace: str, pod: dict[str, Any]) -> str | None:
+    """GKE: system-node-critical pods outside kube-system need a ResourceQuota for the class."""
+    if pod["spec"].get("priorityClassName") == "system-node-critical":
+        return (
+            "insufficient quota to match these scopes: [{PriorityClass In "
+            "[system-node-critical system-cluster-critical]}]"
+        )
+    return None
