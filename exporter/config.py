@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
+from exporter import safeyaml
+from exporter.parse import ParseError
 
 T = typing.TypeVar("T")
 
@@ -73,9 +74,15 @@ _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+", re.ASCII)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+def _shown(value: Any) -> str:
+    """A config value as an error quotes it: short, whatever the file holds."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:100] + "..."
+
+
 def _duration(value: Any, path: str) -> float:
     if isinstance(value, bool):
-        raise ConfigError(path, f"expected a duration such as 30s or 5m, got {value!r}")
+        raise ConfigError(path, f"expected a duration such as 30s or 5m, got {_shown(value)}")
     text = value.replace(" ", "") if isinstance(value, str) else ""
     if isinstance(value, int | float):
         seconds = float(value)
@@ -84,12 +91,14 @@ def _duration(value: Any, path: str) -> float:
     elif _DURATION.fullmatch(text):
         seconds = sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(text))
     else:
-        raise ConfigError(path, f"expected a duration such as 30s or 5m, got {value!r}")
+        raise ConfigError(path, f"expected a duration such as 30s or 5m, got {_shown(value)}")
     # .nan would spin the scheduler, .inf would never run the check again.
     if not math.isfinite(seconds) or seconds > 366 * 86400:
-        raise ConfigError(path, f"expected a finite duration of at most a year, got {value!r}")
+        raise ConfigError(
+            path, f"expected a finite duration of at most a year, got {_shown(value)}"
+        )
     if seconds <= 0:
-        raise ConfigError(path, f"expected a duration greater than 0, got {value!r}")
+        raise ConfigError(path, f"expected a duration greater than 0, got {_shown(value)}")
     return seconds
 
 
@@ -279,28 +288,28 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         out: Any = _duration(value, path)
     elif tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, f"expected true or false, got {value!r}")
+            raise ConfigError(path, f"expected true or false, got {_shown(value)}")
         out = value
     elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, f"expected an integer, got {value!r}")
+            raise ConfigError(path, f"expected an integer, got {_shown(value)}")
         out = value
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(path, f"expected a number, got {value!r}")
+            raise ConfigError(path, f"expected a number, got {_shown(value)}")
         out = float(value)
     elif tp is str:
         if not isinstance(value, str):
-            raise ConfigError(path, f"expected a string, got {value!r}")
+            raise ConfigError(path, f"expected a string, got {_shown(value)}")
         out = value
     elif origin is list:
         if not isinstance(value, list):
-            raise ConfigError(path, f"expected {_type_name(tp)}, got {value!r}")
+            raise ConfigError(path, f"expected {_type_name(tp)}, got {_shown(value)}")
         (item,) = typing.get_args(tp)
         out = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     elif origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(path, f"expected a mapping, got {value!r}")
+            raise ConfigError(path, f"expected a mapping, got {_shown(value)}")
         key_tp, value_tp = typing.get_args(tp)
         out = {
             _convert(k, key_tp, f"{path}.{k}"): _convert(v, value_tp, f"{path}.{k}")
@@ -317,13 +326,13 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
 
 def _apply(mark: Constraint, value: Any, path: str) -> None:
     if isinstance(mark, Min) and value < mark.value:
-        raise ConfigError(path, f"expected a value of at least {mark.value:g}, got {value!r}")
+        raise ConfigError(path, f"expected a value of at least {mark.value:g}, got {_shown(value)}")
     if isinstance(mark, Max) and value > mark.value:
-        raise ConfigError(path, f"expected a value of at most {mark.value:g}, got {value!r}")
+        raise ConfigError(path, f"expected a value of at most {mark.value:g}, got {_shown(value)}")
     if isinstance(mark, OneOf) and value not in mark.choices:
-        raise ConfigError(path, f"expected one of {', '.join(mark.choices)}, got {value!r}")
+        raise ConfigError(path, f"expected one of {', '.join(mark.choices)}, got {_shown(value)}")
     if isinstance(mark, Pattern) and not re.fullmatch(mark.regex, value):
-        raise ConfigError(path, f"expected {mark.help}, got {value!r}")
+        raise ConfigError(path, f"expected {mark.help}, got {_shown(value)}")
     if isinstance(mark, NonEmpty) and not value:
         raise ConfigError(path, "expected at least one entry")
 
@@ -333,7 +342,7 @@ def build(cls: type[T], data: Any, path: str) -> T:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(path, f"expected a mapping, got {data!r}")
+        raise ConfigError(path, f"expected a mapping, got {_shown(data)}")
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
@@ -366,11 +375,9 @@ def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSetting
     """Parse and validate a config document. `settings_types` maps every known check id (of
     both roles, so one file serves both) to its settings class."""
     try:
-        data = yaml.safe_load(text) if text else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = safeyaml.load(text, "the config") if text else None
+    except ParseError as exc:
+        raise ConfigError("", str(exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -392,7 +399,7 @@ def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSetting
     for check_id, settings_type in settings_types.items():
         section = raw_checks.get(check_id) or {}
         if not isinstance(section, dict):
-            raise ConfigError(f"checks.{check_id}", f"expected a mapping, got {section!r}")
+            raise ConfigError(f"checks.{check_id}", f"expected a mapping, got {_shown(section)}")
         # Precedence: the check's section, then `defaults`, then the check's own defaults.
         checks[check_id] = build(settings_type, {**raw_defaults, **section}, f"checks.{check_id}")
     explicit = {k: frozenset(v or {}) for k, v in raw_checks.items()}
@@ -403,10 +410,15 @@ def load_file(path: str | None, settings_types: typing.Mapping[str, type[CheckSe
     if not path:
         return load(None, settings_types)
     try:
-        text = Path(path).read_text()
+        text = safeyaml.read(path, "the config file")
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
-    return load(text, settings_types)
+    except ParseError as exc:
+        raise ConfigError("", str(exc)) from None
+    try:
+        return load(text, settings_types)
+    except RecursionError:  # a structure deeper than YAML's own limit caught
+        raise ConfigError("", "the config is nested too deeply") from None
 
 
 check_schema(Config)

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from exporter import hostfs
 from exporter.config import CheckSettings, check_schema
 from exporter.model import NotConfigured, Requirement, Result
 
@@ -31,6 +32,7 @@ class CheckContext(Generic[S]):
     pool: Executor
     node_name: str = ""
     kubeconfig: str | None = None
+    kube_context: str = ""  # kubernetes.context: the kubeconfig context to use
     # Cluster role only: the shared API access, the namespace Gitpod is installed in, the
     # installation (read by the scheduler, not by checks) and the settings keys the config
     # file sets, which win over what the installation states.
@@ -57,8 +59,13 @@ class CheckContext(Generic[S]):
         return self.installation
 
     def host_path(self, path: str) -> Path:
-        """`path` as seen on the node, resolved under --host-root."""
-        return self.host_root / path.lstrip("/")
+        """`path` as seen on the node, resolved inside --host-root (symlinks included); for a
+        socket to connect to. OSError when it does not exist."""
+        return hostfs.resolve(self.host_root, path)
+
+    def host_kind(self, path: str) -> str:
+        """file, directory, socket, fifo, device or absent, inside --host-root."""
+        return hostfs.kind(self.host_root, path)
 
     async def blocking(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a blocking call in the bounded pool so the event loop (and /metrics) stays free."""
@@ -66,7 +73,8 @@ class CheckContext(Generic[S]):
         return await loop.run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def read_host(self, path: str) -> str:
-        return await self.blocking(self.host_path(path).read_text)
+        """A host file's text, bounded and confined (exporter/hostfs.py), read in the pool."""
+        return await self.blocking(hostfs.read_text, self.host_root, path)
 
 
 # One Result, or one per requirement id for a check judging several; a value may be the

@@ -20,6 +20,14 @@ from exporter.scheduler import Scheduler
 from exporter.store import Store
 
 log = logging.getLogger("exporter.daemon")
+
+
+def _load(path: str | None) -> Config:
+    config = load_file(path, settings_types())
+    compat.load(config.compatibility.file)
+    return config
+
+
 STOP_GRACE_SECONDS = 2.0
 
 
@@ -34,6 +42,8 @@ class Daemon(Collector):
         self.scheduler = Scheduler(jobs, self.store)
         self.reload_ok = True
         self.reload_at = time.time()
+        self._reloading = False
+        self._reload_again = False
 
     def registry(self, node: str) -> CollectorRegistry:
         registry = make_registry(self.store, node)
@@ -50,15 +60,38 @@ class Daemon(Collector):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def reload(self) -> None:
-        """SIGHUP: re-read the config; a broken file keeps the running config."""
+        """SIGHUP: re-read the config; a broken file keeps the running config. One reload runs
+        at a time; SIGHUPs during it queue exactly one more."""
+        import asyncio
+
+        if self._reloading:
+            self._reload_again = True
+            return
+        self._reloading = True
+        # Held by the loop until done; the reference keeps it from being collected early.
+        self._reload_task = asyncio.get_running_loop().create_task(self._reloads())
+
+    async def _reloads(self) -> None:
+        try:
+            while True:
+                self._reload_again = False
+                await self._reload_once()
+                if not self._reload_again:
+                    return
+        finally:
+            self._reloading = False
+
+    async def _reload_once(self) -> None:
         import asyncio
 
         try:
-            config = load_file(self.config_path, settings_types())
-            compat.load(config.compatibility.file)
-        except ConfigError as exc:
+            # Parsed off the loop (a large file must not stall /metrics) and off the check
+            # pool (whose threads a hung dependency may hold).
+            config = await asyncio.get_running_loop().run_in_executor(None, _load, self.config_path)
+        except Exception as exc:  # a hostile file may provoke more than ConfigError
             self.reload_ok = False
-            log.error("config reload failed, keeping the running config: %s", exc)
+            why = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            log.error("config reload failed, keeping the running config: %s", why[:500])
             return
         self.reload_ok = True
         self.reload_at = time.time()
@@ -70,15 +103,10 @@ class Daemon(Collector):
         kube = make_kube(self.options, config, self.pool)
         jobs = make_jobs(self.options, config, self.pool, kube)
         self.scheduler = Scheduler(jobs, self.store)
-
-        async def swap() -> None:
-            await old.stop()
-            self.store.set_requirements(requirements(jobs))
-            self.scheduler.start()
-            log.info("config reloaded from %s", self.config_path or "defaults")
-
-        # Held by the loop until done; the reference keeps it from being collected early.
-        self._swap = asyncio.get_running_loop().create_task(swap())
+        await old.stop()
+        self.store.set_requirements(requirements(jobs))
+        self.scheduler.start()
+        log.info("config reloaded from %s", self.config_path or "defaults")
 
     def collect(self) -> Iterator[Metric]:
         ok = metrics.CONFIG_RELOAD_SUCCESSFUL.gauge()

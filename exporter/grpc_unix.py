@@ -77,6 +77,10 @@ def protobuf_strings(message: bytes) -> dict[int, str]:
     return out
 
 
+# containerd's Version answer is ~100 bytes; a peer streaming more is not containerd.
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
 async def unary_call(socket_path: str, method: str, request: bytes = b"") -> bytes:
     """Call `method` (e.g. /pkg.Service/Method) and return the response message bytes.
 
@@ -119,6 +123,8 @@ async def unary_call(socket_path: str, method: str, request: bytes = b"") -> byt
                     headers.update(dict(event.headers))  # type: ignore[arg-type]
                 elif isinstance(event, h2.events.DataReceived):
                     body += event.data or b""
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise GrpcError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
                     conn.acknowledge_received_data(event.flow_controlled_length, stream)
                 elif isinstance(event, h2.events.StreamEnded):
                     ended = True

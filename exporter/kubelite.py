@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from exporter import safeyaml
+from exporter.parse import ParseError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -85,13 +86,37 @@ def _named(items: Any, name: str, kind: str) -> dict[str, Any]:
     raise KubeConfigError(f"kubeconfig has no {kind} named {name!r}")
 
 
+def _merged(paths: list[str]) -> tuple[dict[str, Any], str]:
+    """KUBECONFIG's list merged as kubectl merges it: the first file to name a context,
+    cluster, user or current-context wins. Returns the document and the first file's path
+    (relative certificate paths resolve against the file that names them; here, the first)."""
+    merged: dict[str, Any] = {"contexts": [], "clusters": [], "users": []}
+    seen: dict[str, set[str]] = {k: set() for k in merged}
+    first = ""
+    for path in paths:
+        try:
+            doc = safeyaml.load(safeyaml.read(path, "the kubeconfig"), "the kubeconfig")
+        except FileNotFoundError:
+            continue  # kubectl skips missing files of the list
+        except (OSError, ParseError) as exc:
+            raise KubeConfigError(f"cannot read kubeconfig {path}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise KubeConfigError(f"kubeconfig {path} is not a mapping")
+        first = first or path
+        if doc.get("current-context") and "current-context" not in merged:
+            merged["current-context"] = doc["current-context"]
+        for kind in ("contexts", "clusters", "users"):
+            for item in doc.get(kind) or []:
+                if isinstance(item, dict) and item.get("name") not in seen[kind]:
+                    seen[kind].add(item.get("name"))
+                    merged[kind].append(item)
+    if not first:
+        raise KubeConfigError(f"no kubeconfig file found in {os.pathsep.join(paths)}")
+    return merged, first
+
+
 def from_kubeconfig(path: str, context: str = "") -> Endpoint:
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise KubeConfigError(f"cannot read kubeconfig {path}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise KubeConfigError(f"kubeconfig {path} is not a mapping")
+    doc, path = _merged(path.split(os.pathsep))
     ctx_name = context or doc.get("current-context") or ""
     kctx = _named(doc.get("contexts"), ctx_name, "context")
     cluster = _named(doc.get("clusters"), kctx.get("cluster", ""), "cluster")
@@ -127,10 +152,11 @@ def in_cluster() -> Endpoint | None:
     return Endpoint(f"https://{host}:{port}", ctx, str(token))
 
 
-def resolve(kubeconfig: str | None) -> Endpoint | None:
-    """The API endpoint from --kubeconfig/KUBECONFIG, else the in-cluster service account."""
+def resolve(kubeconfig: str | None, context: str = "") -> Endpoint | None:
+    """The API endpoint from --kubeconfig/KUBECONFIG (a list, merged as kubectl does; the
+    given context, else current-context), else the in-cluster service account."""
     if kubeconfig:
-        return from_kubeconfig(kubeconfig.split(os.pathsep)[0])
+        return from_kubeconfig(kubeconfig, context)
     return in_cluster()
 
 

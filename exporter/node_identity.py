@@ -50,7 +50,7 @@ async def labels(ctx: Any, timeout: float) -> dict[str, str]:
 
 async def _get(ctx: Any, timeout: float) -> dict[str, str]:
     try:
-        endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig)
+        endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig, ctx.kube_context)
     except (kubelite.KubeConfigError, OSError, ssl.SSLError) as exc:
         raise CheckError(Reason.AUTH, f"Kubernetes credentials unusable: {exc}") from None
     if endpoint is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 
 
@@ -38,6 +37,24 @@ def format_version(v: tuple[int, ...]) -> str:
     return ".".join(str(p) for p in v)
 
 
+# A whole value in double quotes (backslash escapes inside) or single quotes. Each character
+# matches one branch only, so a long or unterminated value costs linear time (shlex did not).
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', re.S)
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def _os_release_value(value: str, lineno: int) -> str:
+    value = value.strip()
+    m = _QUOTED.fullmatch(value)
+    if m and m.group(1) is not None:
+        return _ESCAPE.sub(r"\1", m.group(1))
+    if m:
+        return m.group(2)
+    if value[:1] in ("'", '"'):
+        raise ParseError(f"line {lineno}: unterminated quote")
+    return value
+
+
 def os_release(text: str) -> dict[str, str]:
     """os-release(5): KEY=value lines, values optionally shell-quoted."""
     out: dict[str, str] = {}
@@ -48,11 +65,7 @@ def os_release(text: str) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise ParseError(f"line {lineno} is not KEY=value")
-        try:
-            parts = shlex.split(value, posix=True)
-        except ValueError as exc:
-            raise ParseError(f"line {lineno}: {exc}") from None
-        out[key] = " ".join(parts)
+        out[key] = _os_release_value(value, lineno)
     if "ID" not in out:
         # os-release(5) says ID defaults to "linux" when absent.
         out["ID"] = "linux"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -71,6 +72,14 @@ def _summary(records: Iterable[Record | None]) -> dict[str, int]:
     return counts
 
 
+# C0 and C1 controls (and DEL): a host value must not drive the reader's terminal.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def as_text(role: str, requirements: Iterable[Requirement], records: Mapping[str, Record]) -> str:
     rows = list(_rows(requirements, records))
     table = [("STATUS", "SEVERITY", "REQUIREMENT", "OBSERVED", "DETAIL")]
@@ -82,7 +91,8 @@ def as_text(role: str, requirements: Iterable[Requirement], records: Mapping[str
         detail = res.detail if res else ""
         if res and res.reason and res.status is not Status.PASS:
             detail = f"[{res.reason}] {detail}"
-        table.append((status, str(req.severity), req.id, res.observed if res else "", detail))
+        observed = res.observed if res else ""
+        table.append((status, str(req.severity), req.id, _printable(observed), _printable(detail)))
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     lines = [f"Gitpod requirements, {role} role"]
     for r in table:

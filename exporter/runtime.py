@@ -67,6 +67,7 @@ def make_jobs(
             pool=pool,
             node_name=node_name(config),
             kubeconfig=options.kubeconfig,
+            kube_context=config.kubernetes.context,
             api=kube,
             namespace=config.kubernetes.namespace,
             installation=installation,

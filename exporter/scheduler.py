@@ -125,6 +125,9 @@ class Scheduler:
         self._stopping = False
 
     def start(self) -> None:
+        """Start every check's loop; a second call while they run starts nothing."""
+        if self._tasks:
+            return
         for job in self.jobs:
             name = f"check:{job.check.id}"
             self._tasks.append(asyncio.create_task(self._loop(job), name=name))

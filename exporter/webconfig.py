@@ -10,12 +10,11 @@ import hashlib
 import hmac
 import ssl
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated
 
-import yaml
-
+from exporter import safeyaml
 from exporter.config import ConfigError, OneOf, build, check_schema
+from exporter.parse import ParseError
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -80,9 +79,11 @@ check_schema(WebConfig)
 
 def load_web_config(path: str) -> WebConfig:
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, f"cannot read the web config: {exc}") from None
+        data = safeyaml.load(safeyaml.read(path, "the web config"), "the web config")
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the web config: {exc.strerror or exc}") from None
+    except ParseError as exc:
+        raise ConfigError(path, str(exc)) from None
     config = build(WebConfig, data, "")
     for user, hashed in config.basic_auth_users.items():
         if not hashed.startswith(("$2a$", "$2b$", "$2y$")):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from exporter.config import build
 from exporter.context import Check, CheckContext
 from exporter.model import Record
 from exporter.scheduler import Job, run_job
+from tests.helpers.exporter import Served, start
+from tests.hosts import Node
 from tests.servers.containerd import containerd  # noqa: F401  (fixture)
 from tests.servers.kube_fake import kube_api  # noqa: F401  (fixture)
 from tests.servers.mariadb import mariadb  # noqa: F401  (fixture)
@@ -79,3 +82,21 @@ def run_check(
     ctx = CheckContext(check.settings_type(**settings), host_root, pool, node_name, kubeconfig)
     records = asyncio.run(run_job(Job(check, ctx)))
     return next(r for r in records if r.requirement.id == check_id)
+
+
+@pytest.fixture
+def node_exporter(tmp_path: Path, containerd) -> Iterator[Served]:  # noqa: F811
+    root = Node(kernel="4.19.0-26-cloud-amd64").build(tmp_path / "host", containerd.socket)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("checks:\n  node_kernel:\n    interval: 1s\n")
+    served = start(
+        ["--role", "node", "--host-root", str(root), "--config", str(cfg)],
+        {"NODE_NAME": "worker-7"},
+    )
+    served.config = cfg  # type: ignore[attr-defined]
+    try:
+        yield served
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+        served.proc.wait()

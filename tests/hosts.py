@@ -6,6 +6,7 @@ The file contents are what these systems really show; only the paths are relocat
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,9 +155,12 @@ class Node:
             for name, doc in self.cni.items():
                 put(f"/etc/cni/net.d/{name}", json.dumps(doc, indent=2))
         if containerd_socket is not None:
+            # A hard link: the socket is inside the host root, as on a node. (A symlink to
+            # the test's socket would point outside the root, where the exporter, rightly,
+            # never follows it.)
             link = root / self.socket.lstrip("/")
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(containerd_socket)
+            os.link(containerd_socket, link)
         return root
 
 

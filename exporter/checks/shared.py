@@ -142,3 +142,10 @@ async def sized(
         main.id: judged(size.minimum, "needs at least"),
         recommended.id: judged(size.recommended, "is recommended"),
     }
+
+
+def client_timeout(timeout: float, parts: int = 1) -> float:
+    """Each of `parts` client calls' share of a check's timeout. The client gives up first (at
+    80 %), so a hung dependency ends as the check's own `fail/timeout`, not the scheduler's
+    `error/timeout`, and its critical alert fires."""
+    return max(timeout * 0.8 / max(parts, 1), 0.1)

@@ -9,13 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from exporter import safeyaml
 from exporter.gitpod import KINDS
 from exporter.parse import ParseError, excerpt
 
-# Gitpod's config is a few KB; the ConfigMap limit is 1 MiB.
-MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_BYTES = safeyaml.MAX_BYTES
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _FQDN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+", re.ASCII)
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
@@ -63,33 +61,9 @@ class GitpodConfig:
         return "ws" if self.shortname in ("", "default") else f"ws-{self.shortname}"
 
 
-class _NoAliases(yaml.SafeLoader):
-    """The installer writes no anchors; refusing aliases makes an alias bomb a parse error
-    instead of gigabytes of expansion."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases are not allowed here", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
 def load_document(text: str, what: str) -> Any:
-    """One YAML document, size-bounded and without aliases; ParseError names the place."""
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ParseError(f"{what} is {len(text)} bytes, over the {MAX_CONFIG_BYTES} limit")
-    try:
-        return yaml.load(text, Loader=_NoAliases)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ParseError(
-            f"{what} is not valid YAML{where}: {getattr(exc, 'problem', '')}"
-        ) from None
-    except RecursionError:
-        raise ParseError(f"{what} is nested too deeply") from None
+    """One YAML document, bounded and without aliases (exporter/safeyaml.py)."""
+    return safeyaml.load(text, what)
 
 
 class _Reader:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,6 @@ import yaml
 
 from tests import clusters, gitpod_install
 from tests.helpers.apps import ALL_NAMES, DOMAIN, scm_app
-from tests.helpers.exporter import Served, start
-from tests.hosts import Node
 from tests.servers.dns import dns_server
 from tests.servers.registry import PASSWORD as REGISTRY_PASSWORD
 from tests.servers.registry import USER as REGISTRY_USER
@@ -80,21 +77,3 @@ def stack(tmp_path: Path, kube_api, mariadb, s3, registry_server, tls_ca):
         kubeconfig = kube_api.kubeconfig(tmp_path / "kubeconfig")
         secrets = [mariadb.password, s3.secret, REGISTRY_PASSWORD, "fake-token-for-tests"]
         yield path, kubeconfig, env, secrets
-
-
-@pytest.fixture
-def node_exporter(tmp_path: Path, containerd) -> Iterator[Served]:
-    root = Node(kernel="4.19.0-26-cloud-amd64").build(tmp_path / "host", containerd.socket)
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text("checks:\n  node_kernel:\n    interval: 1s\n")
-    served = start(
-        ["--role", "node", "--host-root", str(root), "--config", str(cfg)],
-        {"NODE_NAME": "worker-7"},
-    )
-    served.config = cfg  # type: ignore[attr-defined]
-    try:
-        yield served
-    finally:
-        if served.proc.poll() is None:
-            served.proc.kill()
-        served.proc.wait()

@@ -115,7 +115,9 @@ def test_fault(dep: str, fault: str, tmp_path: Path, pool, tls_ca, monkeypatch) 
         record = records[check_id]
         status, reason, took = record.result.status, record.result.reason, record.duration_seconds
     OBSERVED[(dep, fault)] = (str(status), str(reason), took)
-    assert status in ("fail", "error")
+    # A dependency that is what its requirement judges fails it, so the alert fires, however it
+    # misbehaves (hung included); the API server is only the means to look: an error.
+    assert status == ("error" if dep == "kubernetes" else "fail"), (dep, fault, status, reason)
     assert reason in EXPECTED[dep][fault], (status, reason)
     assert took <= TIMEOUT + SLACK
 

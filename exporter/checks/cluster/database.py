@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from exporter import compat, httpcheck, metrics
-from exporter.checks.shared import VERSION, compatibility_requirement, compatibility_result
+from exporter.checks.shared import (
+    VERSION,
+    client_timeout,
+    compatibility_requirement,
+    compatibility_result,
+)
 from exporter.config import CheckSettings, Max, Min, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -135,7 +140,7 @@ async def _floor(ctx: CheckContext[Settings]) -> Result:
         raise NotConfigured("no database host configured")
     password = s.password.read() if s.password else ""
     # Leave the scheduler's timeout the last word: the client gives up a little earlier.
-    version, latency = await ctx.blocking(_query, s, password, max(s.timeout * 0.8, 0.1))
+    version, latency = await ctx.blocking(_query, s, password, client_timeout(s.timeout))
     try:
         flavor, found = mysql_version(version)
     except ParseError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics
-from exporter.checks.shared import probe_names
+from exporter.checks.shared import client_timeout, probe_names
 from exporter.config import CheckSettings, Max, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -85,7 +85,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         resolver.nameservers = [s.nameserver]
         resolver.port = s.port
     names = probe_names(s.domain, s.workspace_prefix)
-    resolver.lifetime = max(s.timeout * 0.8 / len(names), 0.1)
+    resolver.lifetime = client_timeout(s.timeout, len(names))
     samples, wrong, seen = [], [], []
     for pattern, name in names.items():
         started = time.perf_counter()

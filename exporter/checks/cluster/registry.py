@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from exporter import compat, httpcheck, metrics
-from exporter.checks.shared import compatibility_requirement, compatibility_result
+from exporter.checks.shared import client_timeout, compatibility_requirement, compatibility_result
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -194,7 +194,7 @@ async def _v2(ctx: CheckContext[Settings]) -> Result:
         raise NotConfigured("no registry url configured")
     password = s.password.read() if s.password else ""
     started = time.perf_counter()
-    async with httpcheck.session(s.timeout) as http:
+    async with httpcheck.session(client_timeout(s.timeout)) as http:
         client = _Client(http, s, password)
         async with await client.call("GET", f"{client.base}/v2/") as resp:
             version = resp.headers.get(API_HEADER, "")  # CIMultiDict: any header-name case

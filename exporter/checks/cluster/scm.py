@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import httpcheck, metrics
+from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, ConfigError, OneOf, Pattern
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -95,7 +96,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     samples, problems, ok = [], [], []
     for p in s.providers:
         try:
-            latency, status = await _probe(p, max(s.timeout * 0.8 / len(s.providers), 0.1))
+            latency, status = await _probe(p, client_timeout(s.timeout, len(s.providers)))
         except DependencyError as exc:
             problems.append((p.name, exc))
             samples.append(metrics.SCM_UP.sample(0.0, p.name))

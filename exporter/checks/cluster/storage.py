@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from exporter import metrics
+from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, OneOf, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -67,7 +68,9 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
         config=botocore.config.Config(
             connect_timeout=timeout,
             read_timeout=timeout,
-            retries={"max_attempts": 1, "mode": "standard"},
+            # One attempt: botocore reads max_attempts as retries (two connections, each the
+            # whole share); total_max_attempts counts the first one.
+            retries={"total_max_attempts": 1, "mode": "standard"},
             s3={"addressing_style": s.addressing_style},
         ),
     )
@@ -140,7 +143,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     key_id = s.access_key_id.read() if s.access_key_id else None
     secret = s.secret_access_key.read() if s.secret_access_key else None
     try:
-        latencies = await ctx.blocking(_probe, s, key_id, secret, max(s.timeout * 0.8, 0.1))
+        latencies = await ctx.blocking(_probe, s, key_id, secret, client_timeout(s.timeout))
     except _Missing as exc:
         return Result.failed(Reason.NOT_FOUND, "absent", str(exc))
     samples = [metrics.STORAGE_LATENCY_SECONDS.sample(took, op) for op, took in latencies.items()]

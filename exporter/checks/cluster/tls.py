@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from exporter import httpcheck, metrics
-from exporter.checks.shared import covers, probe_names
+from exporter.checks.shared import client_timeout, covers, probe_names
 from exporter.config import CheckSettings, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -99,7 +99,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     tls = httpcheck.tls_context(s.ca_file, s.ca_pem)
     tls.check_hostname = False
     names = probe_names(s.domain, s.workspace_prefix)
-    budget = max(s.timeout * 0.8 / len(names), 0.1)
+    budget = client_timeout(s.timeout, len(names))
     samples, uncovered, earliest = [], [], None
     try:
         for pattern, name in names.items():

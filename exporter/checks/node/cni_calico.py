@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import hostfs, metrics
 from exporter.config import CheckSettings, Duration, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, cni_plugin_types
 
 REQUIREMENT = Requirement(
@@ -40,19 +40,21 @@ def host_paths(settings: Settings) -> tuple[str, ...]:
 def _active_network(directory: str, ctx: CheckContext[Settings]) -> tuple[str, str, list[str]]:
     """(file, network name, plugin types) of the first valid config; invalid ones are skipped
     as the runtime skips them."""
-    root = ctx.host_path(directory)
-    for path in sorted(p for p in root.iterdir() if p.suffix in CNI_EXTENSIONS and p.is_file()):
-        try:
-            name, types = cni_plugin_types(path.read_text())
-        except (ParseError, OSError, UnicodeDecodeError):
+    for filename in hostfs.listdir(ctx.host_root, directory):
+        if not filename.endswith(CNI_EXTENSIONS):
             continue
-        return path.name, name, types
+        path = f"{directory.rstrip('/')}/{filename}"
+        try:
+            name, types = cni_plugin_types(hostfs.read_text(ctx.host_root, path))
+        except (ParseError, CheckError, OSError, RecursionError):
+            continue  # not a (valid, readable, sane) config: the runtime skips it too
+        return filename, name, types
     raise FileNotFoundError
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    if not ctx.host_path(s.directory).is_dir():
+    if ctx.host_kind(s.directory) != "directory":
         return Result.failed(Reason.MISSING, "none", f"no CNI config directory {s.directory}")
     try:
         filename, network, types = await ctx.blocking(_active_network, s.directory, ctx)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import stat
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics
-from exporter.checks.shared import VERSION
+from exporter.checks.shared import VERSION, client_timeout
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -40,23 +40,22 @@ def host_paths(settings: Settings) -> tuple[str, ...]:
     return tuple(settings.sockets)
 
 
-def _is_socket(path: object) -> bool:
-    try:
-        return stat.S_ISSOCK(path.stat().st_mode)  # type: ignore[attr-defined]
-    except OSError:
-        return False
-
-
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    socket = next((p for p in s.sockets if _is_socket(ctx.host_path(p))), None)
+    socket = next((p for p in s.sockets if ctx.host_kind(p) == "socket"), None)
     if socket is None:
         return Result.failed(
             Reason.NO_SOCKET, "absent", f"no containerd socket at {', '.join(s.sockets)}"
         )
     started = time.perf_counter()
     try:
-        reply = await unary_call(str(ctx.host_path(socket)), VERSION_METHOD)
+        reply = await asyncio.wait_for(
+            unary_call(str(ctx.host_path(socket)), VERSION_METHOD), client_timeout(s.timeout)
+        )
+    except TimeoutError:
+        return Result.failed(
+            Reason.TIMEOUT, "unresponsive", f"{socket}: no answer to the Version call in time"
+        )
     except OSError as exc:
         return Result.failed(
             Reason.CONNECT, "unreachable", f"{socket}: {exc.strerror or exc} (stale socket?)"

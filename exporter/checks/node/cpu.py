@@ -49,7 +49,7 @@ def requirements(settings: Settings) -> tuple[Requirement, ...]:
 
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
-    if ctx.host_path(HOST_PATHS[0]).exists():
+    if ctx.host_kind(HOST_PATHS[0]) != "absent":
         cpus = cpu_list_count(await ctx.read_host(HOST_PATHS[0]))
     else:
         cpus = cpuinfo_count(await ctx.read_host(HOST_PATHS[1]))

@@ -34,7 +34,7 @@ class Settings(CheckSettings):
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
-    path = HOST_PATHS[0] if ctx.host_path(HOST_PATHS[0]).exists() else HOST_PATHS[1]
+    path = HOST_PATHS[0] if ctx.host_kind(HOST_PATHS[0]) != "absent" else HOST_PATHS[1]
     info = os_release(await ctx.read_host(path))
     os_id, version_id = info["ID"], info.get("VERSION_ID", "")
     observed = info.get("PRETTY_NAME") or f"{os_id} {version_id}".strip()

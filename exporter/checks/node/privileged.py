@@ -37,7 +37,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     mask = cap_eff(await ctx.read_host(HOST_PATHS[0]))
     count = bin(mask).count("1")
     full = None
-    if ctx.host_path(HOST_PATHS[1]).exists():
+    if ctx.host_kind(HOST_PATHS[1]) != "absent":
         try:
             last = int((await ctx.read_host(HOST_PATHS[1])).strip())
             full = mask & ((1 << (last + 1)) - 1) == (1 << (last + 1)) - 1
