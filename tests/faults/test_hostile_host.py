@@ -13,6 +13,7 @@ import pytest
 
 from exporter import hostfs
 from tests.conftest import run_check
+from tests.helpers.exporter import start
 from tests.hosts import Node
 
 
@@ -140,3 +141,51 @@ def test_resolve_never_leaves_the_root(tmp_path: Path) -> None:
     assert hostfs.resolve(root, "/a/up") == root / "etc"
     assert hostfs.resolve(root, "../../etc") == root / "etc"
     assert not hostfs.exists(root, "/a/up/passwd")  # the real /etc/passwd is not in the root
+
+
+def test_the_node_role_serving_a_hostile_host_stays_small_and_responsive(tmp_path: Path) -> None:
+    """Every hostile file at once, every check each second: /metrics and /healthz answer
+    within 1 s throughout, peak RSS stays within the DaemonSet's limit, SIGTERM exits fast."""
+    root = Node(cni={"20-calico.conflist": {"name": "k8s", "plugins": [{"type": "calico"}]}}).build(
+        tmp_path / "host"
+    )
+    (root / "proc/meminfo").unlink()
+    os.mkfifo(root / "proc/meminfo")
+    with (root / "etc/os-release").open("r+b") as f:
+        f.truncate(1 << 30)
+    (root / "proc/sys/kernel/osrelease").write_bytes(b"\x1b[31m\xff\xfe")
+    with (root / "etc/cni/net.d/00-huge.conflist").open("wb") as f:
+        f.truncate(200 * 2**20)
+    config = tmp_path / "config.yaml"
+    config.write_text("defaults:\n  interval: 1s\n")
+    served = start(
+        ["--role", "node", "--host-root", str(root), "--config", str(config)],
+        {"NODE_NAME": "hostile-1"},
+    )
+    try:
+        served.wait_ready(10)
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            for page in ("/metrics", "/healthz"):
+                started = time.monotonic()
+                assert served.get(page)[0] == 200
+                assert time.monotonic() - started < 1.0, page
+            time.sleep(0.1)
+        status = Path(f"/proc/{served.proc.pid}/status").read_text()
+        peak_kib = int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+        )
+        assert peak_kib < 128 * 1024, f"peak RSS {peak_kib} KiB"
+        text = served.get("/metrics")[2]
+        assert 'reason="io",requirement="node_memory"' in text  # the FIFO
+        assert 'reason="io",requirement="node_os"' in text  # the 1 GB file
+        assert 'reason="parse",requirement="node_kernel"' in text  # garbage
+        started = time.monotonic()
+        served.proc.terminate()
+        assert served.proc.wait(5) == 0
+        assert time.monotonic() - started < 3
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+    assert "Traceback" not in served.logs()
