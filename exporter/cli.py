@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fnmatch
 import logging
 import os
 import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_help = (
         "run every check of the role once and report; exit 0 when every configured "
-        "critical requirement is met, 1 when one is not (or its check errored), 2 on a usage "
-        "or config error; warnings never change the exit code"
+        "critical requirement is met, 1 when one is not (or its check errored), 2 when "
+        "nothing could be judged or on a usage or config error; warnings never change the "
+        "exit code"
     )
     check = sub.add_parser(
         "check", help=check_help, description=check_help[0].upper() + check_help[1:] + "."
@@ -117,9 +120,33 @@ def build_parser() -> argparse.ArgumentParser:
     common(check)
     check.add_argument(
         "--output",
-        choices=["text", "json"],
+        choices=["text", "json", "junit"],
         default=_env("GRE_OUTPUT", "text"),
-        help="text: a readable table; json: one object for scripts. Env: GRE_OUTPUT.",
+        help="text: a readable report ending in its verdict; json: one object with a summary, "
+        "for scripts; junit: JUnit XML, one testcase per requirement, for CI systems. Env: "
+        "GRE_OUTPUT.",
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        default=_env("GRE_STRICT") in ("1", "true"),
+        help="count skipped critical requirements as unmet (exit 1): a preflight that must "
+        "judge everything. Env: GRE_STRICT=1.",
+    )
+    check.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="judge only these requirements (ids or shell patterns such as 'cluster_*' or "
+        "'cluster_node_label:*'; repeatable)",
+    )
+    check.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="leave these requirements out (ids or patterns; repeatable)",
     )
     return parser
 
@@ -133,8 +160,19 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 # Client libraries whose DEBUG output is wire-level (request headers, signed URLs, frames):
 # log_level debug is for the exporter's own decisions, not theirs.
-QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "kubernetes", "aiohttp", "pymysql", "h2",
-                   "hpack", "dns", "asyncio", "s3transfer")  # fmt: skip
+QUIET_LIBRARIES = (
+    "botocore",
+    "boto3",
+    "urllib3",
+    "kubernetes",
+    "aiohttp",
+    "pymysql",
+    "h2",
+    "hpack",
+    "dns",
+    "asyncio",
+    "s3transfer",
+)
 
 
 def setup_logging(level: str) -> None:
@@ -169,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log_level if args.command == "serve" else "warning")
     options = Options(args.role, Path(args.host_root), args.kubeconfig, args.gitpod_config)
     if args.command == "check":
-        return asyncio.run(check(options, config, args.output))
+        selection = Selection(tuple(args.only), tuple(args.skip))
+        return asyncio.run(check(options, config, args.output, args.strict, selection))
     assert listen is not None
     code = asyncio.run(serve(options, config, args.config, listen, web, tls))
     # A check thread stuck in a blocking client (a hung API server, say) cannot be interrupted,
@@ -180,18 +219,46 @@ def main(argv: list[str] | None = None) -> int:
     os._exit(code)
 
 
-async def check(options: Options, config: Config, output: str) -> int:
+@dataclass(frozen=True)
+class Selection:
+    """--only and --skip: requirement ids or shell patterns."""
+
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+    def wants(self, requirement_id: str) -> bool:
+        def hit(patterns: tuple[str, ...]) -> bool:
+            family = requirement_id.split(":")[0]
+            return any(fnmatch.fnmatchcase(requirement_id, p) or p == family for p in patterns)
+
+        return (not self.only or hit(self.only)) and not hit(self.skip)
+
+
+async def check(
+    options: Options,
+    config: Config,
+    output: str,
+    strict: bool = False,
+    selection: Selection = Selection(),
+) -> int:
     with ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check") as pool:
         jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
+        # A check runs when any of its requirements is wanted (a family by its id too).
+        jobs = [j for j in jobs if any(selection.wants(r.id) for r in j.requirements)]
         runs = await asyncio.gather(*(run_job(job) for job in jobs))
-    by_id = {r.requirement.id: r for records in runs for r in records}
     # What the checks judged, in registry order: some learn their requirements as they run.
-    reqs = [r.requirement for records in runs for r in records]
-    if output == "json":
-        print(report.as_json(options.role, reqs, by_id))
-    else:
-        print(report.as_text(options.role, reqs, by_id), end="")
-    return report.exit_code(reqs, by_id)
+    records = [r for batch in runs for r in batch if selection.wants(r.requirement.id)]
+    if not records:
+        print(
+            "gitpod-requirements-exporter: --only/--skip leave no requirement to judge",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    by_id = {r.requirement.id: r for r in records}
+    reqs = [r.requirement for r in records]
+    views = {"json": report.as_json, "junit": report.as_junit, "text": report.as_text}
+    print(views[output](options.role, reqs, by_id, strict), end="" if output == "text" else "\n")
+    return report.exit_code(report.summarize(report.rows(reqs, by_id), strict, options.role))
 
 
 async def serve(
@@ -207,7 +274,8 @@ async def serve(
 
     daemon = Daemon(options, config, config_path)
     node = node_label(config) if options.role == "node" else ""
-    server = HTTPServer(make_routes(options.role, daemon.store, daemon.registry(node)), web, tls)
+    routes = make_routes(options.role, daemon.store, daemon.registry(node), config.runbook_url)
+    server = HTTPServer(routes, web, tls)
     try:
         addresses = await server.start(listen[0], listen[1])
     except OSError as exc:

@@ -211,6 +211,10 @@ class Config:
     # NODE_NAME from the downward API wins; this is for running outside Kubernetes.
     node_name: str = ""
     thread_pool_size: Annotated[int, Min(1), Max(64)] = 4
+    # Where docs/runbook.md is served for the report page's links (your fork, an internal wiki).
+    runbook_url: str = (
+        "https://github.com/gitpod-io/gitpod-requirements-exporter/blob/main/docs/runbook.md"
+    )
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     gitpod: GitpodSettings = field(default_factory=GitpodSettings)
     compatibility: CompatibilitySettings = field(default_factory=CompatibilitySettings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -70,6 +71,9 @@ class Kube:
 
         cfg = kubernetes.client.Configuration()
         if self.kubeconfig:
+            files = self.kubeconfig.split(os.pathsep)
+            if not any(os.path.exists(f) for f in files):
+                raise CheckError(Reason.NOT_FOUND, f"kubeconfig {self.kubeconfig} does not exist")
             try:
                 kubernetes.config.load_kube_config(
                     config_file=self.kubeconfig,
@@ -77,7 +81,7 @@ class Kube:
                     client_configuration=cfg,
                 )
             except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-                raise CheckError(Reason.NOT_CONFIGURED, f"kubeconfig unusable: {exc}") from None
+                raise CheckError(Reason.CONFIG, f"kubeconfig unusable: {exc}") from None
         else:
             try:
                 kubernetes.config.load_incluster_config(client_configuration=cfg)

@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import logging
 import ssl
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -46,12 +47,15 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]  # names lower-cased
+    query: str = ""
 
 
 Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
-def make_routes(role: str, store: Store, registry: CollectorRegistry) -> dict[str, Handler]:
+def make_routes(
+    role: str, store: Store, registry: CollectorRegistry, runbook_url: str = report.RUNBOOK_URL
+) -> dict[str, Handler]:
     def metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(body=encoder(registry), content_type=content_type)
@@ -64,8 +68,13 @@ def make_routes(role: str, store: Store, registry: CollectorRegistry) -> dict[st
             return Response(body=b"ready\n")
         return Response(503, b"first round of checks still running\n")
 
-    def index(_: Request) -> Response:
-        page = report.as_html(role, store.requirements, store.snapshot(), store.ready)
+    def index(request: Request) -> Response:
+        # ?refresh=N: the page reloads itself every N seconds (5 at least), for a wall screen.
+        wanted = urllib.parse.parse_qs(request.query).get("refresh", [""])[0]
+        refresh = max(int(wanted), 5) if wanted.isdigit() and len(wanted) < 6 else 0
+        page = report.as_html(
+            role, store.requirements, store.snapshot(), store.ready, runbook_url, refresh
+        )
         return Response(body=page.encode(), content_type="text/html; charset=utf-8")
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz, "/": index}
@@ -159,7 +168,8 @@ class HTTPServer:
             await asyncio.wait_for(reader.readexactly(int(length)), HEAD_SECONDS)
         connection = headers.get("connection", "").lower()
         keep = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-        response = await self._respond(Request(method, target.split("?", 1)[0], headers))
+        path, _, query = target.partition("?")
+        response = await self._respond(Request(method, path, headers, query))
         await self._send(writer, method, response, keep,
                          "gzip" in headers.get("accept-encoding", ""))  # fmt: skip
         return keep

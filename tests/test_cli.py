@@ -146,7 +146,9 @@ def test_exit_code_1_on_a_critical_failure_and_a_readable_report(tmp_path: Path,
     line = next(x for x in proc.stdout.splitlines() if "node_kernel" in x and "FAIL" in x)
     assert "4.19.0-26-cloud-amd64" in line
     assert "below_minimum" in line
-    assert "To fix:" in proc.stdout
+    assert "To fix (critical first):" in proc.stdout
+    verdict = proc.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("NOT READY: 1 critical unmet (node_kernel)")
 
 
 def test_warnings_never_change_the_exit_code(tmp_path: Path, capsys, containerd) -> None:
@@ -168,7 +170,14 @@ def test_disabled_check_is_skipped(tmp_path: Path, capsys, containerd) -> None:
     assert (cpu["status"], cpu["reason"], rc) == ("skipped", "disabled", 0)
 
 
-def test_cluster_role_check_runs(capsys) -> None:
+def test_a_cluster_check_without_a_cluster_judges_nothing_and_exits_2(capsys, monkeypatch) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     rc = main(["check", "--role", "cluster", "--output", "json"])
-    assert rc == 0
-    assert json.loads(capsys.readouterr().out)["role"] == "cluster"
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 2  # a preflight must not pass having checked nothing
+    assert doc["role"] == "cluster"
+    assert doc["summary"]["verdict"] == "nothing_judged"
+    assert main(["check", "--role", "cluster"]) == 2
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("NOTHING JUDGED") and "--kubeconfig" in last

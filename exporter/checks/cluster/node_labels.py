@@ -45,6 +45,8 @@ def requirement_for(requirement_id: str, settings: Settings) -> Requirement:
         REQUIREMENT,
         id=requirement_id,
         title=f"Ready, schedulable nodes labelled {label}={settings.value}",
+        remedy=f"Label at least one Ready node for this workload: kubectl label node NAME "
+        f"{label}={settings.value}",
     )
 
 
