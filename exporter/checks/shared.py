@@ -3,9 +3,10 @@ their verdicts use. Checks import from here, never from each other."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from exporter import metrics, node_identity
 from exporter.compat import Release, Verdict
@@ -13,6 +14,7 @@ from exporter.config import Pattern
 from exporter.gitpod import COMPATIBILITY_DOC
 from exporter.model import (
     CheckError,
+    DependencyError,
     NotConfigured,
     Reason,
     Requirement,
@@ -31,6 +33,8 @@ OPTIONAL_VERSION = Pattern(r"(v?\d+\.\d+(\.\d+)?)?", "a version such as 1.30, or
 
 # 16 GB as the KOTS preflight reads "16G" (10^9), so a 16 GiB VM passes after the kernel's
 # reservation (MemTotal ~15.2-15.7 GiB) while an 8 GiB VM fails.
+T = TypeVar("T")
+
 MIN_NODE_MEMORY_BYTES = 16 * 10**9
 
 
@@ -149,3 +153,13 @@ def client_timeout(timeout: float, parts: int = 1) -> float:
     80 %), so a hung dependency ends as the check's own `fail/timeout`, not the scheduler's
     `error/timeout`, and its critical alert fires."""
     return max(timeout * 0.8 / max(parts, 1), 0.1)
+
+
+async def within(call: Awaitable[T], timeout: float, what: str) -> T:
+    """Await a client call that may outlast its own timeouts (a blocking client in the pool
+    spends part of its share building itself): past 90 % of the check's timeout the dependency
+    has failed with `timeout`, before the scheduler would leave the requirement unknown."""
+    try:
+        return await asyncio.wait_for(call, max(timeout * 0.9, 0.1))
+    except TimeoutError:
+        raise DependencyError(Reason.TIMEOUT, f"{what}: no answer within {timeout:g}s") from None

@@ -13,6 +13,7 @@ from exporter.checks.shared import (
     client_timeout,
     compatibility_requirement,
     compatibility_result,
+    within,
 )
 from exporter.config import CheckSettings, Max, Min, Secret
 from exporter.context import CheckContext
@@ -140,7 +141,9 @@ async def _floor(ctx: CheckContext[Settings]) -> Result:
         raise NotConfigured("no database host configured")
     password = s.password.read() if s.password else ""
     # Leave the scheduler's timeout the last word: the client gives up a little earlier.
-    version, latency = await ctx.blocking(_query, s, password, client_timeout(s.timeout))
+    version, latency = await within(
+        ctx.blocking(_query, s, password, client_timeout(s.timeout)), s.timeout, "MySQL"
+    )
     try:
         flavor, found = mysql_version(version)
     except ParseError:

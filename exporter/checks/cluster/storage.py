@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from exporter import metrics
-from exporter.checks.shared import client_timeout
+from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -143,7 +143,9 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     key_id = s.access_key_id.read() if s.access_key_id else None
     secret = s.secret_access_key.read() if s.secret_access_key else None
     try:
-        latencies = await ctx.blocking(_probe, s, key_id, secret, client_timeout(s.timeout))
+        latencies = await within(
+            ctx.blocking(_probe, s, key_id, secret, client_timeout(s.timeout)), s.timeout, "S3"
+        )
     except _Missing as exc:
         return Result.failed(Reason.NOT_FOUND, "absent", str(exc))
     samples = [metrics.STORAGE_LATENCY_SECONDS.sample(took, op) for op, took in latencies.items()]
