@@ -151,8 +151,8 @@ class Summary:
             return f"READY: {self.critical_met} critical requirements met; {warnings}" + (
                 f" ({', '.join(self.warnings_unmet[:5])})" if self.warnings_unmet else ""
             )
-        unmet = ", ".join(self.critical_unmet[:8]) + (
-            f" and {len(self.critical_unmet) - 8} more" if len(self.critical_unmet) > 8 else ""
+        unmet = ", ".join(self.critical_unmet[:5]) + (
+            f" and {len(self.critical_unmet) - 5} more" if len(self.critical_unmet) > 5 else ""
         )
         return f"NOT READY: {len(self.critical_unmet)} critical unmet ({unmet}); {warnings}"
 
@@ -345,7 +345,8 @@ def as_junit(
 
 _STYLE = """
 *{box-sizing:border-box}
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px;
+overflow-wrap:anywhere}
 h1{font-size:1.4em;margin:.2em 0 .6em}
 .banner{padding:.8em 1em;border-radius:6px;margin-bottom:1em;font-size:1.1em}
 .banner.ready{background:#dafbe1;border:1px solid #1a7f37}
@@ -355,11 +356,12 @@ h1{font-size:1.4em;margin:.2em 0 .6em}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
 th,td{text-align:left;padding:.45em .6em;border-bottom:1px solid #ddd;vertical-align:top;
 overflow-wrap:anywhere;word-break:break-word}
-th:nth-child(1){width:7.5em}th:nth-child(2){width:30%}th:nth-child(3){width:33%}
+th:nth-child(1){width:9em}th:nth-child(2){width:30%}th:nth-child(3){width:33%}
 tr.critical.fail td:first-child{background:#cf222e;color:#fff}
 tr.critical.error td:first-child{background:#9a6700;color:#fff}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
-.error{color:#9a6700;font-weight:600}.skipped,.pending{color:#6e7781}
+tr.critical.fail td:first-child .muted,tr.critical.error td:first-child .muted{color:#fff}
+td.pass{color:#1a7f37;font-weight:600}td.fail{color:#cf222e;font-weight:600}
+td.error{color:#9a6700;font-weight:600}td.skipped,td.pending{color:#6e7781}
 .sev{font-size:.8em;padding:0 .35em;border-radius:3px;border:1px solid #aaa}
 .sev.critical{border-color:#cf222e;color:#cf222e}
 .muted{color:#6e7781;font-size:.9em}

@@ -116,10 +116,10 @@ async def sized(
         # Half the budget at most: a hung API server must leave time to judge by the floor.
         labels = await node_identity.labels(ctx, min(ctx.settings.timeout / 2, 5.0))
     except (NotConfigured, CheckError) as exc:
-        node_roles, note = None, f"role unknown ({exc}): judged by the floor of {show(floor)}"
+        node_roles, who = None, f"a node of unknown Gitpod role ({exc})"
     else:
         node_roles = roles(labels)
-        note = f"role {'+'.join(node_roles)}"
+        who = f"a {'+'.join(node_roles)} node"
         if not node_roles:
             skipped = Result(
                 Status.SKIPPED,
@@ -137,14 +137,14 @@ async def sized(
             return Result.failed(
                 Reason.BELOW_MINIMUM,
                 observed,
-                f"{observed}; {note} {what} {show(threshold)}",
+                f"{observed}: {who} {what} {show(threshold)}",
                 *samples,
             )
-        return Result.passed(observed, *samples, detail=f"{note}: {what} {show(threshold)}")
+        return Result.passed(observed, *samples, detail=f"{who} {what} {show(threshold)}")
 
     return {
         main.id: judged(size.minimum, "needs at least"),
-        recommended.id: judged(size.recommended, "is recommended"),
+        recommended.id: judged(size.recommended, "should have"),
     }
 
 

@@ -98,7 +98,10 @@ def test_without_its_labels_a_node_is_judged_by_the_floor(
         r for r in json.loads(capsys.readouterr().out)["results"] if r["requirement"] == "node_cpu"
     )
     assert (cpu["status"], cpu["reason"]) == LOW
-    assert "role unknown" in cpu["detail"] and "floor of 4 vCPU" in cpu["detail"]
+    assert (
+        cpu["detail"]
+        == "2 vCPU: a node of unknown Gitpod role (NODE_NAME is not set) needs at least 4 vCPU"
+    )
 
 
 def test_cluster_nodes_runtime_sizes_by_role(kube_api: FakeKube, tmp_path: Path, capsys) -> None:
