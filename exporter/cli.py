@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import fnmatch
 import logging
 import os
@@ -14,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
 
 from exporter import __version__, compat, report
 from exporter.checks import ROLES, settings_types
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or continuously as a Prometheus exporter (serve).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,check}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,check,config}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -148,7 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="leave these requirements out (ids or patterns; repeatable)",
     )
+    config = sub.add_parser(
+        "config",
+        help="validate a config file: every problem at once, else the effective config",
+        description="config check FILE: validate FILE as `serve` and `check` would (every "
+        "problem listed, exit 2), else print the effective config with every default filled in "
+        "(secrets appear as where they are read from, never as values) and exit 0.",
+    )
+    config.add_argument("action", choices=["check"])
+    config.add_argument("file", metavar="FILE")
     return parser
+
+
+def config_check(path: str) -> int:
+    try:
+        config = load_file(path, settings_types())
+        compat.load(config.compatibility.file)
+    except ConfigError as exc:
+        print(f"gitpod-requirements-exporter: config error {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    effective = dataclasses.asdict(config)
+    effective.pop("explicit", None)
+    print(yaml.safe_dump(effective, sort_keys=False), end="")
+    return EXIT_OK
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -188,6 +213,8 @@ def setup_logging(level: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "config":
+        return config_check(args.file)
     try:
         config = load_file(args.config, settings_types())
         compat.load(config.compatibility.file)  # a broken matrix file stops start-up too

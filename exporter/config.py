@@ -31,6 +31,32 @@ class ConfigError(Exception):
         self.message = message
 
 
+class ConfigErrors(ConfigError):
+    """Every problem of a file at once, so a fix is not followed by the next error."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        listed = "\n".join(f"  {e}" for e in errors)
+        super().__init__("", f"{len(errors)} problems:\n{listed}")
+        self.errors = errors
+
+
+def _raise_all(errors: list[ConfigError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def _collecting(errors: list[ConfigError], fn: typing.Callable[..., T], *args: Any) -> T | None:
+    try:
+        return fn(*args)
+    except ConfigErrors as exc:
+        errors.extend(exc.errors)
+    except ConfigError as exc:
+        errors.append(exc)
+    return None
+
+
 # Constraints on a setting, written in its type: `port: Annotated[int, Min(1), Max(65535)]`.
 # The loader applies them; a marker it does not know is refused when the class is checked
 # (check_schema, at registration), so a typo cannot silently drop a constraint.
@@ -349,15 +375,21 @@ def build(cls: type[T], data: Any, path: str) -> T:
         raise ConfigError(path, f"expected a mapping, got {_shown(data)}")
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    errors: list[ConfigError] = []
     for key in data:
         if key not in fields:
             where = f"{path}.{key}" if path else str(key)
-            raise ConfigError(where, f"unknown key; expected one of {', '.join(sorted(fields))}")
+            known = ", ".join(sorted(fields))
+            errors.append(ConfigError(where, f"unknown key; expected one of {known}"))
     kwargs: dict[str, Any] = {}
     for name in fields:
         where = f"{path}.{name}" if path else name
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], where)
+            before = len(errors)
+            value = _collecting(errors, _convert, data[name], hints[name], where)
+            if len(errors) == before:
+                kwargs[name] = value
+    _raise_all(errors)
     try:
         obj = cls(**kwargs)
     except ConfigError as exc:
@@ -391,22 +423,36 @@ def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSetting
     raw_checks = data.get("checks") or {}
     if not isinstance(raw_checks, dict):
         raise ConfigError("checks", "expected a mapping of check id to settings")
-    top = build(Config, {k: v for k, v in data.items() if k not in ("checks", "explicit")}, "")
+    errors: list[ConfigError] = []
+    top_data = {k: v for k, v in data.items() if k not in ("checks", "explicit")}
+    top = _collecting(errors, build, Config, top_data, "")
     for check_id in raw_checks:
         if check_id not in settings_types:
-            raise ConfigError(
-                f"checks.{check_id}",
-                f"unknown check; expected one of {', '.join(sorted(settings_types))}",
+            errors.append(
+                ConfigError(
+                    f"checks.{check_id}",
+                    f"unknown check; expected one of {', '.join(sorted(settings_types))}",
+                )
             )
-    raw_defaults = data.get("defaults") or {}
+    # A broken `defaults` is reported once, not again in every check it would reach.
+    defaults_ok = not any(e.path.startswith("defaults") for e in errors)
+    raw_defaults = (data.get("defaults") or {}) if defaults_ok else {}
     checks: dict[str, CheckSettings] = {}
     for check_id, settings_type in settings_types.items():
         section = raw_checks.get(check_id) or {}
         if not isinstance(section, dict):
-            raise ConfigError(f"checks.{check_id}", f"expected a mapping, got {_shown(section)}")
+            errors.append(
+                ConfigError(f"checks.{check_id}", f"expected a mapping, got {_shown(section)}")
+            )
+            continue
         # Precedence: the check's section, then `defaults`, then the check's own defaults.
-        checks[check_id] = build(settings_type, {**raw_defaults, **section}, f"checks.{check_id}")
-    explicit = {k: frozenset(v or {}) for k, v in raw_checks.items()}
+        merged = {**raw_defaults, **section}
+        built = _collecting(errors, build, settings_type, merged, f"checks.{check_id}")
+        if built is not None:
+            checks[check_id] = built
+    _raise_all(errors)
+    assert top is not None
+    explicit = {k: frozenset(v or {}) for k, v in raw_checks.items() if isinstance(v, dict)}
     return dataclasses.replace(top, checks=checks, explicit=explicit)
 
 

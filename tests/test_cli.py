@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter.checks import NODE_CHECKS
 from exporter.cli import main
@@ -181,3 +182,38 @@ def test_a_cluster_check_without_a_cluster_judges_nothing_and_exits_2(capsys, mo
     assert main(["check", "--role", "cluster"]) == 2
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("NOTHING JUDGED") and "--kubeconfig" in last
+
+
+def test_every_config_problem_is_reported_at_once(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "log_level: loud\nthread_pool_size: 0\ndefaults:\n  interval: .nan\nchecks:\n"
+        "  node_kernal: {}\n  node_cpu: {min_cpus: four}\n"
+        "  cluster_database: {port: 70000, password: {env: X, file: /y}}\n"
+    )
+    assert main(["check", "--role", "node", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "7 problems:" in err
+    for field in (
+        "log_level",
+        "thread_pool_size",
+        "defaults.interval",
+        "checks.node_kernal",
+        "checks.node_cpu.min_cpus",
+        "checks.cluster_database.port",
+        "checks.cluster_database.password",
+    ):
+        assert f"  {field}" in err, field
+    assert "checks.node_os.interval" not in err  # a broken default is reported once
+
+
+def test_config_check_prints_the_effective_config_without_secret_values(tmp_path, capsys):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("checks:\n  cluster_database: {host: db, password: {env: DB_PASSWORD}}\n")
+    assert main(["config", "check", str(cfg)]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    db = doc["checks"]["cluster_database"]
+    assert (db["host"], db["port"], db["password"]["env"]) == ("db", 3306, "DB_PASSWORD")
+    assert doc["checks"]["node_kernel"]["min_version"] == "5.4.0"  # defaults filled in
+    cfg.write_text("log_level: loud\n")
+    assert main(["config", "check", str(cfg)]) == 2
