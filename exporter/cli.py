@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from exporter import __version__, compat, report
+from exporter import __version__, compat, logs, report
 from exporter.checks import ROLES, settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.runtime import Options, make_jobs, make_kube, node_label
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
             "is used. Env: GRE_KUBECONFIG, then KUBECONFIG.",
         )
 
+        p.add_argument(
+            "--log-format",
+            choices=logs.FORMATS,
+            default=_env("GRE_LOG_FORMAT", "logfmt"),
+            help="logfmt (ts=... level=... msg=...), or json lines for log pipelines. Env: "
+            "GRE_LOG_FORMAT.",
+        )
         p.add_argument(
             "--gitpod-config",
             default=_env("GRE_GITPOD_CONFIG"),
@@ -200,15 +207,8 @@ QUIET_LIBRARIES = (
 )
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-        force=True,
-    )
-    for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+def setup_logging(level: str, fmt: str = "logfmt") -> None:
+    logs.setup(level, fmt, QUIET_LIBRARIES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {args.config}" if args.config else ""
         print(f"gitpod-requirements-exporter: config error{where}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(config.log_level if args.command == "serve" else "warning")
+    setup_logging(config.log_level if args.command == "serve" else "warning", args.log_format)
     options = Options(args.role, Path(args.host_root), args.kubeconfig, args.gitpod_config)
     if args.command == "check":
         selection = Selection(tuple(args.only), tuple(args.skip))

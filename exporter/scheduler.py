@@ -183,13 +183,14 @@ def _log_transition(previous: Record | None, record: Record) -> None:
     level = logging.INFO if changed else logging.DEBUG
     if res.status is Status.ERROR and changed:
         level = logging.WARNING
+    fields = {
+        "requirement": record.requirement.id,
+        "status": str(res.status),
+        "reason": str(res.reason) or "-",
+        "observed": res.observed,
+        "detail": res.detail,
+        "duration": f"{record.duration_seconds:.3f}s",
+    }
     log.log(
-        level,
-        "requirement=%s status=%s reason=%s observed=%r detail=%r duration=%.3fs",
-        record.requirement.id,
-        res.status,
-        res.reason or "-",
-        res.observed,
-        res.detail,
-        record.duration_seconds,
+        level, "check result" if changed else "check result unchanged", extra={"fields": fields}
     )

@@ -40,7 +40,8 @@ def validate(objects: list[dict], version: str, validator_path: Path | None, tmp
 
 def test_every_kustomization_is_covered() -> None:
     assert set(KUSTOMIZATIONS) == {
-        "base", "overlays/k3s", "overlays/plain-prometheus", "prometheus-operator", "grafana",
+        "rbac", "base", "preflight", "overlays/k3s", "overlays/plain-prometheus",
+        "prometheus-operator", "grafana",
     }  # fmt: skip
     # The installation's RBAC is on by default: base (and so every overlay) includes it.
     assert COMPONENTS == ["components/gitpod-installation"]
@@ -159,3 +160,18 @@ def test_grafana_config_maps_carry_the_sidecar_label() -> None:
     assert len(maps) == 2
     for cm in maps:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_the_preflight_job_runs_check_once_with_the_cluster_roles_rbac() -> None:
+    objects = render("preflight")
+    job = one(objects, "Job", "gitpod-requirements-preflight")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["check", "--role=cluster"]
+    assert (job["spec"]["backoffLimit"], pod["restartPolicy"]) == (0, "Never")
+    assert pod["serviceAccountName"] == "gitpod-requirements-cluster"
+    assert container["image"].startswith("ghcr.io/gitpod-io/gitpod-requirements-exporter:")
+    # The same RBAC as the exporter's cluster role, nothing of the DaemonSet.
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("ClusterRole", "gitpod-requirements-cluster") in kinds
+    assert not any(k == "DaemonSet" for k, _ in kinds)

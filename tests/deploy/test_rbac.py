@@ -134,7 +134,7 @@ def test_cluster_rbac_reads_only_but_for_the_dry_run() -> None:
         if set(g.verbs) & WRITE_VERBS:
             assert (g.verbs, g.resources, g.namespace) == (("create",), ("pods",), "gitpod")
     # The manifest tells the reader why the one write verb is there.
-    source = (DEPLOY / "base" / "rbac-cluster.yaml").read_text()
+    source = (DEPLOY / "rbac" / "rbac-cluster.yaml").read_text()
     assert "dryRun=All" in source and "persists nothing" in source
 
 

@@ -65,12 +65,12 @@ def test_serve_exposes_components_and_leaks_no_secret(stack, tmp_path: Path) -> 
                        "gitpod_installation_info"):  # fmt: skip
             assert metric in names
         # The quick check's second run is logged at DEBUG (no change, so not at INFO).
-        until(lambda: "level=DEBUG" in served.logs(), 10, "a DEBUG line")
+        until(lambda: "level=debug" in served.logs(), 10, "a DEBUG line")
     finally:
         served.proc.terminate()
         served.proc.wait(10)
     logs = served.logs()
-    assert "level=DEBUG" in logs
+    assert "level=debug" in logs
     for secret in secrets:
         for where, content in (("metrics", metrics), ("page", page), ("logs", logs)):
             assert secret not in content, f"secret leaked into {where}"
