@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.checks import NODE_CHECKS
 from exporter.cli import main
-from exporter.config import Config
+from tests.helpers.catalogue import requirements
 from tests.hosts import Node
 
 BROKEN_CONFIGS = [
@@ -105,12 +104,7 @@ def test_json_lists_every_node_requirement_with_the_contract_fields(
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert doc["role"] == "node"
-    settings = Config()
-    assert [r["requirement"] for r in doc["results"]] == [
-        req.id
-        for c in NODE_CHECKS
-        for req in c.requirements(settings.for_check(c.id, c.settings_type))
-    ]
+    assert [r["requirement"] for r in doc["results"]] == [r.id for r in requirements("node")]
     contract = {
         "requirement", "title", "severity", "status", "observed", "reason", "remedy",
         "doc_url", "duration_seconds",

@@ -12,6 +12,7 @@ import yaml
 
 from exporter.cli import main
 from tests import clusters, gitpod_install
+from tests.helpers.cluster import check_cluster
 from tests.servers.kube_fake import FakeKube, configmap, node, obj
 from tests.servers.mariadb import MariaDB
 
@@ -69,23 +70,7 @@ def eks_bottlerocket(fake: FakeKube) -> None:
 
 
 def run(fake: FakeKube, tmp_path: Path, capsys, config: dict[str, Any] | None = None):
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config or {}))
-    kc = fake.kubeconfig(tmp_path / "kubeconfig")
-    main(
-        [
-            "check",
-            "--role",
-            "cluster",
-            "--kubeconfig",
-            str(kc),
-            "--config",
-            str(cfg),
-            "--output",
-            "json",
-        ]
-    )
-    results = {r["requirement"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    results = check_cluster(fake, tmp_path, capsys, config)
     return {k: r for k, r in results.items() if k.startswith(COMPAT)}
 
 

@@ -3,36 +3,18 @@ the admission controller that refused it and its message."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from exporter.cli import main
 from tests import clusters
+from tests.helpers.cluster import check_cluster
 from tests.servers.kube_fake import FakeKube
 
 
 def run(fake: FakeKube, tmp_path: Path, capsys, config: dict | None = None) -> dict:
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config or {}))
-    kc = fake.kubeconfig(tmp_path / "kubeconfig")
-    main(
-        [
-            "check",
-            "--role",
-            "cluster",
-            "--kubeconfig",
-            str(kc),
-            "--config",
-            str(cfg),
-            "--output",
-            "json",
-        ]
-    )
-    results = json.loads(capsys.readouterr().out)["results"]
-    return next(r for r in results if r["requirement"] == "cluster_privileged_pods")
+    return check_cluster(fake, tmp_path, capsys, config)["cluster_privileged_pods"]
 
 
 def test_every_shape_is_admitted_on_a_permissive_cluster(kube_api, tmp_path, capsys) -> None:

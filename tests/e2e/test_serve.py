@@ -13,7 +13,7 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from exporter.checks import NODE_CHECKS
-from exporter.config import Config
+from tests.helpers.catalogue import requirements
 from tests.helpers.exporter import Served, start
 from tests.helpers.poll import until
 
@@ -25,12 +25,7 @@ def by_name(samples: list, name: str) -> dict[str, object]:
 def test_metrics_follow_the_contract(node_exporter: Served) -> None:
     node_exporter.wait_ready()
     samples = node_exporter.samples()
-    config = Config()
-    ids = {
-        req.id
-        for c in NODE_CHECKS
-        for req in c.requirements(config.for_check(c.id, c.settings_type))
-    }
+    ids = {r.id for r in requirements("node")}
     info = by_name(samples, "gitpod_requirement_info")
     assert set(info) == ids
     kernel_info = info["node_kernel"]
