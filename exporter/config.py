@@ -232,6 +232,13 @@ class CompatibilitySettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # Open connections at once; beyond, the oldest idle one is closed, else the new one.
+    # 0: half the file descriptor limit, at most 512.
+    max_connections: Annotated[int, Min(0), Max(65536)] = 0
+
+
+@dataclass(frozen=True)
 class Config:
     log_level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
     # NODE_NAME from the downward API wins; this is for running outside Kubernetes.
@@ -243,6 +250,7 @@ class Config:
     )
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     gitpod: GitpodSettings = field(default_factory=GitpodSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     compatibility: CompatibilitySettings = field(default_factory=CompatibilitySettings)
     # enabled/interval/timeout for every check, over each check's own defaults.
     defaults: CheckSettings = field(default_factory=CheckSettings)

@@ -2,8 +2,12 @@
 
 A small HTTP/1.1 server on asyncio streams rather than aiohttp's: it answers four GET routes
 from memory, and aiohttp's server costs ~15 MiB of RSS on every node (benchmarks/RESULTS.md).
-Keep-alive, HEAD, gzip, bounded request heads, idle timeouts, TLS and basic auth (web config)
-are what Prometheus and a browser need from it.
+Parsing and framing are h11's (python-hyper, pure Python, ~0.5 MB): request lines, header
+validation, Content-Length and chunked framing, keep-alive rules. What is ours: routing, basic
+auth off the loop, gzip and the exposition format by Accept, and the limits a hostile client
+meets: a connection cap (the oldest idle keep-alive is closed first under pressure), deadlines
+for the TLS handshake, the request head and every write, and accept errors logged at most
+every 10 s.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ import asyncio
 import contextlib
 import gzip
 import logging
+import resource
 import ssl
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+import h11
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from exporter import report
 from exporter.store import Store
@@ -30,7 +37,31 @@ log = logging.getLogger(__name__)
 MAX_HEAD = 16 * 1024  # request line and headers
 IDLE_SECONDS = 60.0  # keep-alive connections idle longer are closed
 HEAD_SECONDS = 10.0  # a client has this long to send a request head once it started one
+HANDSHAKE_SECONDS = 10.0  # and this long to finish a TLS handshake
+WRITE_SECONDS = 10.0  # a client that does not read its answer is dropped after this
 GZIP_MIN = 1024
+# Routes a probe must reach without credentials (kubelet sends none); they reveal nothing.
+UNAUTHENTICATED = ("/healthz", "/readyz")
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def default_max_connections() -> int:
+    """Half the file descriptors, at most 512: the process keeps fds for its own work."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(512, soft // 2)) if soft > 0 else 512
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """Whether an Accept header asks for OpenMetrics: media types compared exactly, parameters
+    ignored, nothing of the header ever copied into the answer."""
+    for item in accept.split(",")[:32]:
+        media = item.split(";", 1)[0].strip().lower()
+        if media == "application/openmetrics-text":
+            return True
+    return False
+
+
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="gitpod-requirements-exporter"'}
 
 
@@ -57,8 +88,9 @@ def make_routes(
     role: str, store: Store, registry: CollectorRegistry, runbook_url: str = report.RUNBOOK_URL
 ) -> dict[str, Handler]:
     def metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(body=encoder(registry), content_type=content_type)
+        if wants_openmetrics(request.headers.get("accept", "")):
+            return Response(body=generate_openmetrics(registry), content_type=OPENMETRICS_FORMAT)
+        return Response(body=generate_latest(registry), content_type=TEXT_FORMAT)
 
     def healthz(_: Request) -> Response:
         return Response(body=b"ok\n")
@@ -80,102 +112,177 @@ def make_routes(
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz, "/": index}
 
 
-class BadRequest(Exception):
-    pass
+def _refuse_unless_plain_get(request: h11.Request) -> None:
+    """What these routes never need, refused before anything is read or done: versions other
+    than HTTP/1.0 and 1.1, request bodies, heads over MAX_HEAD (h11 bounds only a head still
+    arriving; one that arrives whole is measured here)."""
+    if request.http_version not in (b"1.0", b"1.1"):
+        raise h11.RemoteProtocolError("unsupported HTTP version", 400)
+    size = len(request.target) + sum(len(k) + len(v) + 4 for k, v in request.headers)
+    if size > MAX_HEAD:
+        raise h11.RemoteProtocolError("request head too large", 431)
+    for name, value in request.headers:
+        if name == b"transfer-encoding":
+            raise h11.RemoteProtocolError("chunked request bodies not accepted", 400)
+        if name == b"content-length" and int(value) > MAX_HEAD:  # h11 checked it is digits
+            raise h11.RemoteProtocolError("request body too large", 413)
 
 
-def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
-    try:
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        raise BadRequest("malformed request line") from None
-    if not version.startswith("HTTP/1."):
-        raise BadRequest("unsupported HTTP version")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise BadRequest("malformed header")
-        headers[name.lower()] = value.strip()
-    return method, target, version, headers
+class _Conn:
+    """One client connection's state, for the cap and idle-first eviction."""
+
+    def __init__(self, task: asyncio.Task[None], writer: asyncio.StreamWriter) -> None:
+        self.task, self.writer = task, writer
+        self.idle_since: float | None = time.monotonic()
 
 
 class HTTPServer:
-    def __init__(self, routes: dict[str, Handler], web: WebConfig | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        routes: dict[str, Handler],
+        web: WebConfig | None = None,
+        tls: ssl.SSLContext | None = None,
+        max_connections: int = 0,
+    ) -> None:
         self.routes = routes
         web = web or WebConfig()
         self.ssl = tls
         self.auth = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
         self.extra_headers = dict(web.http_server_config.headers)
+        self.max_connections = max_connections or default_max_connections()
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._conns: dict[asyncio.Task[None], _Conn] = {}
+        self._accept_errors = 0
+        self._accept_logged = 0.0
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_error)
+        # TLS is started per connection, after the cap is checked: a pending handshake costs
+        # memory, so it must count against the cap like any connection.
         self._server = await asyncio.start_server(
-            self._connection, host or None, port, ssl=self.ssl, limit=MAX_HEAD
+            self._connection, host or None, port, limit=MAX_HEAD, backlog=128
         )
-        return [s.getsockname()[:2] for s in self._server.sockets]
+        return [sock.getsockname()[:2] for sock in self._server.sockets]
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        """asyncio reports failed accepts (EMFILE) here, one line each: keep one per 10 s."""
+        message = str(context.get("message", ""))
+        if "accept" in message:
+            self._accept_errors += 1
+            now = time.monotonic()
+            if now - self._accept_logged >= 10:
+                log.error(
+                    "accepting connections fails: %s (%d times since the last report)",
+                    context.get("exception") or message,
+                    self._accept_errors,
+                )
+                self._accept_errors, self._accept_logged = 0, now
+            return
+        loop.default_exception_handler(context)
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
+        for task in list(self._conns):
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*self._conns, return_exceptions=True)
+
+    def _make_room(self) -> bool:
+        """Under the cap, or made so by closing the oldest idle keep-alive connection."""
+        if len(self._conns) < self.max_connections:
+            return True
+        idle = [c for c in self._conns.values() if c.idle_since is not None]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.idle_since or 0.0)
+        oldest.task.cancel()
+        self._conns.pop(oldest.task, None)
+        return True
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        if not self._make_room():
+            writer.transport.abort()  # at the cap, every connection busy: refuse at once
+            return
+        conn = _Conn(task, writer)
+        self._conns[task] = conn
         try:
-            while await self._one(reader, writer):
-                pass
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
+            if self.ssl is not None:
+                await writer.start_tls(self.ssl, ssl_handshake_timeout=HANDSHAKE_SECONDS)
+            await self._serve(reader, writer, conn)
+        except (ConnectionError, TimeoutError, ssl.SSLError, OSError, asyncio.CancelledError):
             pass
         finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
-                await writer.wait_closed()
+            self._conns.pop(task, None)
+            writer.transport.abort() if writer.transport.is_closing() else writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1)
 
-    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        """Serve one request; False when the connection should close."""
-        try:
-            first = await asyncio.wait_for(reader.read(1), IDLE_SECONDS)
-            if not first:
-                return False
-            rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_SECONDS)
-        except asyncio.LimitOverrunError:
-            await self._send(writer, "GET", Response(431, b"request head too large\n"), False)
-            return False
-        try:
-            method, target, version, headers = _parse_head(first + rest[:-4])
-        except BadRequest as exc:
-            await self._send(writer, "GET", Response(400, f"{exc}\n".encode()), False)
-            return False
-        if "transfer-encoding" in headers:
-            await self._send(writer, method, Response(400, b"request bodies not accepted\n"), False)
-            return False
-        length = headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_HEAD:
-            await self._send(writer, method, Response(413, b"request body too large\n"), False)
-            return False
-        if int(length):
-            await asyncio.wait_for(reader.readexactly(int(length)), HEAD_SECONDS)
-        connection = headers.get("connection", "").lower()
-        keep = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-        path, _, query = target.partition("?")
-        response = await self._respond(Request(method, path, headers, query))
-        await self._send(writer, method, response, keep,
-                         "gzip" in headers.get("accept-encoding", ""))  # fmt: skip
-        return keep
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Conn
+    ) -> None:
+        http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        received = [0]  # bytes of the request being read: a head over MAX_HEAD is 431 first
+        while True:
+            received[0] = 0
+            # Idle between requests (IDLE_SECONDS), then HEAD_SECONDS for the rest of a head.
+            conn.idle_since = time.monotonic()
+            try:
+                event = await self._next(http, reader, IDLE_SECONDS, received)
+                conn.idle_since = None
+                if isinstance(event, h11.ConnectionClosed) or event is None:
+                    return
+                assert isinstance(event, h11.Request)
+                _refuse_unless_plain_get(event)
+                # A small body (a POST's) is read and dropped, so the answer can be a 405.
+                while not isinstance(
+                    ended := await self._next(http, reader, HEAD_SECONDS, received),
+                    h11.EndOfMessage,
+                ):
+                    if not isinstance(ended, h11.Data):
+                        return
+            except h11.RemoteProtocolError as exc:
+                status = (
+                    exc.error_status_hint if exc.error_status_hint in (400, 413, 414, 431) else 400
+                )
+                if received[0] > MAX_HEAD and status == 400:
+                    status, exc = 431, h11.RemoteProtocolError("request head too large", 431)
+                if http.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    await self._send(writer, http, "GET", Response(status, f"{exc}\n".encode()))
+                return
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
+            path, _, query = event.target.decode("latin-1").partition("?")
+            method = event.method.decode("latin-1")
+            response = await self._respond(Request(method, path, headers, query))
+            gzip_ok = "gzip" in headers.get("accept-encoding", "")
+            await self._send(writer, http, method, response, gzip_ok)
+            if http.our_state is h11.MUST_CLOSE or http.their_state is h11.MUST_CLOSE:
+                return
+            try:
+                http.start_next_cycle()
+            except h11.LocalProtocolError:
+                return
+
+    async def _next(
+        self,
+        http: h11.Connection,
+        reader: asyncio.StreamReader,
+        timeout: float,
+        received: list[int],
+    ) -> object:
+        while True:
+            event = http.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await asyncio.wait_for(reader.read(MAX_HEAD + 1), timeout)
+            received[0] += len(data)
+            http.receive_data(data)  # b"" marks the end of the stream
 
     async def _respond(self, request: Request) -> Response:
-        if self.auth is not None and not self.auth.allows(request.headers.get("authorization", "")):
+        needs_auth = self.auth is not None and request.path not in UNAUTHENTICATED
+        if needs_auth and not await self.auth.allows(request.headers.get("authorization", "")):  # type: ignore[union-attr]
             return Response(401, b"Unauthorized\n", headers=CHALLENGE)
         handler = self.routes.get(request.path)
         if handler is None:
@@ -189,18 +296,29 @@ class HTTPServer:
             log.exception("handler for %s failed", request.path)
             return Response(500, b"internal error\n")
 
-    async def _send(self, writer: asyncio.StreamWriter, method: str, r: Response, keep: bool,
-                    gzip_ok: bool = False) -> None:  # fmt: skip
+    async def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        http: h11.Connection,
+        method: str,
+        r: Response,
+        gzip_ok: bool = False,
+    ) -> None:
         body, headers = r.body, {**self.extra_headers, **r.headers}
         if gzip_ok and len(body) >= GZIP_MIN:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
             headers["Vary"] = "Accept-Encoding"
-        reason = HTTPStatus(r.status).phrase
-        head = [f"HTTP/1.1 {r.status} {reason}", f"Content-Type: {r.content_type}",
-                f"Content-Length: {len(body)}", f"Connection: {'keep-alive' if keep else 'close'}",
-                *(f"{k}: {v}" for k, v in headers.items())]  # fmt: skip
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        if method != "HEAD":
-            writer.write(body)
-        await writer.drain()
+        head = [
+            ("Content-Type", r.content_type),
+            ("Content-Length", str(len(body))),
+            *headers.items(),
+        ]
+        reason = HTTPStatus(r.status).phrase.encode()
+        out = http.send(h11.Response(status_code=r.status, headers=head, reason=reason))
+        if method != "HEAD" and body:
+            out += http.send(h11.Data(data=body))
+        out += http.send(h11.EndOfMessage())
+        writer.write(out)
+        # A client that never reads its answers is dropped, not kept at 100 % CPU.
+        await asyncio.wait_for(writer.drain(), WRITE_SECONDS)

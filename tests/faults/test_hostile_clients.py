@@ -1,0 +1,202 @@
+"""Clients that attack the HTTP surface (loopback only, bounded in count and time): parsing
+holes, header injection, password floods, connection floods. The process lives, authorised
+scrapes keep answering, nothing is reflected, the log stays small."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import bcrypt
+import pytest
+import yaml
+
+from tests.helpers.exporter import EXE, Served, start
+from tests.helpers.poll import until
+
+USER, PASSWORD = "prometheus", "scrape-secret"
+
+
+def auth_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def raw(served: Served, request: bytes, timeout: float = 5.0) -> bytes:
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):  # every request here asks the server to close
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.fixture(params=[40])
+def guarded(tmp_path: Path, request) -> Served:
+    """The node role with basic auth (cost 10, as htpasswd -B makes it) and a small cap."""
+    web = tmp_path / "web.yaml"
+    web.write_text(
+        yaml.safe_dump(
+            {
+                "basic_auth_users": {
+                    USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode()
+                }
+            }
+        )
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(f"web:\n  max_connections: {request.param}\n")
+    served = start(
+        ["--role", "node", "--host-root", "/", "--web-config", str(web), "--config", str(config)]
+    )
+    yield served
+    if served.proc.poll() is None:
+        served.proc.kill()
+        served.proc.wait()
+
+
+GET = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (GET + "Content-Length: \u00b2\r\n\r\n".encode(), b"400"),  # isdigit() passed it
+        (GET + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n", b"400"),
+        (
+            HEALTHZ + b"Accept: application/openmetrics-text; version=1.x\r\n\r\n",
+            b"200",
+        ),
+        (
+            HEALTHZ + b"Accept: text/plain; version=0.0.4\nX-Injected: yes\r\n\r\n",
+            b"200",
+        ),
+    ],
+)
+def test_parsing_holes_are_closed(guarded: Served, request_bytes: bytes, status: bytes) -> None:
+    answer = raw(guarded, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b"X-Injected" not in answer and b"1.x" not in answer
+    assert guarded.proc.poll() is None
+
+
+def test_openmetrics_is_negotiated_without_reflecting_the_accept_header(guarded: Served) -> None:
+    answer = raw(
+        guarded,
+        GET
+        + b"Authorization: "
+        + auth_header(USER, PASSWORD).encode()
+        + b"\r\nAccept: application/openmetrics-text; version=9.9.9\r\n\r\n",
+    )
+    head = answer.split(b"\r\n\r\n", 1)[0]
+    assert b"Content-Type: application/openmetrics-text; version=1.0.0" in head
+    assert b"9.9.9" not in head
+
+
+def test_probes_need_no_credentials_and_long_passwords_are_refused(guarded: Served) -> None:
+    assert guarded.get("/healthz")[0] == 200  # kubelet's probes carry no credentials
+    assert guarded.get("/metrics")[0] == 401
+    answer = raw(
+        guarded, GET + b"Authorization: " + auth_header(USER, "x" * 200).encode() + b"\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 401")
+    guarded.proc.terminate()
+    guarded.proc.wait(5)
+    assert "Traceback" not in guarded.logs()
+
+
+async def _scrape(port: int, header: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: "
+        + header.encode()
+        + b"\r\n\r\n"
+    )
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    return int(data[9:12]), time.perf_counter() - started
+
+
+@pytest.mark.parametrize("guarded", [512], indirect=True)  # the default cap, not the small one
+def test_a_password_flood_does_not_stall_authorised_scrapes(guarded: Served) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    good = auth_header(USER, PASSWORD)
+
+    async def scenario() -> tuple[list[float], list[int]]:
+        assert (await _scrape(port, good))[0] == 200  # remembered from here on
+        stop = asyncio.Event()
+
+        async def attacker(i: int) -> None:
+            n = 0
+            while not stop.is_set():
+                await _scrape(port, auth_header(USER, f"wrong-{i}-{n}"))
+                n += 1
+
+        attackers = [asyncio.create_task(attacker(i)) for i in range(64)]
+        await asyncio.sleep(0.5)
+        latencies, codes = [], []
+        for _ in range(60):
+            code, took = await _scrape(port, good)
+            codes.append(code)
+            latencies.append(took)
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.gather(*attackers, return_exceptions=True)
+        return latencies, codes
+
+    latencies, codes = asyncio.run(scenario())
+    assert set(codes) == {200}
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    assert p99 < 0.1, f"authorised p99 {p99 * 1000:.0f} ms under a password flood"
+    assert guarded.proc.poll() is None
+
+
+def test_a_connection_flood_is_capped_and_scrapes_still_answer(guarded: Served) -> None:
+    port = int(guarded.url.rsplit(":", 1)[1])
+    idle = []
+    for _ in range(120):  # three times the cap of 40
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        idle.append(s)
+    try:
+        started = time.monotonic()
+        assert guarded.get("/healthz")[0] == 200  # the oldest idle made room
+        assert time.monotonic() - started < 1
+        fd_dir = Path(f"/proc/{guarded.proc.pid}/fd")
+        # 40 connections at most, plus the process's own files.
+        until(lambda: len(list(fd_dir.iterdir())) < 40 + 30, 5, "the cap holding")
+    finally:
+        for s in idle:
+            s.close()
+    guarded.proc.terminate()
+    assert guarded.proc.wait(5) == 0
+    logs = guarded.logs()
+    assert "Traceback" not in logs and len(logs) < 20_000
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-Frame-Options": "deny\r\nX-Injected: 1"}, "without CR or LF"),
+        ({"X-Frame-Options": "d\u20acny"}, "Latin-1"),
+        ({"Content-Length": "0"}, "not a header this server lets you set"),
+    ],
+)
+def test_web_config_headers_are_validated(tmp_path: Path, headers, problem) -> None:
+    web = tmp_path / "web.yaml"
+    web.write_text(yaml.safe_dump({"http_server_config": {"headers": headers}}, allow_unicode=True))
+    out = subprocess.run(
+        [str(EXE), "serve", "--role", "node", "--listen", "127.0.0.1:0", "--web-config", str(web)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert "http_server_config.headers." in out.stderr and problem in out.stderr
