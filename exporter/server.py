@@ -13,6 +13,7 @@ every 10 s.
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import contextlib
 import gzip
 import logging
@@ -39,6 +40,7 @@ IDLE_SECONDS = 60.0  # keep-alive connections idle longer are closed
 HEAD_SECONDS = 10.0  # a client has this long to send a request head once it started one
 HANDSHAKE_SECONDS = 10.0  # and this long to finish a TLS handshake
 WRITE_SECONDS = 10.0  # a client that does not read its answer is dropped after this
+HANDSHAKES = 64  # TLS handshakes in progress at once
 GZIP_MIN = 1024
 # Routes a probe must reach without credentials (kubelet sends none); they reveal nothing.
 UNAUTHENTICATED = ("/healthz", "/readyz")
@@ -128,6 +130,16 @@ def _refuse_unless_plain_get(request: h11.Request) -> None:
             raise h11.RemoteProtocolError("request body too large", 413)
 
 
+def _small_tls_buffers() -> None:
+    """asyncio's SSLProtocol gives every connection a 256 KiB read buffer at accept time, before
+    the handshake: 400 silent TLS connections cost ~100 MiB that the allocator then keeps. Our
+    requests and answers are small and a TLS record is at most 16 KiB: one record's buffer does
+    (measured in benchmarks/RESULTS.md, "The HTTP surface under attack")."""
+    proto = getattr(asyncio.sslproto, "SSLProtocol", None)
+    if proto is not None and getattr(proto, "max_size", 0) > 17 * 1024:
+        proto.max_size = 17 * 1024
+
+
 class _Conn:
     """One client connection's state, for the cap and idle-first eviction."""
 
@@ -152,10 +164,13 @@ class HTTPServer:
         self.max_connections = max_connections or default_max_connections()
         self._server: asyncio.Server | None = None
         self._conns: dict[asyncio.Task[None], _Conn] = {}
+        self._handshaking: dict[asyncio.Task[None], None] = {}  # in arrival order
         self._accept_errors = 0
         self._accept_logged = 0.0
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        if self.ssl is not None:
+            _small_tls_buffers()
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_error)
         # TLS is started per connection, after the cap is checked: a pending handshake costs
@@ -210,7 +225,18 @@ class HTTPServer:
         self._conns[task] = conn
         try:
             if self.ssl is not None:
-                await writer.start_tls(self.ssl, ssl_handshake_timeout=HANDSHAKE_SECONDS)
+                # A handshake in progress holds an OpenSSL object: at most HANDSHAKES at once.
+                # Beyond, the oldest unfinished one gives way: a real client finishes in
+                # milliseconds, a silent one is what is left unfinished.
+                if len(self._handshaking) >= HANDSHAKES:
+                    oldest = next(iter(self._handshaking))
+                    oldest.cancel()
+                    self._handshaking.pop(oldest, None)
+                self._handshaking[task] = None
+                try:
+                    await writer.start_tls(self.ssl, ssl_handshake_timeout=HANDSHAKE_SECONDS)
+                finally:
+                    self._handshaking.pop(task, None)
             await self._serve(reader, writer, conn)
         except (ConnectionError, TimeoutError, ssl.SSLError, OSError, asyncio.CancelledError):
             pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import ssl
 import statistics
 import subprocess
 import time
@@ -200,3 +201,53 @@ def test_web_config_headers_are_validated(tmp_path: Path, headers, problem) -> N
     )
     assert out.returncode == 2
     assert "http_server_config.headers." in out.stderr and problem in out.stderr
+
+
+def test_silent_tls_handshakes_neither_balloon_nor_block(tmp_path: Path, tls_ca) -> None:
+    cert = tls_ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
+    web = tmp_path / "web.yaml"
+    web.write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {
+                    "cert_file": str(tmp_path / "tls.crt"),
+                    "key_file": str(tmp_path / "tls.key"),
+                }
+            }
+        )
+    )
+    served = start(["--role", "node", "--host-root", "/", "--web-config", str(web)])
+    client = ssl.create_default_context()
+    tls_ca.configure_trust(client)
+    port = int(served.url.rsplit(":", 1)[1])
+
+    def rss_kib() -> int:
+        status = Path(f"/proc/{served.proc.pid}/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1])
+
+    def scrape() -> float:
+        started = time.monotonic()
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw_sock,
+            client.wrap_socket(raw_sock, server_hostname="127.0.0.1") as s,
+        ):
+            s.sendall(HEALTHZ + b"\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+        return time.monotonic() - started
+
+    try:
+        scrape()
+        before = rss_kib()
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(300)]
+        try:
+            assert scrape() < 1.0  # the oldest unfinished handshakes gave way
+            assert rss_kib() - before < 30 * 1024, "pending handshakes cost too much memory"
+        finally:
+            for s in silent:
+                s.close()
+        assert served.proc.poll() is None
+    finally:
+        served.proc.kill()
+        served.proc.wait()

@@ -1,0 +1,220 @@
+"""The HTTP surface under attack, ours beside node_exporter's (Debian's
+prometheus-node-exporter), same machine, same attack, loopback only. Prints a Markdown table;
+scripts/bench-attacks appends it to benchmarks/RESULTS.md. Not part of the test suite: the
+bounds it measures are held as regression tests in tests/faults/test_hostile_clients.py.
+
+Attacks: 64 clients sending wrong passwords (authorised /metrics latency meanwhile), 2,000
+idle TCP connections and 400 silent TLS connections (RSS growth, /metrics latency)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bcrypt
+import trustme
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers.procs import free_port  # noqa: E402
+
+USER, PASSWORD = "prometheus", "scrape-secret"
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Target:
+    def __init__(self, name: str, argv: list[str], port: int, tls: ssl.SSLContext) -> None:
+        self.name, self.port, self.tls = name, port, tls
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+async def scrape(t: Target, password: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", t.port, ssl=t.tls)
+    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    writer.write(
+        f"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        f"Authorization: Basic {token}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    return int(data[9:12] or b"0"), time.perf_counter() - started
+
+
+async def measured(t: Target, n: int = 40) -> tuple[float, float]:
+    times = []
+    for _ in range(n):
+        times.append((await scrape(t, PASSWORD))[1])
+        await asyncio.sleep(0.02)
+    qs = statistics.quantiles(times, n=100)
+    return qs[49] * 1000, qs[98] * 1000
+
+
+async def password_flood(t: Target) -> str:
+    await scrape(t, PASSWORD)
+    stop = asyncio.Event()
+
+    async def attacker(i: int) -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                await scrape(t, f"wrong-{i}-{n}")
+            except (OSError, ssl.SSLError):
+                await asyncio.sleep(0.01)
+            n += 1
+
+    tasks = [asyncio.create_task(attacker(i)) for i in range(64)]
+    await asyncio.sleep(1)
+    p50, p99 = await measured(t)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return f"{p50:.0f} / {p99:.0f} ms"
+
+
+async def idle_flood(t: Target, count: int, tls_silent: bool) -> str:
+    before = rss_kib(t.proc.pid)
+    socks = []
+    for _ in range(count):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", t.port), timeout=2))
+        except OSError:
+            break
+    await asyncio.sleep(2)
+    during = rss_kib(t.proc.pid)
+    try:
+        p50, p99 = await measured(t, 20)
+        latency = f"{p50:.0f} / {p99:.0f} ms"
+    except (OSError, ssl.SSLError) as exc:
+        latency = f"failed ({type(exc).__name__})"
+    for s in socks:
+        s.close()
+    await asyncio.sleep(2)
+    after = rss_kib(t.proc.pid)
+    kind = "silent TLS" if tls_silent else "idle TCP"
+    return (
+        f"{len(socks)} {kind}: +{(during - before) / 1024:.0f} MiB, after "
+        f"{(after - before) / 1024:+.0f} MiB; /metrics {latency}"
+    )
+
+
+def main() -> int:
+    if not shutil.which("prometheus-node-exporter"):
+        print("prometheus-node-exporter is missing: scripts/bench installs it", file=sys.stderr)
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="attacks-"))
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp / "tls.crt"))
+    cert.private_key_pem.write_to_path(str(tmp / "tls.key"))
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode()
+    (tmp / "web.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {
+                    "cert_file": str(tmp / "tls.crt"),
+                    "key_file": str(tmp / "tls.key"),
+                },
+                "basic_auth_users": {USER: hashed},
+            }
+        )
+    )
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    rows = []
+    ours_port, theirs_port = free_port(), free_port()
+    exe = str(Path(sys.executable).with_name("gitpod-requirements-exporter"))
+    targets = [
+        (
+            "gitpod-requirements-exporter (node role)",
+            [
+                exe,
+                "serve",
+                "--role",
+                "node",
+                "--host-root",
+                "/",
+                "--listen",
+                f"127.0.0.1:{ours_port}",
+                "--web-config",
+                str(tmp / "web.yaml"),
+            ],
+            ours_port,
+        ),
+        (
+            "node_exporter 1.5",
+            [
+                "prometheus-node-exporter",
+                "--no-collector.systemd",
+                f"--web.listen-address=127.0.0.1:{theirs_port}",
+                f"--web.config.file={tmp / 'web.yaml'}",
+            ],
+            theirs_port,
+        ),
+    ]
+    for name, argv, port in targets:
+        t = Target(name, argv, port, client)
+        try:
+            idle = asyncio.run(measured(t))
+            flood = asyncio.run(password_flood(t))
+            tcp = asyncio.run(idle_flood(t, 2000, False))
+            tls = asyncio.run(idle_flood(t, 400, True))
+            rows.append(
+                [
+                    name,
+                    f"{idle[0]:.0f} / {idle[1]:.0f} ms",
+                    flood,
+                    tcp,
+                    tls,
+                    f"{rss_kib(t.proc.pid) / 1024:.0f} MiB",
+                ]
+            )
+        finally:
+            t.stop()
+    header = [
+        "target",
+        "authorised /metrics p50 / p99, quiet",
+        "same, 64 clients sending wrong passwords",
+        "2,000 idle TCP connections",
+        "400 silent TLS connections",
+        "RSS at the end",
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
