@@ -256,7 +256,16 @@ class HTTPServer:
             # Idle between requests (IDLE_SECONDS), then HEAD_SECONDS for the rest of a head.
             conn.idle_since = time.monotonic()
             try:
-                event = await self._next(http, reader, IDLE_SECONDS, received)
+                # Idle up to IDLE_SECONDS for a request to begin; once its first bytes are in,
+                # the whole head within HEAD_SECONDS (slowloris dribbles a byte at a time).
+                event = http.next_event()  # a pipelined request may be buffered already
+                if event is h11.NEED_DATA:
+                    first = await asyncio.wait_for(reader.read(MAX_HEAD + 1), IDLE_SECONDS)
+                    received[0] += len(first)
+                    http.receive_data(first)
+                    conn.idle_since = None
+                    async with asyncio.timeout(HEAD_SECONDS):
+                        event = await self._next(http, reader, HEAD_SECONDS, received)
                 conn.idle_since = None
                 if isinstance(event, h11.ConnectionClosed) or event is None:
                     return

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import shutil
 import socket
 import ssl
 import statistics
@@ -251,3 +253,62 @@ def test_silent_tls_handshakes_neither_balloon_nor_block(tmp_path: Path, tls_ca)
     finally:
         served.proc.kill()
         served.proc.wait()
+
+
+def test_slowloris_gets_the_head_deadline_not_the_idle_one(guarded: Served) -> None:
+    """A head dribbled a byte every half second is cut HEAD_SECONDS (10 s) after it began:
+    no byte resets the clock. Authorised clients are served meanwhile."""
+    port = int(guarded.url.rsplit(":", 1)[1])
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    started = time.monotonic()
+    closed_after = None
+    try:
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+            s.sendall(bytes([byte]))
+            time.sleep(0.5)
+        s.sendall(b"\r\n\r\n")
+        answer = s.recv(100)  # b"" once the server has given up on the head
+        if not answer.startswith(b"HTTP/1.1 200"):
+            closed_after = time.monotonic() - started
+    except (BrokenPipeError, ConnectionResetError):
+        closed_after = time.monotonic() - started
+    finally:
+        s.close()
+    assert guarded.get("/healthz")[0] == 200
+    assert closed_after is not None and closed_after < 15, closed_after
+
+
+def test_fd_exhaustion_neither_kills_nor_floods_the_log() -> None:
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) is needed"
+    argv = [
+        prlimit,
+        "--nofile=64",
+        str(EXE),
+        "serve",
+        "--role",
+        "node",
+        "--host-root",
+        "/",
+        "--listen",
+        "127.0.0.1:0",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    port = int(proc.stdout.readline().split("127.0.0.1:")[1].split("/")[0])
+    socks = []
+    try:
+        for _ in range(300):  # ten times what the process may open
+            with contextlib.suppress(OSError):
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(HEALTHZ + b"\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+        assert proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        proc.wait(10)
+    logs = proc.stderr.read()
+    assert len(logs.splitlines()) < 100 and "Traceback" not in logs
