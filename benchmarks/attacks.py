@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
 import shutil
 import socket
 import ssl
@@ -127,6 +129,86 @@ async def idle_flood(t: Target, count: int, tls_silent: bool) -> str:
     )
 
 
+async def slowloris(t: Target, count: int = 500) -> str:
+    """Connections that dribble a request head, a byte every second, for 12 s."""
+    socks = []
+    for _ in range(count):
+        try:
+            s = _tls_socket(t)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            s.setblocking(False)
+            socks.append(s)
+        except (OSError, ssl.SSLError):
+            break
+    latencies = []
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        for s in socks:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                s.send(b"X-a: b\r\n")
+        try:
+            latencies.append((await scrape(t, PASSWORD))[1])
+        except (OSError, ssl.SSLError):
+            latencies.append(10.0)
+        await asyncio.sleep(1)
+    alive = 0
+    for s in socks:
+        try:
+            s.send(b"X-a: b\r\n")
+            alive += 1
+        except (OSError, ssl.SSLError):
+            pass
+        s.close()
+    qs = statistics.quantiles(latencies, n=100)
+    return (
+        f"{len(socks)} dribbling: /metrics {qs[49] * 1000:.0f} / {qs[98] * 1000:.0f} ms, "
+        f"{alive} still open after 12 s"
+    )
+
+
+async def slow_readers(t: Target, count: int = 100) -> str:
+    """Clients that pipeline requests and never read the answers, for 12 s."""
+    socks = []
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + token + b"\r\n\r\n"
+    request *= 200
+    for _ in range(count):
+        try:
+            s = _tls_socket(t)
+            s.setblocking(False)
+            with contextlib.suppress(OSError, ssl.SSLError):
+                s.send(request)
+            socks.append(s)
+        except (OSError, ssl.SSLError):
+            break
+    cpu_before = _cpu(t.proc.pid)
+    latencies = []
+    for _ in range(12):
+        try:
+            latencies.append((await scrape(t, PASSWORD))[1])
+        except (OSError, ssl.SSLError):
+            latencies.append(10.0)
+        await asyncio.sleep(1)
+    cpu = _cpu(t.proc.pid) - cpu_before
+    for s in socks:
+        s.close()
+    qs = statistics.quantiles(latencies, n=100)
+    return (
+        f"{len(socks)} slow readers: /metrics {qs[49] * 1000:.0f} / {qs[98] * 1000:.0f} ms,"
+        f" {cpu:.1f} CPU s in 12 s"
+    )
+
+
+def _tls_socket(t: Target) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", t.port), timeout=5)
+    return t.tls.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     if not shutil.which("prometheus-node-exporter"):
         print("prometheus-node-exporter is missing: scripts/bench installs it", file=sys.stderr)
@@ -188,6 +270,8 @@ def main() -> int:
             flood = asyncio.run(password_flood(t))
             tcp = asyncio.run(idle_flood(t, 2000, False))
             tls = asyncio.run(idle_flood(t, 400, True))
+            loris = asyncio.run(slowloris(t))
+            readers = asyncio.run(slow_readers(t))
             rows.append(
                 [
                     name,
@@ -195,6 +279,8 @@ def main() -> int:
                     flood,
                     tcp,
                     tls,
+                    loris,
+                    readers,
                     f"{rss_kib(t.proc.pid) / 1024:.0f} MiB",
                 ]
             )
@@ -206,6 +292,8 @@ def main() -> int:
         "same, 64 clients sending wrong passwords",
         "2,000 idle TCP connections",
         "400 silent TLS connections",
+        "500 slowloris connections",
+        "100 slow readers",
         "RSS at the end",
     ]
     print("| " + " | ".join(header) + " |")
