@@ -163,3 +163,19 @@ async def within(call: Awaitable[T], timeout: float, what: str) -> T:
         return await asyncio.wait_for(call, max(timeout * 0.9, 0.1))
     except TimeoutError:
         raise DependencyError(Reason.TIMEOUT, f"{what}: no answer within {timeout:g}s") from None
+
+
+async def compatibility_of(
+    ctx: Any, component: str, judge: Callable[[Release], Verdict | Awaitable[Verdict]]
+) -> Result | Exception:
+    """cluster_compatibility:<component> for a check that also judges something else: the
+    release's rule applied by `judge`, or the exception that stopped it (the scheduler turns it
+    into this requirement's Result, apart from the other's)."""
+    try:
+        release, why = await ctx.gitpod.release(ctx.settings.timeout)
+        verdict = judge(release)
+        if not isinstance(verdict, Verdict):
+            verdict = await verdict
+        return compatibility_result(component, verdict, release, why)
+    except Exception as exc:
+        return exc

@@ -260,22 +260,23 @@ def test_slowloris_gets_the_head_deadline_not_the_idle_one(guarded: Served) -> N
     no byte resets the clock. Authorised clients are served meanwhile."""
     port = int(guarded.url.rsplit(":", 1)[1])
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40
     started = time.monotonic()
-    closed_after = None
-    try:
-        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+    with contextlib.suppress(OSError):  # the server may close while we still dribble
+        for byte in head[:28]:  # 14 s of dribbling, never a complete head
             s.sendall(bytes([byte]))
             time.sleep(0.5)
-        s.sendall(b"\r\n\r\n")
-        answer = s.recv(100)  # b"" once the server has given up on the head
-        if not answer.startswith(b"HTTP/1.1 200"):
-            closed_after = time.monotonic() - started
-    except (BrokenPipeError, ConnectionResetError):
-        closed_after = time.monotonic() - started
+    assert guarded.get("/healthz")[0] == 200
+    s.settimeout(5)
+    try:
+        closed = s.recv(100) == b""  # EOF: the server gave up on the head
+    except ConnectionResetError:
+        closed = True
+    except TimeoutError:
+        closed = False  # still waiting for the rest of the head: no deadline
     finally:
         s.close()
-    assert guarded.get("/healthz")[0] == 200
-    assert closed_after is not None and closed_after < 15, closed_after
+    assert closed, f"the dribbled head was still open after {time.monotonic() - started:.0f} s"
 
 
 def test_fd_exhaustion_neither_kills_nor_floods_the_log() -> None:

@@ -11,8 +11,8 @@ from exporter import compat, httpcheck, metrics
 from exporter.checks.shared import (
     VERSION,
     client_timeout,
+    compatibility_of,
     compatibility_requirement,
-    compatibility_result,
     within,
 )
 from exporter.config import CheckSettings, Max, Min, Secret
@@ -122,16 +122,10 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     flavor_version = next(
         (dict(s.labels) for s in main.samples if s.name == metrics.DATABASE_VERSION_INFO.name), {}
     )
-    compatibility: Result | Exception
-    try:
-        release, why = await ctx.gitpod.release(ctx.settings.timeout)
-        verdict = compat.database(
-            flavor_version.get("flavor", ""), flavor_version.get("version", ""),
-            release.rule("database"),
-        )  # fmt: skip
-        compatibility = compatibility_result("database", verdict, release, why)
-    except Exception as exc:
-        compatibility = exc
+    flavor, version = flavor_version.get("flavor", ""), flavor_version.get("version", "")
+    compatibility = await compatibility_of(
+        ctx, "database", lambda release: compat.database(flavor, version, release.rule("database"))
+    )
     return {REQUIREMENT.id: main, COMPATIBILITY.id: compatibility}
 
 

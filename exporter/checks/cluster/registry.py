@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from exporter import compat, httpcheck, metrics
-from exporter.checks.shared import client_timeout, compatibility_requirement, compatibility_result
+from exporter.checks.shared import client_timeout, compatibility_of, compatibility_requirement
 from exporter.config import CheckSettings, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -171,16 +171,14 @@ def requirements(settings: Settings) -> tuple[Requirement, ...]:
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     """The V2 API with Gitpod's credentials, and the registry against the compatibility
     matrix (an ECR host is not supported), judged from its address even when it is down."""
-    compatibility: Result | Exception
-    try:
-        if not ctx.settings.url:
-            raise NotConfigured("no registry url configured")
-        release, why = await ctx.gitpod.release(ctx.settings.timeout)
-        host = urlsplit(ctx.settings.url).hostname or ""
-        verdict = compat.registry(host, release.rule("registry"))
-        compatibility = compatibility_result("registry", verdict, release, why)
-    except Exception as exc:
-        compatibility = exc
+    host = urlsplit(ctx.settings.url).hostname or ""
+    compatibility = (
+        await compatibility_of(
+            ctx, "registry", lambda release: compat.registry(host, release.rule("registry"))
+        )
+        if ctx.settings.url
+        else NotConfigured("no registry url configured")
+    )
     try:
         main: Result | Exception = await _v2(ctx)
     except Exception as exc:
