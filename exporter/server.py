@@ -260,12 +260,13 @@ class HTTPServer:
                 # the whole head within HEAD_SECONDS (slowloris dribbles a byte at a time).
                 event = http.next_event()  # a pipelined request may be buffered already
                 if event is h11.NEED_DATA:
-                    first = await asyncio.wait_for(reader.read(MAX_HEAD + 1), IDLE_SECONDS)
+                    async with asyncio.timeout(IDLE_SECONDS):
+                        first = await reader.read(MAX_HEAD + 1)
                     received[0] += len(first)
                     http.receive_data(first)
                     conn.idle_since = None
                     async with asyncio.timeout(HEAD_SECONDS):
-                        event = await self._next(http, reader, HEAD_SECONDS, received)
+                        event = await self._next(http, reader, received)
                 conn.idle_since = None
                 if isinstance(event, h11.ConnectionClosed) or event is None:
                     return
@@ -273,7 +274,7 @@ class HTTPServer:
                 _refuse_unless_plain_get(event)
                 # A small body (a POST's) is read and dropped, so the answer can be a 405.
                 while not isinstance(
-                    ended := await self._next(http, reader, HEAD_SECONDS, received),
+                    ended := await self._next_within(http, reader, received),
                     h11.EndOfMessage,
                 ):
                     if not isinstance(ended, h11.Data):
@@ -301,19 +302,24 @@ class HTTPServer:
                 return
 
     async def _next(
-        self,
-        http: h11.Connection,
-        reader: asyncio.StreamReader,
-        timeout: float,
-        received: list[int],
+        self, http: h11.Connection, reader: asyncio.StreamReader, received: list[int]
     ) -> object:
+        """The next h11 event, reading as needed; the caller bounds the time with one
+        asyncio.timeout (3.11's wait_for inside it can swallow the deadline's cancellation when
+        a read completes at the same moment: a dribbling client would never be cut)."""
         while True:
             event = http.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data = await asyncio.wait_for(reader.read(MAX_HEAD + 1), timeout)
+            data = await reader.read(MAX_HEAD + 1)
             received[0] += len(data)
             http.receive_data(data)  # b"" marks the end of the stream
+
+    async def _next_within(
+        self, http: h11.Connection, reader: asyncio.StreamReader, received: list[int]
+    ) -> object:
+        async with asyncio.timeout(HEAD_SECONDS):
+            return await self._next(http, reader, received)
 
     async def _respond(self, request: Request) -> Response:
         needs_auth = self.auth is not None and request.path not in UNAUTHENTICATED
@@ -356,4 +362,5 @@ class HTTPServer:
         out += http.send(h11.EndOfMessage())
         writer.write(out)
         # A client that never reads its answers is dropped, not kept at 100 % CPU.
-        await asyncio.wait_for(writer.drain(), WRITE_SECONDS)
+        async with asyncio.timeout(WRITE_SECONDS):
+            await writer.drain()
