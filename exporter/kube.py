@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import threading
-import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import quote
 
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.parse import ParseError, quantity
+from exporter.sharedreads import SharedReads
 
 _STATUS_REASON = {
     401: Reason.AUTH,
@@ -52,12 +52,7 @@ class Kube:
         self.cache_ttl = cache_ttl
         self._api: Any = None
         self._api_lock = threading.Lock()  # checks start together, in several pool threads
-        self._nodes: tuple[float, list[NodeFacts]] | None = None
-        self._nodes_lock = asyncio.Lock()
-        self._version: tuple[float, dict[str, Any]] | None = None
-        self._version_lock = asyncio.Lock()
-        self._lists: dict[str, tuple[float, list[Any]]] = {}
-        self._list_locks: dict[str, asyncio.Lock] = {}
+        self._reads = SharedReads()  # API failures are each caller's own, never kept
 
     # --- blocking side, run in the pool -------------------------------------------------
     def _client(self) -> Any:
@@ -207,34 +202,24 @@ class Kube:
     async def shared_list(self, resource: str, timeout: float = 10.0) -> list[Any]:
         """A list that several checks read in the same round (cert-manager's Deployments):
         one LIST per cache_ttl for all of them."""
-        lock = self._list_locks.setdefault(resource, asyncio.Lock())
-        async with lock:
-            cached = self._lists.get(resource)
-            if cached is not None and time.monotonic() - cached[0] < self.cache_ttl:
-                return cached[1]
-            items = await self.list_all(resource, timeout)
-            self._lists[resource] = (time.monotonic(), items)
-            return items
+        return await self._reads.get(
+            f"list {resource}", self.cache_ttl, lambda: self.list_all(resource, timeout)
+        )
 
     async def version(self, timeout: float = 10.0) -> dict[str, Any]:
         """GET /version, shared like the node list by the checks that need it."""
-        async with self._version_lock:
-            if self._version is not None and time.monotonic() - self._version[0] < self.cache_ttl:
-                return self._version[1]
-            info = await self.get("/version", timeout)
-            self._version = (time.monotonic(), info)
-            return info
+        return await self._reads.get(
+            "version", self.cache_ttl, lambda: self.get("/version", timeout)
+        )
 
     async def nodes(self, timeout: float = 10.0) -> list[NodeFacts]:
         """All Nodes, shared by the node-derived checks: one paginated LIST per cache_ttl,
         and concurrent callers wait for the same LIST rather than starting their own."""
-        async with self._nodes_lock:
-            now = time.monotonic()
-            if self._nodes is not None and now - self._nodes[0] < self.cache_ttl:
-                return self._nodes[1]
-            items = await self.list_all("/api/v1/nodes", timeout, NodeFacts.from_json)
-            self._nodes = (time.monotonic(), items)
-            return items
+        return await self._reads.get(
+            "nodes",
+            self.cache_ttl,
+            lambda: self.list_all("/api/v1/nodes", timeout, NodeFacts.from_json),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,38 +4,26 @@ so a DaemonSet on thousands of nodes costs the API server one small GET per node
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-import time
 from typing import Any
 from urllib.parse import quote
 
 from exporter import kubelite
 from exporter.model import CheckError, NotConfigured, Reason
+from exporter.sharedreads import SharedReads
 
 TTL = 60.0
 _STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
 
 
 class NodeIdentity:
-    """One per running role (runtime.make_jobs): the cache of this node's labels."""
+    """One per running role (runtime.make_jobs): this node's labels, read once a minute."""
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._cached: tuple[float, dict[str, str] | BaseException] | None = None
+        self._reads = SharedReads((CheckError, NotConfigured))
 
     async def labels(self, ctx: Any, timeout: float) -> dict[str, str]:
-        async with self._lock:
-            cached = self._cached
-            if cached is None or time.monotonic() - cached[0] > TTL:
-                try:
-                    value: dict[str, str] | BaseException = await _get(ctx, timeout)
-                except (CheckError, NotConfigured) as exc:
-                    value = exc
-                cached = self._cached = (time.monotonic(), value)
-        if isinstance(cached[1], BaseException):
-            raise cached[1]
-        return cached[1]
+        return await self._reads.get("labels", TTL, lambda: _get(ctx, timeout))
 
 
 async def labels(ctx: Any, timeout: float) -> dict[str, str]:

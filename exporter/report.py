@@ -66,7 +66,7 @@ class Row:
     def critical(self) -> bool:
         return self.requirement.severity is Severity.CRITICAL
 
-    def remedy(self, scope: str = "") -> str:
+    def remedy(self, role: str = "") -> str:
         """What to do, fitting why the row is not a pass."""
         if self.status == "fail":
             return self.requirement.remedy
@@ -78,7 +78,7 @@ class Row:
             family = self.requirement.id.split(":")[0]
             also = (
                 ", or let it read Gitpod's installation (README, Reading the Gitpod installation)"
-                if scope == "cluster"
+                if role == "cluster"
                 else ""
             )
             return f"To judge it, configure checks.{family}{also}; the detail says what is missing."

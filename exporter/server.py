@@ -242,7 +242,10 @@ class HTTPServer:
             pass
         finally:
             self._conns.pop(task, None)
-            writer.transport.abort() if writer.transport.is_closing() else writer.close()
+            if writer.transport.is_closing():
+                writer.transport.abort()  # closing with data the client never read: drop it
+            else:
+                writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1)
 

@@ -7,9 +7,10 @@ import pytest
 import yaml
 
 from exporter.installation.derive import docker_credentials, provider_of
-from exporter.installation.gitpod_config import MAX_CONFIG_BYTES, parse
+from exporter.installation.gitpod_config import parse
 from exporter.model import CheckError, Reason, Requirement, Scope, Severity
 from exporter.parse import ParseError
+from exporter.safeyaml import MAX_BYTES as MAX_CONFIG_BYTES
 from exporter.store import Store
 from tests.gitpod_install import config, dockerconfig, ref
 

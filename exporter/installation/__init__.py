@@ -8,18 +8,19 @@ import asyncio
 import base64
 import dataclasses
 import json
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exporter import safeyaml
 from exporter.compat import Matrix, Release
 from exporter.config import CheckSettings, GitpodSettings
-from exporter.installation.gitpod_config import MAX_CONFIG_BYTES, GitpodConfig, parse
+from exporter.installation.gitpod_config import GitpodConfig, parse
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.parse import ParseError
+from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
     from exporter.kube import Kube
@@ -57,10 +58,8 @@ class Installation:
         self.file = file or settings.file
         self.source = settings.source
         self.matrix = matrix
-        self._loaded: tuple[float, Loaded | None, BaseException | None] | None = None
-        self._lock = asyncio.Lock()
-        self._cache: dict[str, tuple[float, Any, BaseException | None]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Failures are shared too: every check sees the same reason until the next read.
+        self._reads = SharedReads((CheckError, NotConfigured, ParseError))
 
     # --- the config ----------------------------------------------------------------------
     async def config(self, timeout: float, fresh: bool = False) -> Loaded:
@@ -68,20 +67,12 @@ class Installation:
         none, or auto with neither a file nor the ConfigMap); CheckError/ParseError when it
         cannot be read or parsed. `fresh` re-reads; others share the last read for as long as
         the kubernetes node cache would (the cluster_gitpod_config check re-reads each run)."""
-        async with self._lock:
-            ttl = self.kube.cache_ttl if self.kube is not None else 20.0
-            cached = self._loaded
-            if fresh or cached is None or time.monotonic() - cached[0] > ttl:
-                try:
-                    loaded, error = await self._read(timeout), None
-                except Exception as exc:  # kept, so every check sees the same failure
-                    loaded, error = None, exc
-                cached = self._loaded = (time.monotonic(), loaded, error)
-        _, loaded, error = cached
-        if error is not None:
-            raise error
-        assert loaded is not None
-        return loaded
+        ttl = 0.0 if fresh else self._ttl
+        return await self._reads.get("config", ttl, lambda: self._read(timeout))
+
+    @property
+    def _ttl(self) -> float:
+        return self.kube.cache_ttl if self.kube is not None else 20.0
 
     async def _read(self, timeout: float) -> Loaded:
         if self.source == "none":
@@ -161,7 +152,7 @@ class Installation:
     async def secret(self, name: str, timeout: float) -> dict[str, bytes]:
         """The Secret's data, decoded. CheckError not_found / forbidden (with the RBAC rule to
         add) when it cannot be read."""
-        return await self._shared(
+        return await self._reads.get(
             f"secret/{name}", SECRET_TTL, lambda: self._read_secret(name, timeout)
         )
 
@@ -188,22 +179,6 @@ class Installation:
             raise
         return decode_secret(obj, name)
 
-    async def _shared(self, key: str, ttl: float, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """One read per key and `ttl` for every check of a round, failures included; callers
-        arriving while it runs wait for it rather than reading again."""
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            cached = self._cache.get(key)
-            if cached is None or time.monotonic() - cached[0] >= ttl:
-                try:
-                    cached = (time.monotonic(), await fetch(), None)
-                except (CheckError, NotConfigured) as exc:
-                    cached = (time.monotonic(), None, exc)
-                self._cache[key] = cached
-        if cached[2] is not None:
-            raise cached[2]
-        return cached[1]
-
     async def secret_text(self, name: str, key: str, timeout: float) -> str:
         data = await self.secret(name, timeout)
         if key not in data:
@@ -213,8 +188,7 @@ class Installation:
     async def proxy_service(self, timeout: float) -> dict[str, Any] | None:
         """Service `proxy`, Gitpod's entry point (None when absent), shared for a round by
         cluster_proxy_service and cluster_dns's expected addresses."""
-        ttl = self.kube.cache_ttl if self.kube is not None else 0.0
-        return await self._shared("service/proxy", ttl, lambda: self._read_proxy(timeout))
+        return await self._reads.get("service/proxy", self._ttl, lambda: self._read_proxy(timeout))
 
     async def _read_proxy(self, timeout: float) -> dict[str, Any] | None:
         if self.kube is None:
@@ -267,7 +241,7 @@ class Installation:
 
 def _installed_version(versions: Any) -> str:
     """The release a versions.json names ({"version": "release-2022.11.2", ...}); '' if none."""
-    if not isinstance(versions, str) or len(versions) > MAX_CONFIG_BYTES:
+    if not isinstance(versions, str) or len(versions) > safeyaml.MAX_BYTES:
         return ""
     try:
         doc = json.loads(versions)
@@ -278,15 +252,13 @@ def _installed_version(versions: Any) -> str:
 
 
 def _read_file(path: str) -> str:
+    """The installer's file, as every YAML file is read (exporter/safeyaml.py); a missing or
+    unreadable file is a CheckError the config check reports."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
+        return safeyaml.read(path, Path(path).name)
     except OSError as exc:
-        raise CheckError(Reason.NOT_FOUND if isinstance(exc, FileNotFoundError) else Reason.IO,
-                         f"cannot read {path}: {exc.strerror or exc}") from None  # fmt: skip
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ParseError(f"{Path(path).name} is over the {MAX_CONFIG_BYTES}-byte limit")
-    return data.decode("utf-8", "replace")
+        reason = Reason.NOT_FOUND if isinstance(exc, FileNotFoundError) else Reason.IO
+        raise CheckError(reason, f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def decode_secret(obj: Mapping[str, Any], name: str) -> dict[str, bytes]:

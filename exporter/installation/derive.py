@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from exporter import safeyaml
 from exporter.config import CheckSettings, SecretValue
 from exporter.gitpod import labels_for_kind
 from exporter.installation import Installation
-from exporter.installation.gitpod_config import GitpodConfig, load_document
+from exporter.installation.gitpod_config import GitpodConfig
 from exporter.model import CheckError, Reason
 from exporter.parse import ParseError, excerpt
 
@@ -28,14 +29,14 @@ REGISTRY_CERTS_SECRET = "builtin-registry-certs"
 REGISTRY_AUTH_SECRET = "builtin-registry-auth"
 
 
-async def _config(inst: Installation, timeout: float) -> GitpodConfig | None:
+async def _config(inst: Installation, timeout: float) -> tuple[GitpodConfig | None, str]:
+    """The installer config and where it was read, or (None, "") when there is none."""
     loaded = await inst.optional_config(timeout)
-    return loaded.config if loaded else None
+    return (loaded.config, loaded.origin) if loaded else (None, "")
 
 
-def _origin(inst: Installation, what: str) -> str:
-    loaded = inst._loaded[1] if inst._loaded else None
-    return f"from Gitpod config: {what}" + (f" ({loaded.origin})" if loaded else "")
+def _origin(where: str, what: str) -> str:
+    return f"from Gitpod config: {what}" + (f" ({where})" if where else "")
 
 
 async def _secret(inst: Installation, name: str, key: str, timeout: float) -> SecretValue:
@@ -49,7 +50,7 @@ async def custom_ca(inst: Installation, cfg: GitpodConfig, timeout: float) -> st
 
 
 async def tls(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     if cfg is None or not cfg.domain:
         return None
     values: dict[str, Any] = {"domain": cfg.domain, "workspace_prefix": cfg.workspace_prefix}
@@ -59,16 +60,16 @@ async def tls(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     ca = await custom_ca(inst, cfg, timeout)
     if ca:
         values["ca_pem"] = ca
-    return values, _origin(inst, "domain" + (", customCACert" if ca else ""))
+    return values, _origin(where, "domain" + (", customCACert" if ca else ""))
 
 
 async def dns(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     values: dict[str, Any] = {}
     what = []
     if cfg is not None and cfg.domain:
         values.update(domain=cfg.domain, workspace_prefix=cfg.workspace_prefix)
-        what.append(_origin(inst, "domain"))
+        what.append(_origin(where, "domain"))
     addresses = await proxy_addresses(inst, timeout)
     if addresses:
         values["addresses"] = addresses
@@ -109,14 +110,14 @@ async def proxy_addresses(inst: Installation, timeout: float) -> list[str]:
 
 
 async def node_labels(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     if cfg is None:
         return None
-    return {"labels": labels_for_kind(cfg.kind)}, _origin(inst, f"kind {cfg.kind}")
+    return {"labels": labels_for_kind(cfg.kind)}, _origin(where, f"kind {cfg.kind}")
 
 
 async def database(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     if cfg is None:
         return None
     values: dict[str, Any] = {"database": "gitpod"}
@@ -149,11 +150,11 @@ async def database(inst: Installation, s: CheckSettings, timeout: float) -> Deri
         values.update(tls=True, ca_pem=await inst.secret_text(cfg.database_ca_secret, "ca.crt",
                                                                timeout))  # fmt: skip
         what += f", CA from Secret {cfg.database_ca_secret}"
-    return values, _origin(inst, what)
+    return values, _origin(where, what)
 
 
 async def storage(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     if cfg is None:
         return None
     if cfg.storage == "in_cluster":
@@ -166,7 +167,7 @@ async def storage(inst: Installation, s: CheckSettings, timeout: float) -> Deriv
             "access_key_id": await _secret(inst, "minio", "root-user", timeout),
             "secret_access_key": await _secret(inst, "minio", "root-password", timeout),
         }
-        return values, _origin(inst, "objectStorage.inCluster, Service minio, Secret minio")
+        return values, _origin(where, "objectStorage.inCluster, Service minio, Secret minio")
     if cfg.storage == "s3":
         endpoint = cfg.storage_endpoint
         if endpoint and "://" not in endpoint:
@@ -179,7 +180,7 @@ async def storage(inst: Installation, s: CheckSettings, timeout: float) -> Deriv
             "access_key_id": await _secret(inst, name, "accessKeyId", timeout),
             "secret_access_key": await _secret(inst, name, "secretAccessKey", timeout),
         }
-        return values, _origin(inst, f"objectStorage.s3, Secret {name}")
+        return values, _origin(where, f"objectStorage.s3, Secret {name}")
     from exporter.model import NotConfigured
 
     raise NotConfigured(f"the installation uses {cfg.storage} object storage, which "
@@ -217,7 +218,7 @@ def _host_of(url: str) -> str:
 
 
 async def registry(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     if cfg is None:
         return None
     values: dict[str, Any] = {}
@@ -246,7 +247,7 @@ async def registry(inst: Installation, s: CheckSettings, timeout: float) -> Deri
             values["username"] = creds[0]
             values["password"] = SecretValue(creds[1], f"Secret {name} .dockerconfigjson")
             break
-    return values, _origin(inst, what)
+    return values, _origin(where, what)
 
 
 # Gitpod's auth provider types -> cluster_scm's, by whether the host is the public service.
@@ -258,7 +259,7 @@ _TYPES = {"github": "github_enterprise", "gitlab": "gitlab", "bitbucket": "bitbu
 def provider_of(text: str, secret: str) -> dict[str, str]:
     """An auth provider's Secret `provider` YAML as a cluster_scm provider."""
     try:
-        doc = load_document(text, f"Secret {secret} key provider")
+        doc = safeyaml.load(text, f"Secret {secret} key provider")
     except ParseError as exc:
         raise CheckError(Reason.CONFIG, str(exc)) from None
     if not isinstance(doc, dict) or not doc.get("host") or not doc.get("type"):
@@ -276,7 +277,7 @@ def provider_of(text: str, secret: str) -> dict[str, str]:
 
 
 async def scm(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg = await _config(inst, timeout)
+    cfg, where = await _config(inst, timeout)
     if cfg is None or not cfg.auth_providers:
         return None
     from exporter.checks.cluster.scm import Provider
@@ -287,7 +288,7 @@ async def scm(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
         fields = provider_of(await inst.secret_text(name, "provider", timeout), name)
         providers.append(Provider(**fields, ca_pem=ca))
     what = f"authProviders, Secrets {', '.join(cfg.auth_providers)}"
-    return {"providers": providers}, _origin(inst, what + (", customCACert" if ca else ""))
+    return {"providers": providers}, _origin(where, what + (", customCACert" if ca else ""))
 
 
 # The settings that name a check's target: set in the config file, the installation is not

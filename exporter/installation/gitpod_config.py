@@ -13,7 +13,6 @@ from exporter import safeyaml
 from exporter.gitpod import KINDS
 from exporter.parse import ParseError, excerpt
 
-MAX_CONFIG_BYTES = safeyaml.MAX_BYTES
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _FQDN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+", re.ASCII)
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
@@ -61,11 +60,6 @@ class GitpodConfig:
         return "ws" if self.shortname in ("", "default") else f"ws-{self.shortname}"
 
 
-def load_document(text: str, what: str) -> Any:
-    """One YAML document, bounded and without aliases (exporter/safeyaml.py)."""
-    return safeyaml.load(text, what)
-
-
 class _Reader:
     """Walks the document, noting type problems instead of raising, so one run reports all."""
 
@@ -101,7 +95,7 @@ class _Reader:
 
 
 def parse(text: str, what: str) -> GitpodConfig:
-    doc = load_document(text, what)
+    doc = safeyaml.load(text, what)
     if not isinstance(doc, Mapping):
         raise ParseError(f"{what} is not a mapping")
     r = _Reader(doc)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from exporter import metrics
+from exporter import metrics, safeyaml
 from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.installation.gitpod_config import GitpodConfig, SecretRef, load_document
+from exporter.installation.gitpod_config import GitpodConfig, SecretRef
 from exporter.model import (
     CheckError,
     NotConfigured,
@@ -140,7 +140,7 @@ def _dockerconfig(data: Mapping[str, bytes], cfg: GitpodConfig) -> str:
 
 def _provider(data: Mapping[str, bytes], cfg: GitpodConfig) -> str:
     try:
-        doc = load_document(_text(data, "provider"), "provider")
+        doc = safeyaml.load(_text(data, "provider"), "provider")
     except ParseError as exc:
         raise _Bad(Reason.PARSE, str(exc)) from None
     if not isinstance(doc, dict):
