@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class ParseError(ValueError):
     """The input does not have the shape its source promises."""
+
+
+def first(names: Sequence[str], limit: int = 10) -> str:
+    """`a, b, c and 7 more`: a detail that stays short however many nodes fail."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def excerpt(text: str, limit: int = 40) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from exporter import metrics, node_identity
@@ -36,12 +36,6 @@ OPTIONAL_VERSION = Pattern(r"(v?\d+\.\d+(\.\d+)?)?", "a version such as 1.30, or
 T = TypeVar("T")
 
 MIN_NODE_MEMORY_BYTES = 16 * 10**9
-
-
-def first(names: Sequence[str], limit: int = 10) -> str:
-    """`a, b, c and 7 more`: a detail that stays short however many nodes fail."""
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def workspace_suffix(domain: str, prefix: str = "ws") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from exporter.config import ConfigError
-from exporter.parse import ParseError, format_version, version_tuple
+from exporter.parse import ParseError, first, format_version, version_tuple
 
 COMPONENTS = (
     "kubernetes",
@@ -125,11 +125,7 @@ def tested_minors(kind: str, seen: dict[str, list[str]], tested: list[str]) -> V
         if m not in tested:
             bad.setdefault(m, []).extend(where)
     observed = ", ".join(sorted({_safe_minor(v) for v in seen})[:3])
-    wanted = f"tested: {', '.join(tested)}"
-    if bad:
-        listed = "; ".join(f"{m} on {_first(w)}" for m, w in sorted(bad.items()))
-        return Verdict(False, observed, f"{kind} {listed}; {wanted}", "untested")
-    return Verdict(True, observed, wanted)
+    return _listed(f"{kind} ", bad, observed, f"tested: {', '.join(tested)}")
 
 
 def _safe_minor(version: str) -> str:
@@ -139,9 +135,12 @@ def _safe_minor(version: str) -> str:
         return version[:20]
 
 
-def _first(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+def _listed(kind: str, bad: dict[str, list[str]], observed: str, wanted: str) -> Verdict:
+    """Pass, or untested with each untested value and where it was seen."""
+    if not bad:
+        return Verdict(True, observed, wanted)
+    listed = "; ".join(f"{value} on {first(where, 5)}" for value, where in sorted(bad.items()))
+    return Verdict(False, observed, f"{kind}{listed}; {wanted}", "untested")
 
 
 def kernel(seen: dict[str, list[str]], rule: dict[str, Any]) -> Verdict:
@@ -160,21 +159,14 @@ def kernel(seen: dict[str, list[str]], rule: dict[str, Any]) -> Verdict:
             bad.setdefault(format_version(v[:2]), []).extend(nodes)
     observed = ", ".join(sorted({_safe_minor(k) for k in seen})[:3])
     wanted = f"tested: >= {rule.get('min')} and < {rule.get('below')}"
-    if bad:
-        listed = "; ".join(f"{k} on {_first(n)}" for k, n in sorted(bad.items()))
-        return Verdict(False, observed, f"kernel {listed}; {wanted}", "untested")
-    return Verdict(True, observed, wanted)
+    return _listed("kernel ", bad, observed, wanted)
 
 
 def os_images(seen: dict[str, list[str]], tested: list[str]) -> Verdict:
     bad = {image: nodes for image, nodes in seen.items()
            if not any(image.startswith(t) for t in tested)}  # fmt: skip
     observed = ", ".join(sorted({" ".join(i.split()[:2]) for i in seen})[:3])
-    wanted = f"tested: {', '.join(tested)}"
-    if bad:
-        listed = "; ".join(f"{i} on {_first(n)}" for i, n in sorted(bad.items()))
-        return Verdict(False, observed, f"{listed}; {wanted}", "untested")
-    return Verdict(True, observed, wanted)
+    return _listed("", bad, observed, f"tested: {', '.join(tested)}")
 
 
 def platform(found: str, dataplane_v2: bool, rule: dict[str, Any]) -> Verdict:

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from exporter import metrics
-from exporter.checks.shared import OPTIONAL_VERSION, VERSION, first
+from exporter.checks.shared import OPTIONAL_VERSION, VERSION
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
-from exporter.parse import ParseError, version_tuple
+from exporter.parse import ParseError, first, version_tuple
 
 REQUIREMENT = Requirement(
     id="cluster_kubernetes_version",

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics
-from exporter.checks.shared import first
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
 from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.parse import first
 
 REQUIREMENT = Requirement(
     id="cluster_node_label",

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics
-from exporter.checks.shared import VERSION, first, recommended_requirement
+from exporter.checks.shared import VERSION, recommended_requirement
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
 from exporter.kube import NodeFacts
 from exporter.model import Reason, Requirement, Result, Scope, Severity
-from exporter.parse import ParseError, version_tuple
+from exporter.parse import ParseError, first, version_tuple
 from exporter.sizing import CPU_BY_ROLE, MEMORY_BY_ROLE, Size, roles, strictest
 
 REQUIREMENT = Requirement(
