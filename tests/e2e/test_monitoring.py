@@ -9,6 +9,7 @@ import yaml
 
 from tests.helpers.exporter import Served, start
 from tests.helpers.poll import until
+from tests.hosts import Node
 from tests.monitoring.promql import (
     DASHBOARDS,
     ROOT,
@@ -21,7 +22,7 @@ from tests.monitoring.promql import (
 from tests.servers.prometheus import Prometheus, alertmanager, prometheus, webhook
 
 # Read by the rules but exported by others: Prometheus itself and kube-state-metrics.
-EXTERNAL = {"up", "kube_node_info"}
+EXTERNAL = {"up", "kube_node_info", "kube_node_spec_taint"}
 
 
 def names_served(served: Served) -> set[str]:
@@ -29,19 +30,28 @@ def names_served(served: Served) -> set[str]:
 
 
 def test_every_metric_the_rules_and_dashboards_read_is_exported(
-    node_exporter: Served, stack
+    node_exporter: Served, stack, containerd, tmp_path: Path
 ) -> None:
     config, kubeconfig, env, _ = stack
     cluster = start(
         ["--role", "cluster", "--config", str(config), "--kubeconfig", str(kubeconfig)], env
     )
+    # A node role that reads its Node from the API: the workload labels, sizing by role.
+    root = Node().build(tmp_path / "labelled-host", containerd.socket)
+    labelled = start(
+        ["--role", "node", "--host-root", str(root), "--kubeconfig", str(kubeconfig)],
+        {"NODE_NAME": "aks-regular-12345678-vmss000000"},
+    )
     try:
-        node_exporter.wait_ready(30)
-        cluster.wait_ready(30)
-        node, both = names_served(node_exporter), names_served(cluster)
+        for served in (node_exporter, cluster, labelled):
+            served.wait_ready(30)
+        node = names_served(node_exporter) | names_served(labelled)
+        both = names_served(cluster)
     finally:
-        cluster.proc.terminate()
-        cluster.proc.wait(10)
+        for served in (cluster, labelled):
+            served.proc.terminate()
+            served.proc.wait(10)
+    assert "gitpod_node_workload_labels" in node
     both |= node
     known = both | recorded_names() | EXTERNAL
 
@@ -96,14 +106,17 @@ def test_failing_kernel_pages_through_prometheus_and_alertmanager(
 
         alert = _wait("the node_kernel page reached the webhook", kernel_alert)
         assert alert["status"] == "firing"
-        labels = alert["labels"]
-        assert labels["severity"] == "critical"
-        assert labels["node"] == "worker-7"
-        assert labels["job"] == "gitpod-requirements-node"
-        assert labels["instance"] == target
+        # One alert per requirement: the node is named in the description, not a label.
+        assert alert["labels"] == {
+            "alertname": "GitpodCriticalRequirementUnmet",
+            "requirement": "node_kernel",
+            "severity": "critical",
+        }
         ann = alert["annotations"]
-        assert ann["summary"] == "Gitpod requirement node_kernel is not met on node worker-7"
+        assert ann["summary"] == "A critical Gitpod requirement is not met."
+        assert " on 1 node(s): worker-7. " in ann["description"]
         assert ann["runbook_url"].endswith("/docs/runbook.md#node_kernel")
+        assert ann["dashboard_url"] == "/d/gitpod-requirements-overview"
         # Requirements that hold never page.
         paged = {a["labels"].get("requirement") for a in hook.alerts()}
         assert "node_cpu" not in paged and "node_memory" not in paged

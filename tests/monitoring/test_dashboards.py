@@ -1,5 +1,5 @@
-"""The Grafana dashboards: generated from dashboards/build.py, provisioning-ready, every query
-valid PromQL by Prometheus' own parser."""
+"""The Grafana dashboards: rendered from the mixin (mixin/build.py), provisioning-ready, every
+query valid PromQL by Prometheus' own parser."""
 
 from __future__ import annotations
 
@@ -22,19 +22,20 @@ from tests.monitoring.promql import (
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
-def _build_module():
-    spec = importlib.util.spec_from_file_location("build", ROOT / "dashboards" / "build.py")
+def build_module():
+    spec = importlib.util.spec_from_file_location("mixin_build", ROOT / "mixin" / "build.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_committed_files_are_what_build_py_generates() -> None:
-    build = _build_module()
-    assert sorted(build.DASHBOARDS) == [p.name for p in DASHBOARDS]
-    for path, text in build.outputs().items():
-        assert path.read_text() == text, f"run python dashboards/build.py ({path.name})"
+def test_committed_files_are_the_mixins_default_render() -> None:
+    build = build_module()
+    files = build.outputs()
+    assert sorted(p.name for p in files if p.suffix == ".json") == [p.name for p in DASHBOARDS]
+    for path, text in files.items():
+        assert path.read_text() == text, f"run python mixin/build.py ({path.name})"
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -73,6 +74,7 @@ def _datasources(node: object) -> list[object]:
 def test_node_dashboard_has_job_and_node_variables() -> None:
     doc = json.loads((ROOT / "dashboards" / "node.json").read_text())
     assert [v["name"] for v in doc["templating"]["list"]] == ["datasource", "job", "node"]
+    assert not any(v["hide"] for v in doc["templating"]["list"])
     for panel in panels(doc):
         for t in panel["targets"]:
             assert 'node="$node"' in t["expr"], panel["title"]
@@ -105,3 +107,62 @@ def test_metric_name_extraction() -> None:
         "gitpod_requirement_info",
         "gitpod:x:count",
     }
+
+
+def _panel(title: str) -> dict:
+    doc = json.loads((ROOT / "dashboards" / "overview.json").read_text())
+    return next(p for p in panels(doc) if p["title"] == title)
+
+
+STATE_WORDS = {"0": "Not configured", "1": "Met", "2": "Check failing", "3": "Unmet"}
+
+
+def _mapped(mappings: list[dict]) -> dict[str, str]:
+    return {v: o["text"] for m in mappings for v, o in m["options"].items()}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_requirement_state_is_shown_as_words(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    shown = 0
+    for panel in panels(doc):
+        if panel["type"] == "state-timeline":
+            assert _mapped(panel["fieldConfig"]["defaults"]["mappings"]) == STATE_WORDS
+            shown += 1
+        for o in panel["fieldConfig"]["overrides"]:
+            if o["matcher"]["options"] == "State":
+                props = {p["id"]: p["value"] for p in o["properties"]}
+                assert _mapped(props["mappings"]) == STATE_WORDS
+                shown += 1
+    assert shown == 2, "a matrix and a history on each dashboard"
+
+
+def test_unmet_counts_are_requirements_not_series() -> None:
+    for title in ("Unmet critical requirements", "Unmet warnings", "Checks erroring"):
+        expr = _panel(title)["targets"][0]["expr"]
+        assert expr.startswith("count(count by (requirement) ("), title
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_requirement_names_link_to_their_runbook_section(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    matrix = next(p for p in panels(doc) if p["type"] == "table")
+    # The section is the id before ":" (cluster_gitpod_secret:x -> cluster_gitpod_secret).
+    assert "label_replace(" in matrix["targets"][0]["expr"]
+    assert '"section", "$1", "requirement", "([^:]+).*"' in matrix["targets"][0]["expr"]
+    links = {
+        o["matcher"]["options"]: o["properties"][0]["value"][0]["url"]
+        for o in matrix["fieldConfig"]["overrides"]
+        if o["properties"][0]["id"] == "links"
+    }
+    assert links["requirement"].endswith("/docs/runbook.md#${__data.fields.section}")
+
+
+def test_failing_nodes_open_the_node_dashboard_with_the_node_selected() -> None:
+    panel = _panel("Failing nodes")
+    (override,) = panel["fieldConfig"]["overrides"]
+    assert override["matcher"]["options"] == "node"
+    url = override["properties"][0]["value"][0]["url"]
+    node_uid = json.loads((ROOT / "dashboards" / "node.json").read_text())["uid"]
+    assert url.startswith(f"/d/{node_uid}?var-node=${{__value.raw}}&")
+    assert "${datasource:queryparam}" in url and "${__url_time_range}" in url

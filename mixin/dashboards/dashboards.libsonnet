@@ -1,0 +1,6 @@
+{
+  grafanaDashboards+:: {
+    'overview.json': (import 'overview.libsonnet')($._config),
+    'node.json': (import 'node.libsonnet')($._config),
+  },
+}
