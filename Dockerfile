@@ -1,7 +1,7 @@
 # gitpod-requirements-exporter: one image for both roles.
 #   docker build -t gitpod-requirements-exporter .
 # Runs as a non-root user by default (the cluster role); the node DaemonSet overrides this
-# with a privileged security context, as deploy/base/daemonset.yaml does.
+# with a privileged security context, as the Helm chart's DaemonSet does.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -13,7 +13,7 @@ COPY exporter ./exporter
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 LABEL org.opencontainers.image.title="gitpod-requirements-exporter" \
       org.opencontainers.image.description="Prometheus exporter that watches Gitpod's self-hosted requirements" \
       org.opencontainers.image.source="https://github.com/gitpod-io/gitpod-requirements-exporter" \

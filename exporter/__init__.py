@@ -1,3 +1,3 @@
 """gitpod-requirements-exporter: watches the requirements of a self-hosted Gitpod installation."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

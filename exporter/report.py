@@ -25,8 +25,9 @@ REASON_REMEDY: dict[str, str] = {
     "the traffic; raise the check's timeout only if it is merely slow.",
     Reason.AUTH: "The credentials were refused: renew the kubeconfig's token or the service "
     "account's, or fix the credentials in the config.",
-    Reason.FORBIDDEN: "RBAC refused a read this check needs: apply deploy/ (README lists the rule "
-    "of every check), or add the rule to your own Role.",
+    Reason.FORBIDDEN: "RBAC refused a read this check needs: install the Helm chart, or apply "
+    "deploy/base and, once Gitpod's namespaces exist, deploy/gitpod-rbac (README lists the rule "
+    "of every check); or add the rule to your own Role.",
     Reason.TLS: "TLS failed: give the CA that signed the server's certificate (kubeconfig "
     "certificate-authority, or the check's ca_file).",
     Reason.CONFIG: "A setting is present but unusable: fix what the detail names.",

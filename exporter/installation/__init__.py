@@ -25,9 +25,11 @@ from exporter.sharedreads import SharedReads
 if TYPE_CHECKING:
     from exporter.kube import Kube
 
-# RBAC for reading the installation lives in deploy/components/gitpod-installation.
+# RBAC for reading the installation: the chart's Role gitpod-requirements-installation
+# (templates/rbac-installation.yaml), in the plain manifests deploy/gitpod-rbac.
 RBAC_HINT = (
-    "grant it in deploy/components/gitpod-installation (Role gitpod-requirements-installation)"
+    "grant it with the Role gitpod-requirements-installation: Helm value "
+    "gitpod.readInstallation (and gitpod.extraSecretNames), or kubectl apply -k deploy/gitpod-rbac"
 )
 # Secrets of one round are shared by the checks that need them, then read afresh.
 SECRET_TTL = 10.0

@@ -48,7 +48,9 @@ def test_final_stage_runs_as_non_root_without_build_tools() -> None:
 
 def test_image_version_matches_the_package() -> None:
     (version,) = re.findall(r"^ARG VERSION=(\S+)$", DOCKERFILE, re.M)
-    assert version == PYPROJECT["project"]["version"]
+    from exporter import __version__
+
+    assert version == __version__
     from tests.deploy.manifests import render
 
     images = {c["image"] for o in render("base") if o["kind"] in ("DaemonSet", "Deployment")

@@ -14,7 +14,7 @@ import yaml
 
 from exporter.checks import settings_types
 from exporter.config import load
-from tests.deploy.manifests import COMPONENTS, KUSTOMIZATIONS, WORKLOADS, config_text, one, render
+from tests.deploy.manifests import KUSTOMIZATIONS, WORKLOADS, config_text, one, render
 
 # kubernetes-validate 1.37 ships the schemas of 1.25-1.37; 1.28.0 is the newest that still
 # ships 1.21's, so scripts/test installs it beside the venv's (a --target directory).
@@ -40,13 +40,12 @@ def validate(objects: list[dict], version: str, validator_path: Path | None, tmp
 
 def test_every_kustomization_is_covered() -> None:
     assert set(KUSTOMIZATIONS) == {
-        "rbac", "base", "preflight", "overlays/k3s", "overlays/plain-prometheus",
+        "base", "gitpod-rbac", "preflight", "overlays/k3s", "overlays/plain-prometheus",
         "prometheus-operator", "grafana",
     }  # fmt: skip
-    # The installation's RBAC is on by default: base (and so every overlay) includes it.
-    assert COMPONENTS == ["components/gitpod-installation"]
-    roles = {o["metadata"]["name"] for o in render("base") if o["kind"] == "Role"}
-    assert "gitpod-requirements-installation" in roles
+    # The installation's RBAC is on by default, with the other Roles in Gitpod's namespaces.
+    roles = {o["metadata"]["name"] for o in render("gitpod-rbac") if o["kind"] == "Role"}
+    assert roles == {"gitpod-requirements-cluster", "gitpod-requirements-installation"}
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS)
@@ -144,15 +143,21 @@ def test_monitors_name_the_jobs_the_alerts_expect() -> None:
     services = [o for o in base if o["kind"] == "Service"
                 and all(o["metadata"]["labels"].get(k) == v
                         for k, v in sm["spec"]["selector"]["matchLabels"].items())]  # fmt: skip
-    # A ServiceMonitor's job label is the Service's name.
     assert [s["metadata"]["name"] for s in services] == ["gitpod-requirements-cluster"]
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert {"targetLabel": "job", "replacement": "gitpod-requirements-cluster"} in endpoint[
+        "relabelings"
+    ]
     pm = one(ops, "PodMonitor", "gitpod-requirements-node")
-    assert pm["spec"]["jobLabel"] == "gitpod-requirements/job"
     ds = one(base, "DaemonSet", "gitpod-requirements-node")
     labels = ds["spec"]["template"]["metadata"]["labels"]
     assert pm["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (endpoint,) = pm["spec"]["podMetricsEndpoints"]
+    assert {"targetLabel": "job", "replacement": "gitpod-requirements-node"} in endpoint[
+        "relabelings"
+    ]
     ports = {p["name"] for p in _container(base, "DaemonSet")["ports"]}
-    assert {e["port"] for e in pm["spec"]["podMetricsEndpoints"]} <= ports
+    assert endpoint["port"] in ports
 
 
 def test_grafana_config_maps_carry_the_sidecar_label() -> None:
@@ -175,3 +180,36 @@ def test_the_preflight_job_runs_check_once_with_the_cluster_roles_rbac() -> None
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
     assert ("ClusterRole", "gitpod-requirements-cluster") in kinds
     assert not any(k == "DaemonSet" for k, _ in kinds)
+
+
+def test_plain_prometheus_scrape_config_is_valid_and_labels_nodes(tmp_path: Path) -> None:
+    from tests.monitoring.promql import promtool
+
+    path = Path(__file__).resolve().parents[2] / "deploy/overlays/plain-prometheus"
+    doc = yaml.safe_load((path / "prometheus-scrape-config.yaml").read_text())
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    # Debian's promtool is built without Kubernetes discovery: promtool checks the rest (the
+    # relabelings, honor_labels) with the discovery swapped for a static target.
+    for job in jobs.values():
+        (sd,) = job.pop("kubernetes_sd_configs")
+        assert sd == {"role": "pod", "namespaces": {"names": ["gitpod-requirements"]}}
+        job["static_configs"] = [{"targets": ["127.0.0.1:18110"]}]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(doc))
+    out = promtool("check", "config", str(checked))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert set(jobs) == {"gitpod-requirements-node", "gitpod-requirements-cluster"}
+    node = jobs["gitpod-requirements-node"]
+    assert node["honor_labels"] is True
+    assert {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"} in (
+        node["relabel_configs"]
+    )
+    pods = render("overlays/plain-prometheus")
+    for kind in ("DaemonSet", "Deployment"):
+        annotations = _pod_annotations(pods, kind)
+        assert annotations["prometheus.io/scrape"] == "true"
+
+
+def _pod_annotations(objects: tuple[dict, ...], kind: str) -> dict:
+    (workload,) = [o for o in objects if o["kind"] == kind]
+    return workload["spec"]["template"]["metadata"]["annotations"]

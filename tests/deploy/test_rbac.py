@@ -12,7 +12,7 @@ import yaml
 from exporter.checks import NODE_CHECKS, settings_types
 from exporter.config import load
 from tests import clusters, gitpod_install
-from tests.deploy.manifests import DEPLOY, WORKLOADS, config_text, one, render
+from tests.deploy.manifests import CHART, WORKLOADS, config_text, installed, one, render
 from tests.helpers.exporter import check_json
 from tests.servers.kube_fake import FakeKube, obj
 from tests.servers.kube_rbac import Authorizer, grants_for
@@ -85,7 +85,7 @@ INSTALLATIONS = (
 def test_cluster_role_has_what_its_checks_call_and_nothing_more(
     directory: str, kube_api: FakeKube, tmp_path: Path
 ) -> None:
-    objects = render(directory)
+    objects = installed(directory)
     clusters.gke_two_pools(kube_api)
     clusters.calico(kube_api)
     kube_api.issuers = [clusters.ready_issuer("Issuer", "gitpod-ca", "gitpod")]
@@ -109,10 +109,10 @@ def test_cluster_role_has_what_its_checks_call_and_nothing_more(
     assert kube_api.dry_run_bodies and kube_api.created == []
 
 
-def test_without_the_installation_component_secrets_are_forbidden_with_a_remedy(
+def test_without_the_installation_role_secrets_are_forbidden_with_a_remedy(
     kube_api: FakeKube, tmp_path: Path
 ) -> None:
-    objects = render("base")
+    objects = installed("base")
     clusters.gke_two_pools(kube_api)
     auth = authorizer(objects, "gitpod-requirements-cluster")
     auth.grants = [g for g in auth.grants if "secrets" not in g.resources]
@@ -121,12 +121,13 @@ def test_without_the_installation_component_secrets_are_forbidden_with_a_remedy(
     results = run_check("cluster", config_text(objects), kube_api, tmp_path)
     for rid in ("cluster_gitpod_secret:https-certificates", "cluster_database"):
         assert (results[rid]["status"], results[rid]["reason"]) == ("error", "forbidden")
-        assert "deploy/components/gitpod-installation" in results[rid]["detail"]
+        assert "gitpod.readInstallation" in results[rid]["detail"]
+        assert "deploy/gitpod-rbac" in results[rid]["detail"]
     assert results["cluster_gitpod_config"]["status"] == "pass"
 
 
 def test_cluster_rbac_reads_only_but_for_the_dry_run() -> None:
-    objects = render("base")
+    objects = installed("base")
     grants = authorizer(objects, "gitpod-requirements-cluster").grants
     assert grants
     for g in grants:
@@ -134,12 +135,12 @@ def test_cluster_rbac_reads_only_but_for_the_dry_run() -> None:
         if set(g.verbs) & WRITE_VERBS:
             assert (g.verbs, g.resources, g.namespace) == (("create",), ("pods",), "gitpod")
     # The manifest tells the reader why the one write verb is there.
-    source = (DEPLOY / "rbac" / "rbac-cluster.yaml").read_text()
+    source = (CHART / "templates" / "rbac-cluster.yaml").read_text()
     assert "dryRun=All" in source and "persists nothing" in source
 
 
 def test_a_missing_rule_shows_as_forbidden_not_a_crash(kube_api: FakeKube, tmp_path) -> None:
-    objects = render("base")
+    objects = installed("base")
     clusters.gke_two_pools(kube_api)
     auth = authorizer(objects, "gitpod-requirements-cluster")
     auth.grants = [g for g in auth.grants if "storageclasses" not in g.resources]
