@@ -201,8 +201,12 @@ class KubernetesSettings:
     # Nodes per LIST page: 2,000 keeps a 5,000-node round at 3 node calls while bounding each
     # answer (~10 MB) for the API server and for us; kubectl's 500 would take 10.
     page_size: Annotated[int, Min(1), Max(5000)] = 2000
-    # Node-derived checks within this window share one node LIST.
+    # Node-derived checks within this window share one node LIST (when not watching).
     node_cache_ttl: Duration = 20.0
+    # serve: keep the nodes in a cache fed by a WATCH (one LIST at start, then changes only;
+    # a node change re-judges the node-derived requirements within seconds). false: LIST per
+    # round, as `check` always does.
+    watch: bool = True
 
 
 GITPOD_SOURCES = ("auto", "configmap", "file", "none")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from exporter.installation import Installation
     from exporter.kube import Kube
     from exporter.node_identity import NodeIdentity
+
+# The check whose run is in progress in this task: Kube notes which checks read the nodes, so
+# a node change wakes exactly those (set by the scheduler's run_job).
+CURRENT_CHECK: contextvars.ContextVar[str] = contextvars.ContextVar("current_check", default="")
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from prometheus_client.registry import Collector
 from exporter import compat, metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
+from exporter.kube import Kube
 from exporter.metrics import make_registry
 from exporter.runtime import Options, make_jobs, make_kube, requirements
 from exporter.scheduler import Scheduler
@@ -29,6 +31,7 @@ def _load(path: str | None) -> Config:
 
 
 STOP_GRACE_SECONDS = 2.0
+NODE_CHANGE_DEBOUNCE = 0.5
 
 
 class Daemon(Collector):
@@ -37,13 +40,15 @@ class Daemon(Collector):
         self.config = config
         self.config_path = config_path
         self.pool = ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check")
-        jobs = make_jobs(options, config, self.pool, make_kube(options, config, self.pool))
+        self.kube = make_kube(options, config, self.pool)
+        jobs = make_jobs(options, config, self.pool, self.kube)
         self.store = Store(requirements(jobs))
         self.scheduler = Scheduler(jobs, self.store)
         self.reload_ok = True
         self.reload_at = time.time()
         self._reloading = False
         self._reload_again = False
+        self._wake_pending: asyncio.TimerHandle | None = None
 
     def registry(self, node: str) -> CollectorRegistry:
         registry = make_registry(self.store, node)
@@ -51,10 +56,30 @@ class Daemon(Collector):
         return registry
 
     def start(self) -> None:
+        self._start_watch()
         self.scheduler.start()
+
+    def _start_watch(self) -> None:
+        if self.kube is not None and self.config.kubernetes.watch:
+            self.kube.start_watch(self._nodes_changed)
+
+    def _nodes_changed(self) -> None:
+        # A burst of changes (a node pool scaling, a label applied to 200 nodes) becomes one
+        # run of each node-derived check, NODE_CHANGE_DEBOUNCE after the first change.
+        if self._wake_pending is None:
+            self._wake_pending = asyncio.get_running_loop().call_later(
+                NODE_CHANGE_DEBOUNCE, self._wake_node_readers
+            )
+
+    def _wake_node_readers(self) -> None:
+        self._wake_pending = None
+        if self.kube is not None:
+            self.scheduler.wake(self.kube.node_readers)
 
     async def stop(self) -> None:
         # SIGTERM: a run in progress gets a moment to land its result, then everything stops.
+        if self.kube is not None:
+            self.kube.stop_watch()
         await self.scheduler.stop(grace=STOP_GRACE_SECONDS)
         # Threads stuck in a hung client cannot be interrupted; do not wait for them.
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -62,8 +87,6 @@ class Daemon(Collector):
     def reload(self) -> None:
         """SIGHUP: re-read the config; a broken file keeps the running config. One reload runs
         at a time; SIGHUPs during it queue exactly one more."""
-        import asyncio
-
         if self._reloading:
             self._reload_again = True
             return
@@ -82,8 +105,6 @@ class Daemon(Collector):
             self._reloading = False
 
     async def _reload_once(self) -> None:
-        import asyncio
-
         try:
             # Parsed off the loop (a large file must not stall /metrics) and off the check
             # pool (whose threads a hung dependency may hold).
@@ -99,12 +120,15 @@ class Daemon(Collector):
             log.warning("thread_pool_size changes take effect at restart")
         logging.getLogger().setLevel(config.log_level.upper())
         self.config = config
-        old = self.scheduler
-        kube = make_kube(self.options, config, self.pool)
-        jobs = make_jobs(self.options, config, self.pool, kube)
+        old, old_kube = self.scheduler, self.kube
+        self.kube = make_kube(self.options, config, self.pool)
+        jobs = make_jobs(self.options, config, self.pool, self.kube)
         self.scheduler = Scheduler(jobs, self.store)
+        if old_kube is not None:
+            old_kube.stop_watch()
         await old.stop()
         self.store.set_requirements(requirements(jobs))
+        self._start_watch()
         self.scheduler.start()
         log.info("config reloaded from %s", self.config_path or "defaults")
 
@@ -115,3 +139,25 @@ class Daemon(Collector):
         at.add_metric([], self.reload_at)
         yield ok
         yield at
+        if self.kube is not None:
+            yield from self._node_cache_metrics(self.kube)
+
+    @staticmethod
+    def _node_cache_metrics(kube: Kube) -> Iterator[Metric]:
+        watch = kube.watch
+        up = metrics.KUBERNETES_WATCH_UP.gauge()
+        objects = metrics.KUBERNETES_CACHE_OBJECTS.gauge()
+        relists = metrics.KUBERNETES_RELISTS.counter()
+        events = metrics.KUBERNETES_WATCH_EVENTS.counter()
+        synced = metrics.KUBERNETES_CACHE_LAST_SYNC.gauge()
+        watching = watch is not None and watch.up and not watch.fallback
+        up.add_metric(["nodes"], 1.0 if watching else 0.0)
+        lists = kube.node_lists + (watch.lists if watch else 0)
+        relists.add_metric(["nodes"], float(max(lists - 1, 0)))
+        events.add_metric(["nodes"], float(watch.events if watch else 0))
+        if watch is not None and watch.synced.is_set() and not watch.fallback:
+            objects.add_metric(["nodes"], float(len(watch)))
+        last = max(kube.node_list_at, watch.last_sync if watch else 0.0)
+        if last:
+            synced.add_metric(["nodes"], last)
+        yield from (up, objects, relists, events, synced)

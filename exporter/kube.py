@@ -1,22 +1,29 @@
 """The cluster role's Kubernetes access: the official client for credentials and transport,
-raw JSON for bodies (typed models cost memory and time on 20,000-node lists), one shared and
-briefly cached paginated node list so node-derived checks cost one LIST per round."""
+raw JSON for bodies (typed models cost memory and time on 20,000-node lists). The nodes come
+from a watched cache while `serve` runs (exporter/nodewatch.py), else from one shared and
+briefly cached paginated LIST, so node-derived checks cost one LIST per round at most."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from exporter.context import CURRENT_CHECK
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.parse import ParseError, quantity
 from exporter.sharedreads import SharedReads
+
+if TYPE_CHECKING:
+    from exporter.nodewatch import NodeWatch
 
 _STATUS_REASON = {
     401: Reason.AUTH,
@@ -30,6 +37,50 @@ class KubeError(CheckError):
         super().__init__(reason, detail)
         self.status = status
         self.body = body
+
+
+def _json_or_none(raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+
+
+def _transport_error(exc: Exception) -> Exception:
+    """The CheckError a client exception stands for (others are returned as they are)."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, urllib3.exceptions.MaxRetryError):
+        cause = exc.reason
+        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return CheckError(Reason.CONNECT, f"API server unreachable: {cause}")
+        if isinstance(cause, urllib3.exceptions.SSLError):
+            return CheckError(Reason.TLS, f"API server TLS: {cause}")
+        if isinstance(cause, urllib3.exceptions.TimeoutError):
+            return CheckError(Reason.TIMEOUT, f"API server timed out: {cause}")
+        return CheckError(Reason.CONNECT, f"API server unreachable: {cause}")
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return CheckError(Reason.CONNECT, f"API server unreachable: {exc}")
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return CheckError(Reason.TLS, f"API server TLS: {exc}")
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return CheckError(Reason.TIMEOUT, f"API server timed out: {exc}")
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        # ("Connection aborted.", cause): a reset is the network, a bad status line or a
+        # truncated body is the server speaking something other than HTTP/JSON.
+        cause = exc.args[1] if len(exc.args) > 1 else None
+        if isinstance(cause, OSError):
+            return CheckError(Reason.CONNECT, f"API server connection lost: {cause}")
+        return CheckError(Reason.PROTOCOL, f"API server answered garbage: {exc}")
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        return CheckError(Reason.CONNECT, f"API server connection failed: {exc}")
+    # The client re-raises urllib3's SSLError as ApiException(status=0).
+    if isinstance(exc, ApiException) and exc.status == 0 and "SSLError" in str(exc.reason):
+        detail = " ".join(str(exc).split())[:300]
+        return CheckError(Reason.TLS, f"API server TLS: {detail}")
+    return exc
 
 
 def path(template: str, **params: str) -> str:
@@ -53,6 +104,10 @@ class Kube:
         self._api: Any = None
         self._api_lock = threading.Lock()  # checks start together, in several pool threads
         self._reads = SharedReads()  # API failures are each caller's own, never kept
+        self.watch: NodeWatch | None = None
+        self.node_readers: set[str] = set()  # the checks that read the nodes
+        self.node_lists = 0  # LISTs of all nodes made here (not by the watch)
+        self.node_list_at = 0.0
 
     # --- blocking side, run in the pool -------------------------------------------------
     def _client(self) -> Any:
@@ -86,17 +141,16 @@ class Kube:
         cfg.retries = False
         return kubernetes.client.ApiClient(cfg)
 
-    def request(
+    def _send(
         self,
         method: str,
         resource: str,
         query: Mapping[str, str] | None = None,
         body: Any = None,
-        timeout: float = 10.0,
-    ) -> dict[str, Any]:
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
+        timeout: float | tuple[float, float] = 10.0,
+    ) -> Any:
+        """The answer's status line and headers (the body still unread: a watch streams it),
+        every transport failure mapped to a Reason; a non-2xx answer raises KubeError."""
         api = self._client()
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -112,52 +166,41 @@ class Kube:
         try:
             resp = api.call_api(method, url, header_params=headers, body=body,
                                 _request_timeout=timeout)  # fmt: skip
-            resp.read()
-        except urllib3.exceptions.MaxRetryError as exc:
-            cause = exc.reason
-            # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
-            if isinstance(cause, urllib3.exceptions.NewConnectionError):
-                raise CheckError(Reason.CONNECT, f"API server unreachable: {cause}") from None
-            if isinstance(cause, urllib3.exceptions.SSLError):
-                raise CheckError(Reason.TLS, f"API server TLS: {cause}") from None
-            if isinstance(cause, urllib3.exceptions.TimeoutError):
-                raise CheckError(Reason.TIMEOUT, f"API server timed out: {cause}") from None
-            raise CheckError(Reason.CONNECT, f"API server unreachable: {cause}") from None
-        except urllib3.exceptions.NewConnectionError as exc:
-            raise CheckError(Reason.CONNECT, f"API server unreachable: {exc}") from None
-        except urllib3.exceptions.SSLError as exc:
-            raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
-        except urllib3.exceptions.TimeoutError as exc:
-            raise CheckError(Reason.TIMEOUT, f"API server timed out: {exc}") from None
-        except urllib3.exceptions.ProtocolError as exc:
-            # ("Connection aborted.", cause): a reset is the network, a bad status line or a
-            # truncated body is the server speaking something other than HTTP/JSON.
-            cause = exc.args[1] if len(exc.args) > 1 else None
-            if isinstance(cause, OSError):
-                raise CheckError(Reason.CONNECT, f"API server connection lost: {cause}") from None
-            raise CheckError(Reason.PROTOCOL, f"API server answered garbage: {exc}") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise CheckError(Reason.CONNECT, f"API server connection failed: {exc}") from None
-        except ApiException as exc:
-            # The client re-raises urllib3's SSLError as ApiException(status=0).
-            if exc.status == 0 and "SSLError" in str(exc.reason):
-                detail = " ".join(str(exc).split())[:300]
-                raise CheckError(Reason.TLS, f"API server TLS: {detail}") from None
-            raise
-        try:
-            data = json.loads(resp.data) if resp.data else {}
-        except ValueError:
-            data = None
+            if not 200 <= resp.status < 300:
+                resp.read()
+        except Exception as exc:
+            raise _transport_error(exc) from None
         if not 200 <= resp.status < 300:
+            data = _json_or_none(resp.data)
             status_body = data if isinstance(data, dict) else {}
             message = status_body.get("message") or f"HTTP {resp.status}"
             reason = _STATUS_REASON.get(resp.status, Reason.PROTOCOL)
             raise KubeError(resp.status, reason, f"{method} {resource}: {message}", status_body)
+        return resp
+
+    def request(
+        self,
+        method: str,
+        resource: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        resp = self._send(method, resource, query, body, timeout)
+        try:
+            raw = resp.read()
+        except Exception as exc:
+            raise _transport_error(exc) from None
+        data = _json_or_none(raw)
         if not isinstance(data, dict):
             raise CheckError(
                 Reason.PROTOCOL, f"{method} {resource}: the answer is not a JSON object"
             )
         return data
+
+    def stream(self, resource: str, query: Mapping[str, str], timeout: tuple[float, float]) -> Any:
+        """A GET whose body is read as it arrives (a watch): the urllib3 response."""
+        return self._send("GET", resource, query, None, timeout).response
 
     # --- async side -----------------------------------------------------------------------
     async def get(self, resource: str, timeout: float = 10.0, **query: str) -> dict[str, Any]:
@@ -212,14 +255,36 @@ class Kube:
             "version", self.cache_ttl, lambda: self.get("/version", timeout)
         )
 
+    def start_watch(self, on_change: Callable[[], None]) -> None:
+        """serve: feed nodes() from a watched cache from now on (one LIST, then changes)."""
+        from exporter.nodewatch import NodeWatch
+
+        self.watch = NodeWatch(self, asyncio.get_running_loop(), on_change, self.page_size)
+        self.watch.start()
+
+    def stop_watch(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+
     async def nodes(self, timeout: float = 10.0) -> list[NodeFacts]:
-        """All Nodes, shared by the node-derived checks: one paginated LIST per cache_ttl,
-        and concurrent callers wait for the same LIST rather than starting their own."""
-        return await self._reads.get(
-            "nodes",
-            self.cache_ttl,
-            lambda: self.list_all("/api/v1/nodes", timeout, NodeFacts.from_json),
-        )
+        """All Nodes, shared by the node-derived checks: the watched cache while it is
+        usable; else one paginated LIST per cache_ttl, concurrent callers waiting for the
+        same LIST rather than starting their own."""
+        self.node_readers.add(CURRENT_CHECK.get())
+        watch = self.watch
+        if watch is not None:
+            if not watch.synced.is_set():  # its first LIST is under way: no second one
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watch.synced.wait(), timeout)
+            if watch.usable:
+                return watch.snapshot()
+        return await self._reads.get("nodes", self.cache_ttl, lambda: self._list_nodes(timeout))
+
+    async def _list_nodes(self, timeout: float) -> list[NodeFacts]:
+        nodes = await self.list_all("/api/v1/nodes", timeout, NodeFacts.from_json)
+        self.node_lists += 1
+        self.node_list_at = time.time()
+        return nodes
 
 
 @dataclass(frozen=True, slots=True)

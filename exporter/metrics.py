@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
@@ -34,6 +34,10 @@ class Family:
 
     def gauge(self, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
         return GaugeMetricFamily(self.name, self.documentation, labels=[*self.labels, *extra])
+
+    def counter(self) -> CounterMetricFamily:
+        assert self.name.endswith("_total"), self.name
+        return CounterMetricFamily(self.name, self.documentation, labels=list(self.labels))
 
 
 # --- Every requirement: the catalogue and the state of its check ---------------------------
@@ -87,6 +91,33 @@ CONFIG_RELOAD_SUCCESSFUL = Family(
 CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
     "gitpod_exporter_config_last_reload_success_timestamp_seconds",
     "Unix time of the last successful config (re)load.",
+)
+
+# --- The cluster role's node cache (exporter/nodewatch.py) -------------------------------
+KUBERNETES_WATCH_UP = Family(
+    "gitpod_kubernetes_watch_up",
+    "1 while the cluster role's cache of a resource follows a watch; 0 while it relists.",
+    ("resource",),
+)
+KUBERNETES_CACHE_OBJECTS = Family(
+    "gitpod_kubernetes_cache_objects",
+    "Objects of a resource in the cluster role's cache.",
+    ("resource",),
+)
+KUBERNETES_RELISTS = Family(
+    "gitpod_kubernetes_relists_total",
+    "Full LISTs of a resource after the first (410 Gone, a lost watch, relisting instead).",
+    ("resource",),
+)
+KUBERNETES_WATCH_EVENTS = Family(
+    "gitpod_kubernetes_watch_events_total",
+    "Watch events received for a resource, bookmarks included.",
+    ("resource",),
+)
+KUBERNETES_CACHE_LAST_SYNC = Family(
+    "gitpod_kubernetes_cache_last_sync_timestamp_seconds",
+    "Unix time of the last LIST or watch event that brought a resource's cache up to date.",
+    ("resource",),
 )
 
 # --- Observed values: every family a check's Samples may carry (README, Metrics) ---

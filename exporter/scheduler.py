@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import CheckSettings, ConfigError
-from exporter.context import Check, CheckContext, Outcome
+from exporter.context import CURRENT_CHECK, Check, CheckContext, Outcome
 from exporter.model import (
     CheckError,
     DependencyError,
@@ -79,6 +80,7 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
     started = time.perf_counter()
     origin = ""
     ctx = job.ctx
+    CURRENT_CHECK.set(job.check.id)  # this task's own context: no reset needed
     outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):
@@ -122,7 +124,16 @@ class Scheduler:
         self.store = store
         self._tasks: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()  # in the middle of a run
+        self._wake: dict[str, asyncio.Event] = {job.check.id: asyncio.Event() for job in jobs}
         self._stopping = False
+
+    def wake(self, check_ids: Iterable[str]) -> None:
+        """Run these checks now rather than at their next interval (a node changed); a check
+        in the middle of a run runs once more right after it."""
+        for check_id in check_ids:
+            event = self._wake.get(check_id)
+            if event is not None:
+                event.set()
 
     def start(self) -> None:
         """Start every check's loop; a second call while they run starts nothing."""
@@ -171,7 +182,12 @@ class Scheduler:
             if not job.settings.enabled or self._stopping:
                 return
             interval = job.settings.interval
-            await asyncio.sleep(interval * random.uniform(1 - JITTER, 1 + JITTER))
+            wake = self._wake[job.check.id]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    wake.wait(), interval * random.uniform(1 - JITTER, 1 + JITTER)
+                )
+            wake.clear()
 
 
 def _log_transition(previous: Record | None, record: Record) -> None:

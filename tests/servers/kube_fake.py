@@ -218,6 +218,71 @@ class FakeKube:
     # RBAC as the API server enforces it; None allows everything.
     rbac: Authorizer | None = None
     created: list[dict[str, Any]] = field(default_factory=list)
+    # Watches of nodes: a resourceVersion per change, the recent events (older ones are
+    # compacted: a watch from before them gets 410 Gone), bookmarks, and the bytes sent.
+    resource_version: int = 1000
+    node_events: collections.deque[tuple[int, bytes]] = field(
+        default_factory=lambda: collections.deque(maxlen=100_000)
+    )
+    compacted_rv: int = 0
+    bookmark_interval: float = 60.0
+    # A proxy that cuts watch streams: close each after this many events (0: never).
+    cut_watch_after: int = 0
+    watches_started: int = 0
+    watch_versions: list[int] = field(default_factory=list)  # resourceVersion of each watch
+    bytes_sent: int = 0
+    # Serve node lists from each node's JSON encoded once (benchmarks: put_node/delete_node
+    # only, never in-place edits of `nodes`).
+    cache_node_json: bool = False
+    loop: asyncio.AbstractEventLoop | None = None
+    _watchers: set[asyncio.Queue[tuple[int, bytes]]] = field(default_factory=set)
+    _node_json: dict[str, bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- node changes, as watchers see them (callable from any thread) ---------------------
+    def put_node(self, node: dict[str, Any]) -> None:
+        with self._lock:
+            self.resource_version += 1
+            node["metadata"]["resourceVersion"] = str(self.resource_version)
+            name = node["metadata"]["name"]
+            kind = "MODIFIED" if name in self.nodes else "ADDED"
+            self.nodes[name] = node
+            self._node_json[name] = json.dumps(node).encode()
+            self._event(kind, node)
+
+    def delete_node(self, name: str) -> None:
+        with self._lock:
+            self.resource_version += 1
+            node = self.nodes.pop(name)
+            self._node_json.pop(name, None)
+            node["metadata"]["resourceVersion"] = str(self.resource_version)
+            self._event("DELETED", node)
+
+    def end_watches(self) -> None:
+        """End every open watch stream, as an API server restart or a proxy timeout does."""
+        if self.loop is not None:
+            for queue in list(self._watchers):
+                self.loop.call_soon_threadsafe(queue.put_nowait, (-1, b""))
+
+    def bump_version(self, by: int = 1) -> None:
+        """Changes elsewhere in the cluster: the next bookmark carries a newer version."""
+        with self._lock:
+            self.resource_version += by
+
+    def compact(self) -> None:
+        """Forget every event so far: a watch from an older resourceVersion gets 410 Gone."""
+        with self._lock:
+            self.node_events.clear()
+            self.compacted_rv = self.resource_version
+
+    def _event(self, kind: str, obj: dict[str, Any]) -> None:
+        line = json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+        if len(self.node_events) == self.node_events.maxlen:
+            self.compacted_rv = self.node_events[0][0]
+        self.node_events.append((self.resource_version, line))
+        if self.loop is not None:
+            for queue in list(self._watchers):
+                self.loop.call_soon_threadsafe(queue.put_nowait, (self.resource_version, line))
 
     def kubeconfig(self, path: Path, token: str = TOKEN, server: str = "") -> Path:
         path.write_text(
@@ -263,15 +328,82 @@ class FakeKube:
                 )
         limit = int(request.query.get("limit", "0") or 0)
         page = items[offset : offset + limit] if limit else items[offset:]
-        meta: dict[str, Any] = {"resourceVersion": "4242"}
+        meta: dict[str, Any] = {"resourceVersion": str(self.resource_version)}
         if limit and offset + limit < len(items):
             meta["continue"] = base64.b64encode(
                 json.dumps({"start": offset + limit}).encode()
             ).decode()
             meta["remainingItemCount"] = len(items) - offset - limit
-        return web.json_response(
-            {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": page}
-        )
+        head = {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta}
+        if kind == "Node" and self.cache_node_json:
+            encoded = [self._node_json[i["metadata"]["name"]] for i in page]
+            body = json.dumps(head).encode()[:-1] + b', "items": [' + b",".join(encoded) + b"]}"
+        else:
+            body = json.dumps({**head, "items": page}).encode()
+        self.bytes_sent += len(body)
+        return web.Response(body=body, content_type="application/json")
+
+    async def _watch_nodes(self, request: web.Request) -> web.StreamResponse:
+        """A watch as the API server streams it: newline-delimited JSON events from the given
+        resourceVersion on, BOOKMARKs when asked for, an ERROR event with 410 for a version
+        older than what is kept, the end after timeoutSeconds."""
+        since = int(request.query.get("resourceVersion") or 0)
+        timeout = float(request.query.get("timeoutSeconds") or 1800)
+        bookmarks = request.query.get("allowWatchBookmarks") == "true"
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        self.watches_started += 1
+        self.watch_versions.append(since)
+
+        async def send(line: bytes) -> None:
+            self.bytes_sent += len(line)
+            await resp.write(line)
+
+        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        with self._lock:
+            self._watchers.add(queue)
+            too_old = since < self.compacted_rv
+            backlog = [(rv, line) for rv, line in self.node_events if rv > since]
+        try:
+            if too_old:
+                gone = status(410, "Expired", f"too old resource version: {since} "
+                              f"({self.compacted_rv})")  # fmt: skip
+                await send(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+                return resp
+            sent, last = 0, since
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                if backlog:
+                    rv, line = backlog.pop(0)
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        return resp
+                    wait = min(remaining, self.bookmark_interval) if bookmarks else remaining
+                    try:
+                        rv, line = await asyncio.wait_for(queue.get(), wait)
+                        if rv < 0:
+                            return resp  # end_watches
+                    except TimeoutError:
+                        if bookmarks and deadline - loop.time() > 0:
+                            bookmark = {"kind": "Node", "apiVersion": "v1", "metadata": {
+                                "resourceVersion": str(self.resource_version)}}  # fmt: skip
+                            await send(json.dumps({"type": "BOOKMARK", "object": bookmark})
+                                       .encode() + b"\n")  # fmt: skip
+                        continue
+                if rv <= last:
+                    continue  # in the backlog and the queue both
+                last = rv
+                await send(line)
+                sent += 1
+                if self.cut_watch_after and sent >= self.cut_watch_after:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return resp
+        finally:
+            self._watchers.discard(queue)
 
     def app(self) -> web.Application:
         @web.middleware
@@ -311,7 +443,9 @@ class FakeKube:
         async def version(_: web.Request) -> web.Response:
             return web.json_response(version_info(self.git_version))
 
-        async def list_nodes(request: web.Request) -> web.Response:
+        async def list_nodes(request: web.Request) -> web.StreamResponse:
+            if request.query.get("watch") in ("true", "1"):
+                return await self._watch_nodes(request)
             return self._list(request, "Node", "v1", list(self.nodes.values()))
 
         async def get_node(request: web.Request) -> web.Response:
@@ -462,6 +596,8 @@ def running(fake: FakeKube) -> Iterator[FakeKube]:
     """Serve `fake` on a random 127.0.0.1 port from a background thread."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.2)
+
+    fake.loop = loop
 
     async def start() -> None:
         await runner.setup()
