@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -257,9 +258,10 @@ class Kube:
 
     def start_watch(self, on_change: Callable[[], None]) -> None:
         """serve: feed nodes() from a watched cache from now on (one LIST, then changes)."""
-        from exporter.nodewatch import NodeWatch
+        from exporter.nodewatch import LIST_PAGE_SIZE, NodeWatch
 
-        self.watch = NodeWatch(self, asyncio.get_running_loop(), on_change, self.page_size)
+        page_size = min(self.page_size, LIST_PAGE_SIZE)
+        self.watch = NodeWatch(self, asyncio.get_running_loop(), on_change, page_size)
         self.watch.start()
 
     def stop_watch(self) -> None:
@@ -323,16 +325,21 @@ class NodeFacts:
             except (KeyError, ParseError):
                 return None
 
+        # Interned: thousands of nodes share their label keys and most values, their
+        # versions and OS; one copy each keeps a 20,000-node cache small.
         return cls(
             name=str(meta.get("name", "")),
-            labels=dict(meta.get("labels") or {}),
+            labels={
+                sys.intern(str(k)): sys.intern(str(v))
+                for k, v in (meta.get("labels") or {}).items()
+            },
             provider_id=str(spec.get("providerID", "")),
             ready=ready,
             schedulable=not spec.get("unschedulable", False),
-            kubelet_version=str(info.get("kubeletVersion", "")),
-            runtime=str(info.get("containerRuntimeVersion", "")),
-            os_image=str(info.get("osImage", "")),
-            kernel=str(info.get("kernelVersion", "")),
+            kubelet_version=sys.intern(str(info.get("kubeletVersion", ""))),
+            runtime=sys.intern(str(info.get("containerRuntimeVersion", ""))),
+            os_image=sys.intern(str(info.get("osImage", ""))),
+            kernel=sys.intern(str(info.get("kernelVersion", ""))),
             cpu=amount("cpu"),
             memory=amount("memory"),
         )

@@ -3,9 +3,11 @@
 It runs an aiohttp app on 127.0.0.1 in a thread of its own, so the exporter under test reaches
 it through a kubeconfig exactly as it would a real cluster. It serves what the exporter reads
 (version, nodes with limit/continue pagination and label selectors, namespaces, services,
-pods with dry-run admission, CRDs, deployments, storage classes, cert-manager objects),
-answers errors as metav1.Status, counts calls per path for the API budget, and injects faults
-per path on demand (status codes, slowness, dropped connections, 410 on continue).
+pods with dry-run admission, CRDs, deployments, storage classes, cert-manager objects), node
+watches (newline-delimited JSON events by resourceVersion, BOOKMARKs, an ERROR 410 for a
+compacted version, streams that end or are cut), answers errors as metav1.Status, counts calls
+per path and bytes sent for the API budget, and injects faults per path on demand (status
+codes, slowness, dropped connections, 410 on continue).
 """
 
 from __future__ import annotations
