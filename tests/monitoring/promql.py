@@ -89,3 +89,12 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
     exe = require_binary("promtool", "prometheus")
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def assert_queries_parse(exprs: list[str], tmp: Path) -> None:
+    """promtool parses every expr of a rule file: each query wrapped as a recording rule."""
+    rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
+    f = tmp / "queries.yaml"
+    f.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    out = promtool("check", "rules", str(f))
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -8,15 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.monitoring.promql import (
     DASHBOARDS,
     ROOT,
+    assert_queries_parse,
     dashboard_exprs,
     metric_names,
     panels,
-    promtool,
 )
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -90,12 +89,7 @@ def test_uids_are_unique_across_dashboards() -> None:
 def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
     exprs = [e for p in DASHBOARDS for e in dashboard_exprs(p)]
     assert len(exprs) > 20
-    # promtool parses every expr of a rule file: wrap each query as a recording rule.
-    rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
-    f = tmp_path / "queries.yaml"
-    f.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    out = promtool("check", "rules", str(f))
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert_queries_parse(exprs, tmp_path)
 
 
 def test_metric_name_extraction() -> None:

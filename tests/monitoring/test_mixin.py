@@ -11,9 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.monitoring.promql import ROOT, promtool, substitute
+from tests.monitoring.promql import ROOT, assert_queries_parse, promtool, substitute
 from tests.monitoring.test_dashboards import build_module
 
 CUSTOM = {
@@ -96,11 +95,7 @@ def test_every_custom_dashboard_query_parses_with_promtool(rendered: dict, tmp_p
         for p in doc["panels"]
         for t in p["targets"]
     ]
-    rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
-    f = tmp_path / "queries.yaml"
-    f.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    out = promtool("check", "rules", str(f))
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert_queries_parse(exprs, tmp_path)
 
 
 def test_the_default_render_has_no_cluster_variable() -> None:
