@@ -181,3 +181,32 @@ def test_without_watch_rbac_it_relists_and_says_so(kube_api: FakeKube, tmp_path:
         served.proc.wait(10)
     logs = served.logs()
     assert logs.count("cannot watch nodes") == 1, logs
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\x00garbage that is not JSON\n", b"{" * (5 << 20), b'{"type": "SURPRISE", "object": {}}\n'],
+    ids=["not-json", "endless-line", "unknown-type"],
+)
+def test_a_hostile_watch_stream_costs_the_cache_not_the_verdicts(
+    kube_api: FakeKube, tmp_path: Path, body: bytes
+) -> None:
+    clusters.gke_two_pools(kube_api)
+    kube_api.watch_body = body
+    config = tmp_path / "config.yaml"
+    config.write_text("kubernetes: {namespace: gitpod, node_cache_ttl: 1s}\n"
+                      "checks: {cluster_node_label: {interval: 1s}}\n")  # fmt: skip
+    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    served = start(["--role", "cluster", "--config", str(config), "--kubeconfig", str(kc)])
+    try:
+        served.wait_ready(30)
+        until(lambda: kube_api.watches_started >= 3, 30, "three attempts")
+        until(lambda: value(served, "gitpod_kubernetes_watch_up", resource="nodes") == 0, 10)
+        # The cache gave up; the checks list and judge as before.
+        unlabel(kube_api, "gitpod.io/workload_meta")
+        until(lambda: satisfied(served, META) == 0, 15, "judged by relisting")
+        assert served.proc.poll() is None
+    finally:
+        served.proc.terminate()
+        served.proc.wait(10)
+    assert "cannot watch nodes" in served.logs()

@@ -230,6 +230,8 @@ class FakeKube:
     bookmark_interval: float = 60.0
     # A proxy that cuts watch streams: close each after this many events (0: never).
     cut_watch_after: int = 0
+    # A hostile or broken server: this body on every watch instead of events.
+    watch_body: bytes | None = None
     watches_started: int = 0
     watch_versions: list[int] = field(default_factory=list)  # resourceVersion of each watch
     bytes_sent: int = 0
@@ -361,6 +363,10 @@ class FakeKube:
         async def send(line: bytes) -> None:
             self.bytes_sent += len(line)
             await resp.write(line)
+
+        if self.watch_body is not None:
+            await send(self.watch_body)
+            return resp
 
         queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         with self._lock:
