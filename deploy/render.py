@@ -9,6 +9,7 @@ Helm's own engine renders the chart (helm-python-sdk embeds it), so no helm bina
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Render:
     values_files: tuple[str, ...] = ()  # under the chart's ci/
     values: dict[str, Any] = field(default_factory=dict)
     kinds: tuple[str, ...] = ()  # empty: every kind
+    label: str = ""  # only objects carrying this label
     about: str = ""
 
 
@@ -72,6 +74,7 @@ RENDERS = (
            about="ServiceMonitor, PodMonitor and PrometheusRule."),
     Render("grafana/gitpod-requirements-dashboards.yaml",
            ("kube-prometheus-stack-values.yaml",), kinds=("ConfigMap",),
+           label="grafana_dashboard",
            about="The dashboards as ConfigMaps for the Grafana sidecar."),
 )  # fmt: skip
 
@@ -108,8 +111,8 @@ def render_file(render: Render) -> str:
     docs = documents(values_for(render))
     if render.kinds:
         docs = [d for d in docs if d[2]["kind"] in render.kinds]
-        if render.kinds == ("ConfigMap",):
-            docs = [d for d in docs if "grafana_dashboard" in d[2]["metadata"].get("labels", {})]
+    if render.label:
+        docs = [d for d in docs if render.label in d[2]["metadata"].get("labels", {})]
     docs.sort(key=lambda d: ORDER.index(d[2]["kind"]))
     header = (
         f"# {render.about}\n"
@@ -121,12 +124,18 @@ def render_file(render: Render) -> str:
     return header + "".join(f"---\n# Source: {t}\n{text}" for t, text, _ in docs)
 
 
-def mixin_outputs() -> dict[Path, str]:
+@functools.cache
+def mixin() -> Any:
+    """mixin/build.py as a module (mixin/ is not a package)."""
     spec = importlib.util.spec_from_file_location("mixin_build", ROOT / "mixin" / "build.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.outputs()
+    return module
+
+
+def mixin_outputs() -> dict[Path, str]:
+    return mixin().outputs()
 
 
 def outputs() -> dict[Path, str]:

@@ -12,6 +12,7 @@ local q = import 'lib/queries.libsonnet';
       if c.showMultiCluster then '?var-cluster={{ %s }}' % clusterValue else ''
     ),
     local overview = dashboard(c.dashboardUIDs.overview),
+    local tlsExpiry = q.selector('gitpod_tls_certificate_expiry_timestamp_seconds', [c.clusterExporterSelector]),
     local inCluster = if c.showMultiCluster then ' in cluster {{ %s }}' % clusterValue else '',
 
     // "Nodes: a, b, c and more." from a query run when the alert fires: a grouped alert names
@@ -163,7 +164,7 @@ local q = import 'lib/queries.libsonnet';
           },
           {
             alert: 'GitpodTLSCertificateExpiringSoon',
-            expr: 'min by (%s, host) (%s) - time() < %d * 86400' % [cl, q.selector('gitpod_tls_certificate_expiry_timestamp_seconds', [c.clusterExporterSelector]), c.tlsWarningDays],
+            expr: 'min by (%s, host) (%s) - time() < %d * 86400' % [cl, tlsExpiry, c.tlsWarningDays],
             'for': c.tlsExpiringFor,
             labels: { severity: c.warningSeverity },
             annotations: {
@@ -175,7 +176,7 @@ local q = import 'lib/queries.libsonnet';
           },
           {
             alert: 'GitpodTLSCertificateExpiryCritical',
-            expr: 'min by (%s, host) (%s) - time() < %d * 86400' % [cl, q.selector('gitpod_tls_certificate_expiry_timestamp_seconds', [c.clusterExporterSelector]), c.tlsCriticalDays],
+            expr: 'min by (%s, host) (%s) - time() < %d * 86400' % [cl, tlsExpiry, c.tlsCriticalDays],
             'for': c.tlsCriticalFor,
             labels: { severity: c.criticalSeverity },
             annotations: {

@@ -5,6 +5,7 @@ and RBAC without `watch` handled as client-go's informers handle them."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from collections.abc import Iterator
@@ -50,6 +51,23 @@ def cluster(kube_api: FakeKube, tmp_path: Path) -> Iterator[Served]:
               10, "the node watch up")  # fmt: skip
         yield served
         assert WATCH_NODES in kube_api.rbac.used and kube_api.rbac.denied == []
+    finally:
+        served.proc.terminate()
+        served.proc.wait(10)
+
+
+@contextlib.contextmanager
+def relisting_cluster(kube_api: FakeKube, tmp_path: Path) -> Iterator[Served]:
+    """A cluster role whose node checks run every second with a 1 s node cache ttl, so
+    relisting (when the watch is not to be had) shows within seconds."""
+    config = tmp_path / "config.yaml"
+    config.write_text("kubernetes: {namespace: gitpod, node_cache_ttl: 1s}\n"
+                      "checks: {cluster_node_label: {interval: 1s}}\n")  # fmt: skip
+    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    served = start(["--role", "cluster", "--config", str(config), "--kubeconfig", str(kc)])
+    try:
+        served.wait_ready(30)
+        yield served
     finally:
         served.proc.terminate()
         served.proc.wait(10)
@@ -162,13 +180,7 @@ def test_without_watch_rbac_it_relists_and_says_so(kube_api: FakeKube, tmp_path:
         dataclasses.replace(g, verbs=tuple(v for v in g.verbs if v != "watch")) for g in auth.grants
     ]
     kube_api.rbac = auth
-    config = tmp_path / "config.yaml"
-    config.write_text("kubernetes: {namespace: gitpod, node_cache_ttl: 1s}\n"
-                      "checks: {cluster_node_label: {interval: 1s}}\n")  # fmt: skip
-    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
-    served = start(["--role", "cluster", "--config", str(config), "--kubeconfig", str(kc)])
-    try:
-        served.wait_ready(30)
+    with relisting_cluster(kube_api, tmp_path) as served:
         relists = "gitpod_kubernetes_relists_total"
         until(lambda: (value(served, relists, resource="nodes") or 0) >= 2, 15, "relisting")
         assert value(served, "gitpod_kubernetes_watch_up", resource="nodes") == 0
@@ -176,9 +188,6 @@ def test_without_watch_rbac_it_relists_and_says_so(kube_api: FakeKube, tmp_path:
         unlabel(kube_api, "gitpod.io/workload_meta")
         until(lambda: satisfied(served, META) == 0, 10, "a change seen by relisting")
         assert any("watch" in str(d) for d in auth.denied)
-    finally:
-        served.proc.terminate()
-        served.proc.wait(10)
     logs = served.logs()
     assert logs.count("cannot watch nodes") == 1, logs
 
@@ -193,20 +202,11 @@ def test_a_hostile_watch_stream_costs_the_cache_not_the_verdicts(
 ) -> None:
     clusters.gke_two_pools(kube_api)
     kube_api.watch_body = body
-    config = tmp_path / "config.yaml"
-    config.write_text("kubernetes: {namespace: gitpod, node_cache_ttl: 1s}\n"
-                      "checks: {cluster_node_label: {interval: 1s}}\n")  # fmt: skip
-    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
-    served = start(["--role", "cluster", "--config", str(config), "--kubeconfig", str(kc)])
-    try:
-        served.wait_ready(30)
+    with relisting_cluster(kube_api, tmp_path) as served:
         until(lambda: kube_api.watches_started >= 3, 30, "three attempts")
         until(lambda: value(served, "gitpod_kubernetes_watch_up", resource="nodes") == 0, 10)
         # The cache gave up; the checks list and judge as before.
         unlabel(kube_api, "gitpod.io/workload_meta")
         until(lambda: satisfied(served, META) == 0, 15, "judged by relisting")
         assert served.proc.poll() is None
-    finally:
-        served.proc.terminate()
-        served.proc.wait(10)
     assert "cannot watch nodes" in served.logs()

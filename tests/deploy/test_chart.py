@@ -5,6 +5,7 @@ render."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -169,8 +170,6 @@ def test_dashboards_reach_the_grafana_sidecar() -> None:
 def test_web_config_is_wired_to_the_pods_and_the_monitors(tmp_path: Path) -> None:
     objects = chart(None, "secure-values.yaml")
     web = one(objects, "Secret", "gitpod-requirements-exporter-web")
-    import base64
-
     text = base64.b64decode(web["data"]["web-config.yml"]).decode()
     doc = yaml.safe_load(text)
     assert doc["tls_server_config"] == {

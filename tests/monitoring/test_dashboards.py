@@ -3,12 +3,12 @@ query valid PromQL by Prometheus' own parser."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.deploy.manifests import renderer
 from tests.monitoring.promql import (
     DASHBOARDS,
     ROOT,
@@ -22,11 +22,7 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def build_module():
-    spec = importlib.util.spec_from_file_location("mixin_build", ROOT / "mixin" / "build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return renderer().mixin()
 
 
 def test_committed_files_are_the_mixins_default_render() -> None:

@@ -54,11 +54,11 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Whether the chart may put a Role into a namespace it does not create: "true", "false",
 or "auto": it exists now (helm install and upgrade look it up; helm template sees no cluster
-and leaves the Role out). Call with (dict "root" . "spec" .Values.gitpod). */}}
+and leaves the Role out). Called with .Values.gitpod or .Values.certManager. */}}
 {{- define "gre.namespaceExists" -}}
-{{- $exists := .spec.namespaceExists | toString -}}
+{{- $exists := .namespaceExists | toString -}}
 {{- if eq $exists "auto" -}}
-{{- if lookup "v1" "Namespace" "" .spec.namespace -}}true{{- end -}}
+{{- if lookup "v1" "Namespace" "" .namespace -}}true{{- end -}}
 {{- else if eq $exists "true" -}}true{{- end -}}
 {{- end -}}
 
