@@ -12,9 +12,11 @@ class ParseError(ValueError):
 
 
 def first(names: Sequence[str], limit: int = 10) -> str:
-    """`a, b, c and 7 more`: a detail that stays short however many nodes fail."""
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    """`a, b, c and 7 more`: a detail that stays short however many nodes fail. Only two or
+    more names are ever folded: "and 1 more" would hide one name behind as many characters."""
+    if len(names) <= limit + 1:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
 
 
 def excerpt(text: str, limit: int = 40) -> str:

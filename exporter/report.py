@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 from exporter import __version__
 from exporter.model import Reason, Record, Requirement, Result, Severity, Status
+from exporter.parse import first
 
 RUNBOOK_URL = "https://github.com/gitpod-io/gitpod-requirements-exporter/blob/main/docs/runbook.md"
 
@@ -150,11 +151,9 @@ class Summary:
             return f"NOTHING JUDGED: every requirement was skipped. {self.hint}".strip()
         if self.verdict == "ready":
             return f"READY: {self.critical_met} critical requirements met; {warnings}" + (
-                f" ({', '.join(self.warnings_unmet[:5])})" if self.warnings_unmet else ""
+                f" ({first(self.warnings_unmet, 5)})" if self.warnings_unmet else ""
             )
-        unmet = ", ".join(self.critical_unmet[:5]) + (
-            f" and {len(self.critical_unmet) - 5} more" if len(self.critical_unmet) > 5 else ""
-        )
+        unmet = first(self.critical_unmet, 5)
         return f"NOT READY: {len(self.critical_unmet)} critical unmet ({unmet}); {warnings}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -265,11 +264,11 @@ def as_text(
         res = row.result
         status = row.status.upper() if row.status in ("fail", "error") else row.status
         detail = res.detail if res else ""
+        observed = res.observed if res else ""
         if row.requirement.id in shared:
-            detail = "(the shared cause above)"
+            detail, observed = "(the shared cause above)", ""
         elif res and res.reason and res.status is not Status.PASS:
             detail = f"[{res.reason}] {detail}"
-        observed = res.observed if res else ""
         table.append(
             (
                 status,
@@ -397,6 +396,9 @@ def as_html(
             if row.record
             else "-"
         )
+        # A row whose error is a banner's cause says so and nothing more: the cause's text
+        # once on the page, not once per requirement.
+        seen = res if req.id not in shared else None
         if req.id in shared:
             todo = "See the shared cause above."
         elif status in ("fail", "error", "skipped"):
@@ -404,14 +406,14 @@ def as_html(
         else:
             todo = ""
         reason = f" <span class=muted>({e(row.reason)})</span>" if res and res.reason else ""
+        detail = f"<br><span class=muted>{e(seen.detail)}</span>" if seen and seen.detail else ""
         body.append(
             f'<tr id="req-{e(req.id)}" data-requirement="{e(req.id)}" data-status="{e(status)}" '
             f'class="{e(str(req.severity))} {e(status)}">'
             f'<td class="{e(status)}">{e(status)}{reason}</td>'
             f'<td><b>{e(req.id)}</b> <span class="sev {e(str(req.severity))}">'
             f"{e(str(req.severity))}</span><br><span class=muted>{e(req.title)}</span></td>"
-            f"<td>{e(res.observed if res else '')}"
-            f"{'<br><span class=muted>' + e(res.detail) + '</span>' if res and res.detail else ''}"
+            f"<td>{e(seen.observed if seen else '')}{detail}"
             f"</td><td>{e(todo)}<br><span class=muted>"
             f'<a href="{e(row.runbook(runbook_url))}">runbook</a> · '
             f'<a href="{e(req.doc_url)}">Gitpod docs</a> · {e(when)}</span></td></tr>'
