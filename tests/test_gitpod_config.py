@@ -26,9 +26,15 @@ def test_the_default_config_parses_with_gitpods_own_fields_ignored() -> None:
 
 def test_external_components_reference_their_secrets_with_the_installers_keys() -> None:
     doc = config(
-        database={"external": {"certificate": ref("database")}},
-        objectStorage={"s3": {"endpoint": "s3.example.com", "credentials": ref("s3")}},
-        containerRegistry={"external": {"url": "r.example.com", "certificate": ref("reg")}},
+        database={"inCluster": False, "external": {"certificate": ref("database")}},
+        objectStorage={
+            "inCluster": False,
+            "s3": {"endpoint": "s3.example.com", "credentials": ref("s3")},
+        },
+        containerRegistry={
+            "inCluster": False,
+            "external": {"url": "r.example.com", "certificate": ref("reg")},
+        },
         authProviders=[ref("github"), ref("gitlab")],
         metadata={"shortname": "eu"},
     )
@@ -47,8 +53,11 @@ def test_external_components_reference_their_secrets_with_the_installers_keys() 
         ({"domain": "not a domain"}, "not a fully qualified domain name"),
         ({"domain": None}, "domain: required"),
         ({"kind": "Everything"}, "kind: 'Everything' is not one of Full, Meta, Workspace"),
-        ({"certificate": {"kind": "secret"}}, "certificate: a secret reference without a name"),
-        ({"database": {"external": {"certificate": {}}}}, "without a name"),
+        (
+            {"certificate": {"kind": "secret", "name": ""}},
+            "certificate: a secret reference without a name",
+        ),
+        ({"database": {"inCluster": False, "external": {"certificate": {}}}}, "without a name"),
         ({"metadata": "eu"}, None),  # not a mapping: defaults, no crash
         ({"authProviders": "github"}, "authProviders: expected list"),
     ],
@@ -102,3 +111,88 @@ def test_a_learnt_requirement_set_replaces_the_old_one_in_place() -> None:
     assert [r.id for r in store.requirements] == ["a", "s:x", "s:y", "z"]
     store.replace([req("s:x"), req("s:y")], [req("s:y")])
     assert [r.id for r in store.requirements] == ["a", "s:y", "z"]
+
+
+# `gitpod-installer config init` at 2022.11: every default written out, the domain left for the
+# admin to fill in (here filled in).
+CONFIG_INIT = """\
+apiVersion: v1
+authProviders: []
+blockNewUsers:
+  enabled: false
+  passlist: []
+certificate:
+  kind: secret
+  name: https-certificates
+containerRegistry:
+  inCluster: true
+  privateBaseImageAllowList: []
+database:
+  inCluster: true
+disableDefinitelyGp: true
+domain: gitpod.example.com
+kind: Full
+metadata:
+  region: local
+  shortname: default
+objectStorage:
+  inCluster: true
+  resources:
+    requests:
+      memory: 2Gi
+observability:
+  logLevel: info
+openVSX:
+  url: https://open-vsx.org
+repository: eu.gcr.io/gitpod-core-dev/build
+workspace:
+  maxLifetime: 36h0m0s
+  prebuildPVC:
+    size: 30Gi
+    snapshotClass: ""
+    storageClass: ""
+  pvc:
+    size: 30Gi
+    snapshotClass: ""
+    storageClass: ""
+  resources:
+    requests:
+      cpu: "1"
+      memory: 2Gi
+  runtime:
+    containerdRuntimeDir: /var/lib/containerd/io.containerd.runtime.v2.task/k8s.io
+    containerdSocket: /run/containerd/containerd.sock
+    fsShiftMethod: fuse
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "domain: gitpod.example.com\n",  # what an admin writes by hand
+        "domain: gitpod.example.com\ncertificate: null\ndatabase: {}\n",  # nulls keep structs
+        CONFIG_INIT,
+    ],
+    ids=["minimal", "nulls", "config-init"],
+)
+def test_a_config_is_read_over_the_installers_defaults(text: str) -> None:
+    cfg = parse(text, "gitpod.config.yaml")
+    assert cfg.problems == ()
+    assert (cfg.domain, cfg.kind, cfg.certificate) == (
+        "gitpod.example.com", "Full", "https-certificates")  # fmt: skip
+    assert (cfg.database, cfg.storage, cfg.registry) == ("in_cluster",) * 3
+    assert [s.name for s in cfg.secrets] == ["https-certificates"]
+    assert cfg.containerd_socket == "/run/containerd/containerd.sock"
+
+
+def test_the_file_wins_over_the_defaults_key_by_key() -> None:
+    cfg = parse(
+        "domain: gitpod.example.com\n"
+        "certificate: {name: my-tls}\n"  # kind stays the default's secret
+        "database: {inCluster: false, external: {certificate: {kind: secret, name: db}}}\n"
+        "metadata: {shortname: eu}\n",  # region stays local
+        "gitpod.config.yaml",
+    )
+    assert cfg.problems == ()
+    assert (cfg.certificate, cfg.database, cfg.database_secret) == ("my-tls", "external", "db")
+    assert (cfg.shortname, cfg.region) == ("eu", "local")

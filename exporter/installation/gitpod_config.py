@@ -16,6 +16,7 @@ from exporter.parse import ParseError, excerpt
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _FQDN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+", re.ASCII)
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+DEFAULT_CONTAINERD_RUNTIME_DIR = "/var/lib/containerd/io.containerd.runtime.v2.task/k8s.io"
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,58 @@ class _Reader:
         return name
 
 
+# What the installer's config v1 `Defaults()` fills in before it reads the admin's file over
+# it (gitpod-io/gitpod, install/installer/pkg/config/v1/config.go at 2022.11.3). A hand-written
+# file that leaves out `certificate` is valid to the installer, so it must be to us.
+INSTALLER_DEFAULTS: Mapping[str, Any] = {
+    "kind": "Full",
+    "repository": "eu.gcr.io/gitpod-core-dev/build",
+    "observability": {"logLevel": "info"},
+    "certificate": {"kind": "secret", "name": "https-certificates"},
+    "database": {"inCluster": True},
+    "metadata": {"region": "local", "shortname": "default"},
+    "objectStorage": {"inCluster": True, "resources": {"requests": {"memory": "2Gi"}}},
+    "containerRegistry": {"inCluster": True, "privateBaseImageAllowList": []},
+    "workspace": {
+        "resources": {"requests": {"cpu": "1000m", "memory": "2Gi"}},
+        "runtime": {
+            "fsShiftMethod": "fuse",
+            "containerdSocket": DEFAULT_CONTAINERD_SOCKET,
+            "containerdRuntimeDir": DEFAULT_CONTAINERD_RUNTIME_DIR,
+        },
+        "maxLifetime": "36h",
+        "prebuildPVC": {"size": "30Gi", "storageClass": "", "snapshotClass": ""},
+        "pvc": {"size": "30Gi", "storageClass": "", "snapshotClass": ""},
+    },
+    "openVSX": {"url": "https://open-vsx.org"},
+    "disableDefinitelyGp": True,
+    "authProviders": [],
+    "blockNewUsers": {"enabled": False, "passlist": []},
+}
+
+
+def with_defaults(doc: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`doc` over `defaults` as Go's decoder fills a struct that already holds them: mappings
+    merge key by key, anything else (lists, scalars, null) replaces, and a null where the
+    default is a mapping (a struct, not a pointer) leaves the default. Recurses only as deep as
+    `defaults`, whatever the depth of `doc`."""
+    out = dict(defaults)
+    for key, value in doc.items():
+        default = defaults.get(key)
+        if isinstance(default, Mapping) and isinstance(value, Mapping):
+            out[key] = with_defaults(value, default)
+        elif not (isinstance(default, Mapping) and value is None):
+            out[key] = value
+    return out
+
+
 def parse(text: str, what: str) -> GitpodConfig:
+    """The config as the installer reads it: its defaults, the document over them, then
+    validated (the problems noted, not raised)."""
     doc = safeyaml.load(text, what)
     if not isinstance(doc, Mapping):
         raise ParseError(f"{what} is not a mapping")
-    r = _Reader(doc)
+    r = _Reader(with_defaults(doc, INSTALLER_DEFAULTS))
     refs: list[SecretRef] = []
     domain = r.get("domain", str, "")
     if not domain:

@@ -317,3 +317,18 @@ def test_explicit_settings_win_over_the_installation(stack, capsys, tmp_path) ->
     results = {r["requirement"]: r for r in json.loads(capsys.readouterr().out)["results"]}
     assert (results["cluster_database"]["status"], results["cluster_database"]["reason"]) == (
         "fail", "connect")  # fmt: skip
+
+
+def test_a_hand_written_minimal_file_is_read_with_the_installers_defaults(stack, capsys) -> None:
+    # What an admin writes before install: no certificate, no components. The installer fills
+    # in its defaults (certificate https-certificates, everything in cluster) and accepts it.
+    stack.in_cluster()
+    del stack.fake.configmaps["gitpod/gitpod"]
+    path = stack.tmp / "gitpod.config.yaml"
+    path.write_text("domain: gitpod.test\n")
+    _, results = stack.check(capsys, "--gitpod-config", str(path))
+    got = verdicts(results)
+    assert got["cluster_gitpod_config"] == PASS, results["cluster_gitpod_config"]
+    assert got["cluster_gitpod_secret:https-certificates"] == PASS
+    assert got["cluster_database"] == PASS
+    assert "database.inCluster" in results["cluster_database"]["detail"]
