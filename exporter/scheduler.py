@@ -78,17 +78,23 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         skipped = Result.skipped(Reason.DISABLED, "disabled in the config")
         return tuple(Record(req, skipped, 0.0, time.time(), 0.0) for req in requirements)
     started = time.perf_counter()
-    origin = ""
+    origin = unread = ""
     ctx = job.ctx
     CURRENT_CHECK.set(job.check.id)  # this task's own context: no reset needed
     outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):
             if ctx.installation is not None:
-                settings, origin = await ctx.installation.settings_for(
-                    job.check.id, ctx.settings, ctx.explicit, ctx.settings.timeout
-                )
-                ctx = dataclasses.replace(ctx, settings=settings)
+                try:
+                    settings, origin = await ctx.installation.settings_for(
+                        job.check.id, ctx.settings, ctx.explicit, ctx.settings.timeout
+                    )
+                    ctx = dataclasses.replace(ctx, settings=settings)
+                except NotConfigured as exc:
+                    # The installation is an addition (no API, nothing installed yet): a
+                    # check whose own settings are complete is judged with them, as from a
+                    # laptop before the cluster exists; one whose are not says both.
+                    unread = f"not derived from the Gitpod installation: {exc}"
             outcome = await job.check.run(ctx)
     except asyncio.CancelledError:
         raise
@@ -101,8 +107,9 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         res = part if isinstance(part, Result) else result_of(part, job.settings.timeout, req)
         if res.reason is Reason.INTERNAL and not isinstance(part, Result):
             log.error("check %s raised an unexpected error", job.check.id, exc_info=part)
-        if origin and res.status is not Status.SKIPPED:
-            res = dataclasses.replace(res, detail=f"{res.detail}; {origin}".lstrip("; "))
+        note = unread or (origin if res.status is not Status.SKIPPED else "")
+        if note:
+            res = dataclasses.replace(res, detail=f"{res.detail}; {note}".lstrip("; "))
         return res
 
     if not isinstance(outcome, Mapping):

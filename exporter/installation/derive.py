@@ -18,7 +18,7 @@ from exporter.config import CheckSettings, SecretValue
 from exporter.gitpod import labels_for_kind
 from exporter.installation import Installation
 from exporter.installation.gitpod_config import GitpodConfig
-from exporter.model import CheckError, Reason
+from exporter.model import CheckError, NotConfigured, Reason
 from exporter.parse import ParseError, excerpt
 
 Derived = tuple[dict[str, Any], str] | None
@@ -29,10 +29,15 @@ REGISTRY_CERTS_SECRET = "builtin-registry-certs"
 REGISTRY_AUTH_SECRET = "builtin-registry-auth"
 
 
-async def _config(inst: Installation, timeout: float) -> tuple[GitpodConfig | None, str]:
-    """The installer config and where it was read, or (None, "") when there is none."""
-    loaded = await inst.optional_config(timeout)
-    return (loaded.config, loaded.origin) if loaded else (None, "")
+async def _config(inst: Installation, timeout: float) -> tuple[GitpodConfig, str]:
+    """The installer config and where it was read. NotConfigured, naming why, when there is
+    none or it cannot be read: the check then goes by its own settings and says so
+    (cluster_gitpod_config is the one that judges the config)."""
+    try:
+        loaded = await inst.config(timeout)
+    except (CheckError, ParseError) as exc:
+        raise NotConfigured(f"its config cannot be read: {exc}") from None
+    return loaded.config, loaded.origin
 
 
 def _origin(where: str, what: str) -> str:
@@ -51,7 +56,7 @@ async def custom_ca(inst: Installation, cfg: GitpodConfig, timeout: float) -> st
 
 async def tls(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     cfg, where = await _config(inst, timeout)
-    if cfg is None or not cfg.domain:
+    if not cfg.domain:
         return None
     values: dict[str, Any] = {"domain": cfg.domain, "workspace_prefix": cfg.workspace_prefix}
     if "proxy" in inst.settings.services:
@@ -64,17 +69,29 @@ async def tls(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
 
 
 async def dns(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
-    cfg, where = await _config(inst, timeout)
     values: dict[str, Any] = {}
-    what = []
-    if cfg is not None and cfg.domain:
-        values.update(domain=cfg.domain, workspace_prefix=cfg.workspace_prefix)
-        what.append(_origin(where, "domain"))
-    addresses = await proxy_addresses(inst, timeout)
+    what, unread = [], []
+    try:
+        cfg, where = await _config(inst, timeout)
+        if cfg.domain:
+            values.update(domain=cfg.domain, workspace_prefix=cfg.workspace_prefix)
+            what.append(_origin(where, "domain"))
+    except NotConfigured as exc:
+        unread.append(str(exc))
+    try:
+        addresses = await proxy_addresses(inst, timeout)
+    except NotConfigured as exc:
+        # No API: the addresses the config file lists are expected, or any answer.
+        addresses = []
+        unread.append(str(exc))
     if addresses:
         values["addresses"] = addresses
         what.append(f"expected addresses from Service {inst.namespace}/proxy")
-    return (values, "; ".join(what)) if values else None
+    if values:
+        return values, "; ".join(what)
+    if unread:
+        raise NotConfigured("; ".join(dict.fromkeys(unread)))
+    return None
 
 
 async def proxy_addresses(inst: Installation, timeout: float) -> list[str]:
@@ -111,15 +128,11 @@ async def proxy_addresses(inst: Installation, timeout: float) -> list[str]:
 
 async def node_labels(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     cfg, where = await _config(inst, timeout)
-    if cfg is None:
-        return None
     return {"labels": labels_for_kind(cfg.kind)}, _origin(where, f"kind {cfg.kind}")
 
 
 async def database(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     cfg, where = await _config(inst, timeout)
-    if cfg is None:
-        return None
     values: dict[str, Any] = {"database": "gitpod"}
     if cfg.database == "external":
         name = cfg.database_secret
@@ -155,8 +168,6 @@ async def database(inst: Installation, s: CheckSettings, timeout: float) -> Deri
 
 async def storage(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     cfg, where = await _config(inst, timeout)
-    if cfg is None:
-        return None
     if cfg.storage == "in_cluster":
         host, port = inst.service("minio", 9000)
         values = {
@@ -181,8 +192,6 @@ async def storage(inst: Installation, s: CheckSettings, timeout: float) -> Deriv
             "secret_access_key": await _secret(inst, name, "secretAccessKey", timeout),
         }
         return values, _origin(where, f"objectStorage.s3, Secret {name}")
-    from exporter.model import NotConfigured
-
     raise NotConfigured(f"the installation uses {cfg.storage} object storage, which "
                         "cluster_storage (S3 and MinIO) does not judge")  # fmt: skip
 
@@ -219,8 +228,6 @@ def _host_of(url: str) -> str:
 
 async def registry(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     cfg, where = await _config(inst, timeout)
-    if cfg is None:
-        return None
     values: dict[str, Any] = {}
     if cfg.registry == "external":
         url = cfg.registry_url if "://" in cfg.registry_url else f"https://{cfg.registry_url}"
@@ -278,7 +285,7 @@ def provider_of(text: str, secret: str) -> dict[str, str]:
 
 async def scm(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
     cfg, where = await _config(inst, timeout)
-    if cfg is None or not cfg.auth_providers:
+    if not cfg.auth_providers:
         return None
     from exporter.checks.cluster.scm import Provider
 

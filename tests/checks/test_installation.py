@@ -332,3 +332,49 @@ def test_a_hand_written_minimal_file_is_read_with_the_installers_defaults(stack,
     assert got["cluster_gitpod_secret:https-certificates"] == PASS
     assert got["cluster_database"] == PASS
     assert "database.inCluster" in results["cluster_database"]["detail"]
+
+
+def test_settings_complete_and_no_api_every_component_is_judged(stack, capsys, monkeypatch) -> None:
+    # An operator's laptop before the cluster exists: no kubeconfig, every component given by
+    # hand. The installation cannot be read; each check is judged with its own settings.
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(stack.tmp))
+    for name, value in (
+        ("DB_PW", stack.db.password),
+        ("S3_ID", stack.s3.key_id),
+        ("S3_SECRET", stack.s3.secret),
+        ("REG_PW", REGISTRY_PASSWORD),
+    ):
+        monkeypatch.setenv(name, value)
+    ca = stack.tmp / "ca.pem"
+    ca.write_bytes(stack.ca.cert_pem.bytes())
+    cfg = stack.tmp / "laptop.yaml"
+    cfg.write_text(yaml.safe_dump({"checks": {
+        "cluster_dns": {"domain": D, "nameserver": "127.0.0.1", "port": stack.dns_port,
+                        "addresses": ["127.0.0.1"]},
+        "cluster_tls": {"domain": D, "address": stack.services["proxy"], "ca_file": str(ca)},
+        "cluster_database": {"host": "127.0.0.1", "port": stack.db.port, "user": stack.db.user,
+                             "password": {"env": "DB_PW"}},
+        "cluster_storage": {"endpoint": stack.s3.endpoint, "bucket": stack.bucket,
+                            "region": "us-east-1", "access_key_id": {"env": "S3_ID"},
+                            "secret_access_key": {"env": "S3_SECRET"}},
+        "cluster_registry": {"url": stack.registry_tls, "username": REGISTRY_USER,
+                             "password": {"env": "REG_PW"}, "ca_file": str(ca)},
+        "cluster_scm": {"providers": [{"name": "corp", "type": "gitlab",
+                                       "url": f"https://{stack.scm_host}", "ca_file": str(ca)}]},
+        "cluster_node_label": {"labels": ["gitpod.io/workload_meta"]},
+    }}))  # fmt: skip
+    rc = main(["check", "--role", "cluster", "--config", str(cfg), "--output", "json"])
+    out = capsys.readouterr()
+    assert out.out, out.err
+    results = {r["requirement"]: r for r in json.loads(out.out)["results"]}
+    got = verdicts(results)
+    for rid in COMPONENTS:
+        assert got[rid] == PASS, results[rid]
+    assert "not derived from the Gitpod installation: no kubeconfig" in (
+        results["cluster_dns"]["detail"])  # fmt: skip
+    # The node labels are the nodes' own: without the API they cannot be judged, and the
+    # reason is the check's own, not the installation's.
+    label = results["cluster_node_label:gitpod.io/workload_meta"]
+    assert (label["status"], label["reason"]) == ("skipped", "not_configured")
+    assert rc == 0  # judged, all met: never 2 (nothing judged)
