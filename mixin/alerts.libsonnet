@@ -109,12 +109,16 @@ local q = import 'lib/queries.libsonnet';
           },
           {
             alert: 'GitpodRequirementsClusterExporterAbsent',
-            // Per cluster where node roles are scraped but no cluster role is up; absent()
-            // covers a Prometheus that scrapes neither.
-            expr: '(group by (%(cl)s) (%(node)s) unless on (%(cl)s) group by (%(cl)s) (%(cluster)s == 1)) or absent(%(cluster)s == 1)' % {
+            // Per cluster where node roles are scraped, or a cluster role was within
+            // clusterExporterSeenWithin, but no cluster role is up: in a central store fed by
+            // remote write, a cluster whose agent stopped sending has no `up` at all any more,
+            // only its past. The range covers the cluster role's one `up` series per cluster,
+            // never the nodes'. absent() covers a Prometheus that scrapes neither.
+            expr: '((group by (%(cl)s) (%(node)s) or group by (%(cl)s) (max_over_time(%(cluster)s[%(seen)s]))) unless on (%(cl)s) group by (%(cl)s) (%(cluster)s == 1)) or absent(%(cluster)s == 1)' % {
               cl: cl,
               node: q.selector('up', [c.nodeExporterSelector]),
               cluster: q.selector('up', [c.clusterExporterSelector]),
+              seen: c.clusterExporterSeenWithin,
             },
             'for': c.clusterExporterAbsentFor,
             labels: { severity: c.warningSeverity },

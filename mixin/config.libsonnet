@@ -22,6 +22,9 @@
     staleFor: '5m',
     exporterDownFor: '5m',
     clusterExporterAbsentFor: '10m',
+    // How long a cluster whose cluster role vanished (its agent stopped sending to a central
+    // store) is still expected to have one: ClusterExporterAbsent fires for that long.
+    clusterExporterSeenWithin: '1d',
     nodeExporterMissingFor: '15m',
     configReloadFailedFor: '10m',
     tlsExpiringFor: '1h',
