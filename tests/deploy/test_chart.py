@@ -285,3 +285,24 @@ def test_platform_admission_rules_admit_every_pod() -> None:
                     and cls in o["spec"]["scopeSelector"]["matchExpressions"][0]["values"]
                 ]
                 assert quotas, (name, workload["metadata"]["name"], cls)
+
+
+def test_many_clusters_the_monitors_label_the_cluster_and_the_pods_invite_agents() -> None:
+    objects = chart(None, "many-clusters-values.yaml")
+    label = {"targetLabel": "cluster", "replacement": "eu-west-1"}
+    (svc_endpoint,) = one(objects, "ServiceMonitor", "gitpod-requirements-cluster")[
+        "spec"]["endpoints"]  # fmt: skip
+    (pod_endpoint,) = one(objects, "PodMonitor", "gitpod-requirements-node")["spec"][
+        "podMetricsEndpoints"]  # fmt: skip
+    assert label in svc_endpoint["relabelings"] and label in pod_endpoint["relabelings"]
+    for kind, name in (("DaemonSet", "gitpod-requirements-node"),
+                       ("Deployment", "gitpod-requirements-cluster")):  # fmt: skip
+        ann = one(objects, kind, name)["spec"]["template"]["metadata"]["annotations"]
+        assert {k: ann[k] for k in ann if k.startswith("prometheus.io/")} == {
+            "prometheus.io/scrape": "true", "prometheus.io/port": "18110",
+            "prometheus.io/path": "/metrics", "prometheus.io/scheme": "http"}  # fmt: skip
+    # Without a value, no cluster label: the agent's external_labels set it.
+    default = chart({"monitoring": {"enabled": True}})
+    for obj in default:
+        if obj["kind"] in ("ServiceMonitor", "PodMonitor"):
+            assert '"targetLabel": "cluster"' not in json.dumps(obj["spec"]), obj["kind"]

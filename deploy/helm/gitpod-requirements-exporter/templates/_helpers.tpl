@@ -168,6 +168,14 @@ checksum/web-config: {{ include "gre.webConfig" . | sha256sum }}
 {{- end -}}
 
 {{/* The scrape endpoint's scheme, TLS and basic auth for the Prometheus Operator's monitors. */}}
+{{- /* The cluster label a central store tells clusters apart by, when set here. */ -}}
+{{- define "gre.clusterRelabeling" -}}
+{{- with .Values.monitoring.clusterLabel }}{{ if .value }}
+- targetLabel: {{ .label }}
+  replacement: {{ .value | quote }}
+{{- end }}{{ end }}
+{{- end -}}
+
 {{- define "gre.monitorEndpoint" -}}
 path: /metrics
 interval: {{ .Values.monitoring.interval }}
