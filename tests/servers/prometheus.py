@@ -67,7 +67,11 @@ def webhook() -> Iterator[Webhook]:
 
 
 @contextmanager
-def alertmanager(workdir: Path, receiver_url: str) -> Iterator[str]:
+def alertmanager(
+    workdir: Path,
+    receiver_url: str,
+    group_by: tuple[str, ...] = ("alertname", "requirement", "node"),
+) -> Iterator[str]:
     exe = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
@@ -76,7 +80,7 @@ def alertmanager(workdir: Path, receiver_url: str) -> Iterator[str]:
             {
                 "route": {
                     "receiver": "test",
-                    "group_by": ["alertname", "requirement", "node"],
+                    "group_by": list(group_by),
                     "group_wait": "1s",
                     "group_interval": "1s",
                     "repeat_interval": "1h",
@@ -107,6 +111,7 @@ def alertmanager(workdir: Path, receiver_url: str) -> Iterator[str]:
 @dataclass
 class Prometheus:
     url: str
+    proc: subprocess.Popen[bytes] | None = None
 
     def query(self, expr: str) -> dict:
         q = urllib.parse.urlencode({"query": expr})
@@ -124,19 +129,54 @@ def prometheus(
     workdir: Path, scrape: dict[str, str], rule_files: list[Path], alertmanager_url: str = ""
 ) -> Iterator[Prometheus]:
     """Scrapes each job's target every second and evaluates the rules every second."""
-    exe = require_binary("prometheus", "prometheus")
-    workdir.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(f) for f in rule_files],
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": [target]}]}
-            for job, target in scrape.items()
-        ],
+        "scrape_configs": _scrape_configs(scrape),
     }
     if alertmanager_url:
         host = urllib.parse.urlsplit(alertmanager_url).netloc
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
+    with prometheus_process(workdir, config) as prom:
+        yield prom
+
+
+def _scrape_configs(scrape: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        for job, target in scrape.items()
+    ]
+
+
+@contextmanager
+def agent(
+    workdir: Path, scrape: dict[str, str], external_labels: dict[str, str], remote_write: str
+) -> Iterator[Prometheus]:
+    """Prometheus in agent mode, as in each cluster of a fleet: scrapes every second and
+    remote-writes with these external labels, sending each batch within a second."""
+    config = {
+        "global": {"scrape_interval": "1s", "external_labels": external_labels},
+        "scrape_configs": _scrape_configs(scrape),
+        "remote_write": [{
+            "url": remote_write,
+            "queue_config": {"batch_send_deadline": "1s", "min_backoff": "100ms",
+                             "max_backoff": "1s"},
+        }],
+    }  # fmt: skip
+    with prometheus_process(workdir, config, ("--enable-feature=agent",), "storage.agent") as p:
+        yield p
+
+
+@contextmanager
+def prometheus_process(
+    workdir: Path,
+    config: dict[str, Any],
+    flags: tuple[str, ...] = (),
+    storage: str = "storage.tsdb",
+) -> Iterator[Prometheus]:
+    """A Prometheus with this config and these flags on a free port, stopped on exit."""
+    exe = require_binary("prometheus", "prometheus")
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     log = workdir / "prometheus.log"
@@ -144,8 +184,8 @@ def prometheus(
     def start(port: int) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
             return subprocess.Popen(
-                [exe, f"--config.file={path}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
+                [exe, f"--config.file={path}", f"--{storage}.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}", *flags],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -153,6 +193,6 @@ def prometheus(
         "prometheus", start, lambda p: _answers(f"http://127.0.0.1:{p}/-/ready"), log, 30
     )
     try:
-        yield Prometheus(f"http://127.0.0.1:{port}")
+        yield Prometheus(f"http://127.0.0.1:{port}", proc)
     finally:
         stop(proc)
