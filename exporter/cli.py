@@ -1,4 +1,4 @@
-"""Command line: `serve` runs the daemon, `check` runs every check once (DESIGN.md section 3)."""
+"""Command line: `serve` runs the daemon, `check` runs every check once."""
 
 from __future__ import annotations
 

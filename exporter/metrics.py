@@ -298,7 +298,7 @@ def families() -> dict[str, Family]:
 class RequirementsCollector(Collector):
     def __init__(self, store: Store, node: str = "") -> None:
         self.store = store
-        # The node role labels every requirement series with its node (DESIGN.md section 2).
+        # The node role labels every requirement series with its node (README, "Metrics").
         self.extra = (("node", node),) if node else ()
 
     def collect(self) -> Iterator[Metric]:

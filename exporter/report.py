@@ -209,7 +209,7 @@ def as_dict(
     records: Mapping[str, Record],
     strict: bool = False,
 ) -> dict[str, Any]:
-    """The `check --output json` document (DESIGN.md section 3), with its summary."""
+    """The `check --output json` document (README, "Preflight"), with its summary."""
     all_rows = rows(requirements, records)
     results = []
     for row in all_rows:

@@ -35,3 +35,22 @@ def test_checks_import_neither_each_other_nor_the_scheduler() -> None:
         for bad in re.findall(r"^from exporter\.(checks\.(?:node|cluster)\S*|scheduler)", text,
                               re.M):  # fmt: skip
             raise AssertionError(f"{path.relative_to(ROOT)} imports exporter.{bad}")
+
+
+def test_nothing_in_the_repository_points_at_a_file_outside_it() -> None:
+    # The design notes the project started from are not in the repository: README and docs/
+    # are the contract, and a reader of the code must find what it cites.
+    outside = re.compile(r"\b(DESIGN|INFRA|GITPOD|STYLE)\.md\b|\.\./shared/")
+    here = Path(__file__).resolve()
+    tops = ("exporter", "tests", "docs", "deploy", "mixin", "benchmarks", "scripts", ".ci")
+    files = [ROOT / "README.md", ROOT / "Dockerfile"] + [
+        p for top in tops for p in (ROOT / top).rglob("*") if p.is_file() and p != here
+    ]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in files
+        if path.suffix not in {".pyc", ".json"}
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert not found, found
