@@ -11,6 +11,7 @@ import pytest
 
 from exporter.cli import main
 from tests import clusters
+from tests.servers.dns import dns_server
 from tests.servers.kube_fake import FakeKube
 
 
@@ -142,4 +143,26 @@ def test_a_missing_kubeconfig_is_not_found(tmp_path, capsys) -> None:
     )
     r = json.loads(capsys.readouterr().out)["results"][0]
     assert (r["status"], r["reason"]) == ("error", "not_found")
+    assert rc == 1
+
+
+def test_a_laptop_with_only_dns_and_tls_judges_both(tmp_path, capsys, monkeypatch) -> None:
+    # Before the cluster exists: no kubeconfig, the zone and the certificate configured by
+    # hand. Both are judged (here: the records are missing, nothing serves TLS), never skipped.
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with dns_server({}) as port:
+        cfg = tmp_path / "laptop.yaml"
+        cfg.write_text(
+            "checks:\n"
+            "  cluster_dns: {domain: gitpod.example.com, nameserver: 127.0.0.1, "
+            f"port: {port}, addresses: [10.0.0.9]}}\n"
+            "  cluster_tls: {domain: gitpod.example.com, address: '127.0.0.1:1'}\n"
+        )
+        rc = main(["check", "--role", "cluster", "--config", str(cfg), "--output", "json",
+                   "--only", "cluster_dns", "--only", "cluster_tls"])  # fmt: skip
+    results = {r["requirement"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert {k: r["status"] for k, r in results.items() if k in ("cluster_dns", "cluster_tls")} == {
+        "cluster_dns": "fail", "cluster_tls": "fail"}  # fmt: skip
+    assert "not derived from the Gitpod installation" in results["cluster_dns"]["detail"]
     assert rc == 1
