@@ -9,7 +9,6 @@ apart here is what tells them apart in a fleet, the agent's external label."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,7 +20,7 @@ import yaml
 from tests.helpers.exporter import Served, start
 from tests.helpers.poll import until
 from tests.hosts import Node
-from tests.monitoring.promql import panels, substitute
+from tests.monitoring.promql import raw_exprs, substitute
 from tests.monitoring.test_dashboards import build_module
 from tests.servers.procs import stop
 from tests.servers.prometheus import (
@@ -62,19 +61,12 @@ def _rules(rendered: dict[str, Any], path: Path) -> Path:
 def _dashboard_exprs(rendered: dict[str, Any], cluster: str) -> list[str]:
     """Every panel and variable query of the multi-cluster dashboards, with the cluster variable
     set to `cluster` and the node variable to its node."""
-    exprs = []
-    for doc in rendered["dashboards"].values():
-        raw = [t["expr"] for p in panels(doc) for t in p.get("targets", [])]
-        for var in doc["templating"]["list"]:
-            # The cluster variable lists every cluster: the one query meant to span them.
-            if var["type"] == "query" and var["name"] != "cluster":
-                m = re.fullmatch(r"label_values\((.+),\s*\w+\)", var["query"]["query"])
-                assert m, var["query"]
-                raw.append(m.group(1))
-        exprs += [
-            substitute(e.replace("$cluster", cluster).replace("$node", NODES[cluster])) for e in raw
-        ]
-    return exprs
+    return [
+        substitute(e.replace("$cluster", cluster).replace("$node", NODES[cluster]))
+        for doc in rendered["dashboards"].values()
+        # The cluster variable lists every cluster: the one query meant to span them.
+        for e in raw_exprs(doc, skip_variables=("cluster",))
+    ]
 
 
 @pytest.fixture

@@ -48,15 +48,20 @@ def panels(dashboard: dict) -> Iterator[dict]:
 
 def dashboard_exprs(path: Path) -> list[str]:
     """Every query of the dashboard, panels and variables, with the variables substituted."""
-    doc = json.loads(path.read_text())
+    return [substitute(e) for e in raw_exprs(json.loads(path.read_text()))]
+
+
+def raw_exprs(doc: dict, skip_variables: tuple[str, ...] = ()) -> list[str]:
+    """Every panel and variable query of a dashboard document, Grafana's variables left in;
+    the variables named in `skip_variables` left out."""
     raw = [t["expr"] for p in panels(doc) for t in p.get("targets", [])]
     for var in doc["templating"]["list"]:
-        if var["type"] == "query":
+        if var["type"] == "query" and var["name"] not in skip_variables:
             # label_values(<selector>, <label>) is Grafana's, not PromQL: keep the selector.
             m = re.fullmatch(r"label_values\((.+),\s*\w+\)", var["query"]["query"])
             assert m, var["query"]
             raw.append(m.group(1))
-    return [substitute(e) for e in raw]
+    return raw
 
 
 def substitute(expr: str) -> str:
