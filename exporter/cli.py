@@ -301,7 +301,7 @@ async def serve(
 
     daemon = Daemon(options, config, config_path)
     node = node_label(config) if options.role == "node" else ""
-    routes = make_routes(options.role, daemon.store, daemon.registry(node), config.runbook_url)
+    routes = make_routes(options.role, daemon.store, daemon.exposition(node), config.runbook_url)
     server = HTTPServer(routes, web, tls, config.web.max_connections)
     try:
         addresses = await server.start(listen[0], listen[1])

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -16,7 +15,7 @@ from exporter import compat, metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.kube import Kube
-from exporter.metrics import make_registry
+from exporter.metrics import Exposition, make_exposition
 from exporter.runtime import Options, make_jobs, make_kube, requirements
 from exporter.scheduler import Scheduler
 from exporter.store import Store
@@ -50,10 +49,9 @@ class Daemon(Collector):
         self._reload_again = False
         self._wake_pending: asyncio.TimerHandle | None = None
 
-    def registry(self, node: str) -> CollectorRegistry:
-        registry = make_registry(self.store, node)
-        registry.register(self)
-        return registry
+    def exposition(self, node: str) -> Exposition:
+        """What /metrics serves: the Store's families, then the process's and this daemon's."""
+        return make_exposition(self.store, node, self)
 
     def start(self) -> None:
         self._start_watch()

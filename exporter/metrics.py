@@ -1,13 +1,21 @@
 """The metric contract in one place: every family the exporter defines is declared here
 (README's metrics table is tested against this file), and the collector that renders the Store
-at scrape time: no I/O, no awaits, no checks."""
+from it: no I/O, no awaits, no checks. What the checks found is rendered once per change of the
+Store (Exposition); only the small part that must be fresh is rendered at each scrape."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -357,10 +365,79 @@ class RequirementsCollector(Collector):
         yield build
 
 
-def make_registry(store: Store, node: str = "") -> CollectorRegistry:
+def make_registry(store: Store, node: str = "", *extra: Collector) -> CollectorRegistry:
+    """Everything /metrics serves, in its order, as one registry (what Exposition's bodies
+    equal, byte for byte, for the same state)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RequirementsCollector(store, node))
+    return _with_fresh(registry, extra)
+
+
+def _with_fresh(registry: CollectorRegistry, extra: tuple[Collector, ...]) -> CollectorRegistry:
+    """`registry` with what changes between two scrapes without the Store changing: the
+    process, the interpreter, the daemon's own counters."""
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
+    for collector in extra:
+        registry.register(collector)
     return registry
+
+
+def make_exposition(store: Store, node: str = "", *extra: Collector) -> Exposition:
+    stable = CollectorRegistry(auto_describe=False)
+    stable.register(RequirementsCollector(store, node))
+    return Exposition(store, stable, _with_fresh(CollectorRegistry(auto_describe=False), extra))
+
+
+_EOF = b"# EOF\n"
+
+
+class Exposition:
+    """The /metrics bodies. The requirement and fact families (the large part, most of the cost)
+    are rendered once per Store version, per format, and so is the gzip stream up to their end;
+    at each scrape only the fresh families are rendered and appended (to a copy of the gzip
+    compressor, so the answer is one ordinary gzip member). The same state gives the same bytes
+    as rendering make_registry's registry whole."""
+
+    def __init__(self, store: Store, stable: CollectorRegistry, fresh: CollectorRegistry) -> None:
+        self.store, self.stable, self.fresh = store, stable, fresh
+        self._version = -1
+        # format -> (plain bytes, gzip bytes so far, the compressor after them); made lazily.
+        self._plain: dict[bool, bytes] = {}
+        self._gzip: dict[bool, tuple[bytes, zlib._Compress]] = {}
+
+    def body(self, openmetrics: bool, gzipped: bool) -> bytes:
+        head = self._head(openmetrics)
+        tail = self._render(self.fresh, openmetrics)
+        if openmetrics:
+            tail += _EOF
+        if not gzipped:
+            return head + tail
+        cached = self._gzip.get(openmetrics)
+        if cached is None:
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            cached = (compressor.compress(head) + compressor.flush(zlib.Z_SYNC_FLUSH), compressor)
+            self._gzip[openmetrics] = cached
+        prefix, compressor = cached
+        rest = compressor.copy()
+        return prefix + rest.compress(tail) + rest.flush()
+
+    def _head(self, openmetrics: bool) -> bytes:
+        if self.store.version != self._version:
+            self._version = self.store.version
+            self._plain.clear()
+            self._gzip.clear()
+        head = self._plain.get(openmetrics)
+        if head is None:
+            head = self._plain[openmetrics] = self._render(self.stable, openmetrics)
+        return head
+
+    @staticmethod
+    def _render(registry: CollectorRegistry, openmetrics: bool) -> bytes:
+        if not openmetrics:
+            return generate_latest(registry)
+        from prometheus_client.openmetrics.exposition import generate_latest as generate_om
+
+        text = generate_om(registry)
+        return text[: -len(_EOF)] if text.endswith(_EOF) else text

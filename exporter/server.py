@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import h11
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from exporter import report
+from exporter.metrics import Exposition
 from exporter.store import Store
 from exporter.webconfig import BasicAuth, WebConfig
 
@@ -64,6 +63,7 @@ def wants_openmetrics(accept: str) -> bool:
     return False
 
 
+GZIPPED = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="gitpod-requirements-exporter"'}
 
 
@@ -86,13 +86,21 @@ class Request:
 Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
+def accepts_gzip(headers: dict[str, str]) -> bool:
+    return "gzip" in headers.get("accept-encoding", "")
+
+
 def make_routes(
-    role: str, store: Store, registry: CollectorRegistry, runbook_url: str = report.RUNBOOK_URL
+    role: str, store: Store, exposition: Exposition, runbook_url: str = report.RUNBOOK_URL
 ) -> dict[str, Handler]:
     def metrics(request: Request) -> Response:
-        if wants_openmetrics(request.headers.get("accept", "")):
-            return Response(body=generate_openmetrics(registry), content_type=OPENMETRICS_FORMAT)
-        return Response(body=generate_latest(registry), content_type=TEXT_FORMAT)
+        openmetrics = wants_openmetrics(request.headers.get("accept", ""))
+        gzipped = accepts_gzip(request.headers)
+        return Response(
+            body=exposition.body(openmetrics, gzipped),
+            content_type=OPENMETRICS_FORMAT if openmetrics else TEXT_FORMAT,
+            headers=GZIPPED if gzipped else {},
+        )
 
     def healthz(_: Request) -> Response:
         return Response(body=b"ok\n")
@@ -295,8 +303,7 @@ class HTTPServer:
             path, _, query = event.target.decode("latin-1").partition("?")
             method = event.method.decode("latin-1")
             response = await self._respond(Request(method, path, headers, query))
-            gzip_ok = "gzip" in headers.get("accept-encoding", "")
-            await self._send(writer, http, method, response, gzip_ok)
+            await self._send(writer, http, method, response, accepts_gzip(headers))
             if http.our_state is h11.MUST_CLOSE or http.their_state is h11.MUST_CLOSE:
                 return
             try:
@@ -349,10 +356,9 @@ class HTTPServer:
         gzip_ok: bool = False,
     ) -> None:
         body, headers = r.body, {**self.extra_headers, **r.headers}
-        if gzip_ok and len(body) >= GZIP_MIN:
+        if gzip_ok and len(body) >= GZIP_MIN and "Content-Encoding" not in headers:
             body = gzip.compress(body, compresslevel=1)
-            headers["Content-Encoding"] = "gzip"
-            headers["Vary"] = "Accept-Encoding"
+            headers.update(GZIPPED)
         head = [
             ("Content-Type", r.content_type),
             ("Content-Length", str(len(body))),

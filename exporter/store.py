@@ -12,12 +12,15 @@ class Store:
     def __init__(self, requirements: Iterable[Requirement]) -> None:
         self.requirements: tuple[Requirement, ...] = tuple(requirements)
         self._records: Mapping[str, Record] = MappingProxyType({})
+        # Bumped by every change: what is rendered from the store is rendered once per version.
+        self.version = 0
 
     def put(self, record: Record) -> None:
         # Copy-on-write: a reader holding a snapshot never sees a half-updated mapping.
         updated = dict(self._records)
         updated[record.requirement.id] = record
         self._records = MappingProxyType(updated)
+        self.version += 1
 
     def snapshot(self) -> Mapping[str, Record]:
         return self._records
@@ -27,6 +30,7 @@ class Store:
         self.requirements = tuple(requirements)
         keep = {r.id for r in self.requirements}
         self._records = MappingProxyType({k: v for k, v in self._records.items() if k in keep})
+        self.version += 1
 
     def replace(self, old: Iterable[Requirement], new: Iterable[Requirement]) -> None:
         """A check's requirement set changed (the Gitpod config now references other Secrets):
@@ -40,6 +44,7 @@ class Store:
         self.requirements = (*kept[:at], *new, *kept[at:])
         keep = {r.id for r in self.requirements}
         self._records = MappingProxyType({k: v for k, v in self._records.items() if k in keep})
+        self.version += 1
 
     @property
     def ready(self) -> bool:

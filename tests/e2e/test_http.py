@@ -30,6 +30,11 @@ def test_keep_alive_gzip_head_and_errors(node_exporter: Served) -> None:
         body = r.read()
         assert r.status == 200 and r.getheader("Content-Encoding") == "gzip"
         assert b"gitpod_requirement_info" in gzip.decompress(body)
+    # HEAD answers the GET's headers, Content-Length included, without the body.
+    conn.request("HEAD", "/metrics", headers={"Accept-Encoding": "gzip"})
+    r = conn.getresponse()
+    assert (r.status, r.read(), r.getheader("Content-Encoding")) == (200, b"", "gzip")
+    assert int(r.getheader("Content-Length")) > 0
     conn.request("HEAD", "/healthz")
     r = conn.getresponse()
     assert (r.status, r.read(), r.getheader("Content-Length")) == (200, b"", "3")
@@ -166,3 +171,29 @@ def test_a_broken_web_config_stops_start_up_naming_the_field(
                          capture_output=True, text=True, timeout=30)  # fmt: skip
     assert out.returncode == 2
     assert field in out.stderr
+
+
+@pytest.mark.parametrize(
+    "accept", ["", "application/openmetrics-text; version=1.0.0"], ids=["text", "openmetrics"]
+)
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_promtool_accepts_what_metrics_serves(
+    node_exporter: Served, accept: str, encoding: str
+) -> None:
+    # Rendered on change and served from the cache, plain or gzipped, in either format: what
+    # Prometheus parses must stay clean (OpenMetrics ending in exactly one # EOF).
+    headers = {"Accept": accept, "Accept-Encoding": encoding}
+    with urllib.request.urlopen(
+        urllib.request.Request(node_exporter.url + "/metrics", headers=headers), timeout=5
+    ) as resp:
+        body = resp.read()
+        if resp.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+    if accept:
+        assert body.endswith(b"\n# EOF\n") and body.count(b"# EOF") == 1
+        return  # promtool check metrics reads the text format only
+    out = subprocess.run(
+        [require_binary("promtool", "prometheus"), "check", "metrics"],
+        input=body, capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
