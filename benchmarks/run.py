@@ -198,11 +198,21 @@ def bench_memory(soak: float) -> list[list[str]]:
 
 
 # --- 2. latency ---------------------------------------------------------------------------------
+# What Prometheus 2.42 sends with every scrape: OpenMetrics preferred, gzip accepted.
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+    "User-Agent": "Prometheus/2.42.0",
+    "X-Prometheus-Scrape-Timeout-Seconds": "10",
+}
+
+
 async def _load(url: str, concurrency: int, total: int) -> list[float]:
     times: list[float] = []
     remaining = total
     conn = aiohttp.TCPConnector(limit=concurrency)
-    headers = {"Accept-Encoding": "gzip"}
+    headers = PROMETHEUS_HEADERS
     async with aiohttp.ClientSession(connector=conn) as s:
 
         async def worker() -> None:
@@ -252,6 +262,73 @@ def bench_latency(total: int) -> list[list[str]]:
             # The slow exporter's containerd and API checks were still hanging throughout.
             assert status(slow.url + "/readyz") == 503, "the hung checks finished early"
     shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+# --- 2b. CPU per scrape ------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape_fresh(url: str) -> None:
+    """One scrape as Prometheus makes it after a restart: a new connection, its headers."""
+    req = urllib.request.Request(url + "/metrics", headers=PROMETHEUS_HEADERS)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+
+
+def bench_scrape_cpu(scrapes: int) -> list[list[str]]:
+    """CPU per scrape, net of what each process spends idle over as long; RSS after the load."""
+    with exporter("node", "", {"NODE_NAME": "bench"}, "--host-root", "/") as ours, \
+            node_exporter() as theirs:  # fmt: skip
+        wait_for(ours.url + "/readyz")
+        wait_for(theirs.url + "/metrics")
+        per_scrape = []
+        for p in (ours, theirs):
+            for _ in range(20):  # warm up: caches, imports, the first gzip
+                scrape_fresh(p.url)
+            before, start = cpu_seconds(p.pid), time.perf_counter()
+            for _ in range(scrapes):
+                scrape_fresh(p.url)
+            busy, took = cpu_seconds(p.pid) - before, time.perf_counter() - start
+            idle_before = cpu_seconds(p.pid)
+            time.sleep(took)
+            idle = cpu_seconds(p.pid) - idle_before
+            per_scrape.append(max(busy - idle, 0.0) / scrapes * 1000)
+        for p in (ours, theirs):
+            latency(p.url, 50, 1000)
+        rss = memory(ours.pid)[0], memory(theirs.pid)[0]
+    o, t = per_scrape
+    return [
+        [f"CPU per scrape ({scrapes} scrapes, each a new connection)", f"{o:.2f} ms",
+         f"{t:.2f} ms", f"{o / t:.2f}x"],
+        ["RSS after those and 1,000 scrapes by 50 clients", f"{rss[0]:.1f} MiB",
+         f"{rss[1]:.1f} MiB", f"{rss[0] / rss[1]:.2f}x"],
+    ]  # fmt: skip
+
+
+# --- 2c. soak under scrapes ---------------------------------------------------------------------
+def bench_scrape_soak(seconds: float) -> list[list[str]]:
+    """RSS of both under Prometheus-like scrapes (10 a second, its headers, new connections)
+    with the default check intervals: after a minute's warm-up, then every third of the rest."""
+    rows = []
+    with exporter("node", "", {"NODE_NAME": "bench"}, "--host-root", "/") as ours, \
+            node_exporter() as theirs:  # fmt: skip
+        wait_for(ours.url + "/readyz")
+        wait_for(theirs.url + "/metrics")
+        start = time.monotonic()
+        marks = [60.0 + (seconds - 60.0) * i / 3 for i in range(4)]
+        while marks:
+            for p in (ours, theirs):
+                scrape_fresh(p.url)
+            elapsed = time.monotonic() - start
+            if elapsed >= marks[0]:
+                o, t = memory(ours.pid)[0], memory(theirs.pid)[0]
+                rows.append([f"RSS at {marks.pop(0):.0f} s", f"{o:.1f} MiB", f"{t:.1f} MiB",
+                             f"{o / t:.2f}x"])  # fmt: skip
+            time.sleep(0.1)
     return rows
 
 
@@ -392,6 +469,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--soak", type=float, default=60, help="seconds of 100 ms rounds (default 60)")
     ap.add_argument("--requests", type=int, default=2000, help="requests per concurrency level")
+    ap.add_argument("--scrapes", type=int, default=2000, help="scrapes for CPU per scrape")
+    ap.add_argument("--scrape-soak", type=float, default=600, help="seconds of scrapes (2c)")
+    ap.add_argument("--only", default="", help="run only the steps whose title starts so")
     ap.add_argument("--sizes", default="500,5000,20000", help="cluster sizes in nodes")
     ap.add_argument("--write", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     args = ap.parse_args()
@@ -400,6 +480,10 @@ def main() -> int:
          lambda: bench_memory(args.soak)),
         ("2. /metrics latency p50 / p99 in ms", ["scrapers", "ours", "node_exporter",
          "p99 ratio", "ours, containerd and API hung"], lambda: bench_latency(args.requests)),
+        ("2b. CPU per scrape with Prometheus' headers", ["", "ours", "node_exporter", "ratio"],
+         lambda: bench_scrape_cpu(args.scrapes)),
+        ("2c. Soak under scrapes", ["", "ours", "node_exporter", "ratio"],
+         lambda: bench_scrape_soak(args.scrape_soak)),
         ("3. Start-up", ["", "ours", "node_exporter"], lambda: bench_startup(5)),
         ("4. Cluster role scale: one round of every cluster check",
          ["nodes", "wall time", "API calls", "node LISTs (pages)", "peak RSS",
@@ -409,6 +493,7 @@ def main() -> int:
          ["", "measured", "target"], lambda: bench_node_api(10)),
     ]  # fmt: skip
     sections = []
+    steps = [s for s in steps if s[0].startswith(tuple(args.only.split(",")))]
     for title, header, measure in steps:
         sections.append(table(title, header, measure()))
         print(sections[-1], flush=True)
