@@ -5,9 +5,11 @@ Store (Exposition); only the small part that must be fresh is rendered at each s
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,6 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
 from exporter.model import Sample, Status
@@ -374,20 +377,27 @@ def make_registry(store: Store, node: str = "", *extra: Collector) -> CollectorR
 
 
 def _with_fresh(registry: CollectorRegistry, extra: tuple[Collector, ...]) -> CollectorRegistry:
-    """`registry` with what changes between two scrapes without the Store changing: the
-    process, the interpreter, the daemon's own counters."""
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    for collector in extra:
+    for collector in _fresh(extra):
         registry.register(collector)
     return registry
+
+
+def _fresh(extra: tuple[Collector, ...]) -> tuple[Collector, ...]:
+    """What changes between two scrapes without the Store changing: the process, the
+    interpreter, the daemon's own counters."""
+    sink = CollectorRegistry(auto_describe=False)  # prometheus_client's collectors register
+    return (
+        ProcessCollector(registry=sink),
+        PlatformCollector(registry=sink),
+        GCCollector(registry=sink),
+        *extra,
+    )
 
 
 def make_exposition(store: Store, node: str = "", *extra: Collector) -> Exposition:
     stable = CollectorRegistry(auto_describe=False)
     stable.register(RequirementsCollector(store, node))
-    return Exposition(store, stable, _with_fresh(CollectorRegistry(auto_describe=False), extra))
+    return Exposition(store, stable, _fresh(extra))
 
 
 _EOF = b"# EOF\n"
@@ -400,7 +410,7 @@ class Exposition:
     compressor, so the answer is one ordinary gzip member). The same state gives the same bytes
     as rendering make_registry's registry whole."""
 
-    def __init__(self, store: Store, stable: CollectorRegistry, fresh: CollectorRegistry) -> None:
+    def __init__(self, store: Store, stable: CollectorRegistry, fresh: tuple[Collector, ...]):
         self.store, self.stable, self.fresh = store, stable, fresh
         self._version = -1
         # format -> (plain bytes, gzip bytes so far, the compressor after them); made lazily.
@@ -409,7 +419,7 @@ class Exposition:
 
     def body(self, openmetrics: bool, gzipped: bool) -> bytes:
         head = self._head(openmetrics)
-        tail = self._render(self.fresh, openmetrics)
+        tail = self._render_fresh(openmetrics)
         if openmetrics:
             tail += _EOF
         if not gzipped:
@@ -441,3 +451,81 @@ class Exposition:
 
         text = generate_om(registry)
         return text[: -len(_EOF)] if text.endswith(_EOF) else text
+
+    def _render_fresh(self, openmetrics: bool) -> bytes:
+        """The fresh families: a few gauges and counters of known names, every scrape. Written
+        directly (prometheus_client's writer checks every character of every name, most of a
+        scrape's cost); anything beyond plain gauges and counters goes to its writer."""
+        collected = [m for c in self.fresh for m in c.collect()]
+        written = _write_plain(collected, openmetrics)
+        if written is not None:
+            return written
+        static = CollectorRegistry(auto_describe=False)
+        static.register(_Collected(collected))
+        return self._render(static, openmetrics)
+
+
+class _Collected:
+    """Metrics already collected, as a collector."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.metrics)
+
+
+_LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_SUFFIXES = ("_created", "_gsum", "_gcount")  # written apart by the text format
+
+
+def _write_plain(metrics: list[Metric], openmetrics: bool) -> bytes | None:
+    """Gauges and counters with legacy names, in the bytes prometheus_client writes for them;
+    None for anything else (its writer is used then)."""
+    out: list[str] = []
+    for m in metrics:
+        if m.type not in ("gauge", "counter") or m.unit or not _LEGACY_NAME.fullmatch(m.name):
+            return None
+        doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        name = m.name if openmetrics or m.type != "counter" else m.name + "_total"
+        if openmetrics:
+            doc = doc.replace('"', r"\"")
+        out.append(f"# HELP {name} {doc}\n# TYPE {name} {m.type}\n")
+        apart: list[str] = []
+        for sample in m.samples:
+            if sample.exemplar or sample.native_histogram:
+                return None
+            if not _LEGACY_LABEL.fullmatch(sample.name):
+                return None  # (OpenMetrics' writer turns a colon in a sample name into "_")
+            line = _sample_line(sample, openmetrics)
+            if line is None:
+                return None
+            if not openmetrics and sample.name in {m.name + x for x in _SUFFIXES}:
+                if sample.name != m.name + "_created":
+                    return None  # only counters here: _gsum/_gcount are gauge histograms'
+                apart.append(line)
+            else:
+                out.append(line)
+        if apart:
+            out.append(f"# HELP {m.name}_created {doc}\n# TYPE {m.name}_created gauge\n")
+            out.extend(apart)
+    return "".join(out).encode()
+
+
+def _sample_line(sample: Any, openmetrics: bool) -> str | None:
+    labels = ""
+    if sample.labels:
+        parts = []
+        for k, v in sorted(sample.labels.items()):
+            if not _LEGACY_LABEL.fullmatch(k):
+                return None
+            v = v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+            parts.append(f'{k}="{v}"')
+        labels = "{" + ",".join(parts) + "}"
+    stamp = ""
+    if sample.timestamp is not None:
+        stamp = (
+            f" {sample.timestamp}" if openmetrics else f" {int(float(sample.timestamp) * 1000):d}"
+        )
+    return f"{sample.name}{labels} {floatToGoString(sample.value)}{stamp}\n"

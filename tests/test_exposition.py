@@ -8,12 +8,26 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.openmetrics.exposition import generate_latest as generate_om
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import Exposition, RequirementsCollector, make_exposition
+from exporter.metrics import (
+    Exposition,
+    RequirementsCollector,
+    _Collected,
+    _fresh,
+    _write_plain,
+    make_exposition,
+)
 from exporter.model import Reason, Record, Requirement, Result, Sample, Scope, Severity
 from exporter.store import Store
 
@@ -47,12 +61,11 @@ def _store() -> Store:
 def _pair(store: Store) -> tuple[Exposition, CollectorRegistry, Counting]:
     """An Exposition and the one registry it must equal, sharing one counting collector."""
     counting = Counting()
-    stable, fresh, whole = (CollectorRegistry(auto_describe=False) for _ in range(3))
+    stable, whole = (CollectorRegistry(auto_describe=False) for _ in range(2))
     stable.register(RequirementsCollector(store, "ws-1"))
-    fresh.register(counting)
     whole.register(RequirementsCollector(store, "ws-1"))
     whole.register(counting)
-    return Exposition(store, stable, fresh), whole, counting
+    return Exposition(store, stable, (counting,)), whole, counting
 
 
 def _gunzip_one_member(data: bytes) -> bytes:
@@ -102,3 +115,65 @@ def test_the_real_exposition_carries_the_store_and_the_process() -> None:
             names = {f.name for f in text_string_to_metric_families(text.replace("# EOF\n", ""))}
             assert {"gitpod_requirement_satisfied", "gitpod_node_cpus"} <= names
             assert {"process_resident_memory_bytes", "python_info"} <= names
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_value = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1.0, 1e21, 12345678.9, 0.1]),
+)
+
+
+@st.composite
+def _families(draw: st.DrawFn) -> list[Metric]:
+    out: list[Metric] = []
+    for i in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from([GaugeMetricFamily, CounterMetricFamily]))
+        labels = draw(st.lists(st.sampled_from(["a", "b_c", "generation"]), unique=True))
+        fam = kind(f"fam_{i}", draw(_text), labels=labels)
+        for _ in range(draw(st.integers(0, 3))):
+            stamp = draw(st.one_of(st.none(), st.floats(0, 2e9)))
+            created = draw(st.one_of(st.none(), st.floats(0, 2e9)))
+            values = [draw(_text) for _ in labels]
+            if kind is CounterMetricFamily:
+                fam.add_metric(values, draw(_value), created=created, timestamp=stamp)
+            else:
+                fam.add_metric(values, draw(_value), timestamp=stamp)
+        out.append(fam)
+    return out
+
+
+def _reference(metrics: list[Metric], openmetrics: bool) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collected(metrics))
+    text = (generate_om if openmetrics else generate_latest)(registry)
+    return text.removesuffix(b"# EOF\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_families(), st.booleans())
+def test_the_fresh_writer_writes_prometheus_clients_bytes(metrics, openmetrics) -> None:
+    assert _write_plain(metrics, openmetrics) == _reference(metrics, openmetrics)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_the_fresh_writer_on_the_real_process_and_interpreter_families(openmetrics) -> None:
+    metrics = [m for c in _fresh(()) for m in c.collect()]
+    assert _write_plain(metrics, openmetrics) == _reference(metrics, openmetrics)
+
+
+def test_what_the_fresh_writer_does_not_know_goes_to_prometheus_client() -> None:
+    hist = HistogramMetricFamily("h", "a histogram", buckets=[("1.0", 1), ("+Inf", 2)], sum_value=3)
+    assert _write_plain([hist], False) is None
+    store = _store()
+
+    class Histogram:
+        def collect(self) -> Iterator[Metric]:
+            yield hist
+
+    stable, whole = (CollectorRegistry(auto_describe=False) for _ in range(2))
+    stable.register(RequirementsCollector(store))
+    whole.register(RequirementsCollector(store))
+    whole.register(Histogram())
+    exposition = Exposition(store, stable, (Histogram(),))
+    assert exposition.body(False, False) == generate_latest(whole)
