@@ -165,7 +165,7 @@ def kubeconfig(path: Path, server: str) -> str:
 
 # --- 1. memory ----------------------------------------------------------------------------------
 SHORT = "\n".join(
-    f"  {c}:\n    interval: 100ms\n    timeout: 100ms"
+    f"  {c}:\n    interval: 1s\n    timeout: 1s"
     for c in ("node_os", "node_kernel", "node_containerd", "node_cpu", "node_memory",
               "node_privileged", "node_cni_calico", "node_labels")
 )  # fmt: skip
@@ -188,10 +188,10 @@ def bench_memory(soak: float) -> list[list[str]]:
             status(theirs.url + "/metrics")
             scrapes += 1
             time.sleep(1)
-        rounds = round(soak / 0.1)
+        rounds = round(soak)
         after = memory(ours.pid), memory(theirs.pid)
     for label, (o, t) in (("after the first round", first),
-                          (f"after ~{rounds} rounds ({soak:g} s at 100 ms)", after)):  # fmt: skip
+                          (f"after ~{rounds} rounds ({soak:g} s at 1 s)", after)):  # fmt: skip
         rows.append([f"RSS {label}", f"{o[0]:.1f} MiB", f"{t[0]:.1f} MiB", f"{o[0] / t[0]:.2f}x"])
         rows.append([f"PSS {label}", f"{o[1]:.1f} MiB", f"{t[1]:.1f} MiB", f"{o[1] / t[1]:.2f}x"])
     return rows
@@ -467,7 +467,7 @@ def machine() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--soak", type=float, default=60, help="seconds of 100 ms rounds (default 60)")
+    ap.add_argument("--soak", type=float, default=60, help="seconds of 1 s rounds (default 60)")
     ap.add_argument("--requests", type=int, default=2000, help="requests per concurrency level")
     ap.add_argument("--scrapes", type=int, default=2000, help="scrapes for CPU per scrape")
     ap.add_argument("--scrape-soak", type=float, default=600, help="seconds of scrapes (2c)")

@@ -93,6 +93,9 @@ class IsDuration:
 
 Constraint = Min | Max | OneOf | Pattern | NonEmpty | IsDuration
 Duration = Annotated[float, IsDuration()]
+# Below a second a check runs back to back, a load on the node and on whatever it asks, for
+# nothing an alert could use: a typo such as 1ms is a config error.
+Interval = Annotated[float, IsDuration(), Min(1.0)]
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
@@ -183,7 +186,7 @@ class CheckSettings:
     """What every check accepts. Subclasses add their thresholds."""
 
     enabled: bool = True
-    interval: Duration = 60.0
+    interval: Interval = 60.0
     timeout: Duration = 10.0
 
 

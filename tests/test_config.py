@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Annotated
 
 import pytest
@@ -72,10 +73,22 @@ def test_short_interval_shortens_the_default_timeout() -> None:
     [("90", 90.0), ("1h30m", 5400.0), ("1d", 86400.0), ("500ms", 0.5), ("2m30s", 150.0)],
 )
 def test_durations(text: str, seconds: float) -> None:
-    doc = f"checks:\n  node_kernel:\n    interval: {text}\n    timeout: 0.1s\n"
-    assert load(doc, settings_types()).for_check("node_kernel", kernel.Settings).interval == (
+    doc = f"checks:\n  node_kernel:\n    interval: 2d\n    timeout: {text}\n"
+    assert load(doc, settings_types()).for_check("node_kernel", kernel.Settings).timeout == (
         seconds
     )
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ("checks:\n  node_kernel:\n    interval: 1ms\n", "checks.node_kernel.interval"),
+        ("defaults:\n  interval: 500ms\n", "defaults.interval"),
+    ],
+)
+def test_an_interval_under_a_second_is_a_config_error(doc: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{field}: expected a value of at least 1, got 0"):
+        load(doc, settings_types())
 
 
 @pytest.mark.parametrize("text", [".nan", ".inf", "-5s", "5 parsecs", "400d", "true"])
@@ -109,3 +122,11 @@ def test_constraints_are_typed_and_unknown_ones_refused_at_import() -> None:
     assert build(Union, {"limit": 5}, "x").limit == 5
     with pytest.raises(ConfigError, match=r"x\.limit: expected a string"):
         build(Union, {"limit": [1]}, "x")
+
+
+def test_every_checks_interval_keeps_the_floor() -> None:
+    # A check that redefines its default interval must keep the 1 s floor (config.Interval).
+    for check_id, settings in settings_types().items():
+        hint = typing.get_type_hints(settings, include_extras=True)["interval"]
+        floors = [m.value for m in typing.get_args(hint)[1:] if isinstance(m, Min)]
+        assert floors == [1.0], f"{check_id}: interval must be config.Interval"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import hostfs, metrics
-from exporter.config import CheckSettings, Duration, NonEmpty
+from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
@@ -28,7 +28,7 @@ CNI_EXTENSIONS = (".conf", ".conflist", ".json")
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 600.0
+    interval: Interval = 600.0
     directory: str = "/etc/cni/net.d"
     plugin_types: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["calico"])
 

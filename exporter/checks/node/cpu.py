@@ -8,7 +8,7 @@ from typing import Annotated
 
 from exporter import metrics
 from exporter.checks.shared import recommended_requirement, sized
-from exporter.config import CheckSettings, Duration, Min
+from exporter.config import CheckSettings, Interval, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Requirement, Result, Scope, Severity
@@ -37,7 +37,7 @@ RECOMMENDED = recommended_requirement(
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 600.0
+    interval: Interval = 600.0
     # The floor when the node's role is unknown (no NODE_NAME or no API access).
     min_cpus: Annotated[int, Min(1)] = 4
     # By the role the node's labels give it: workspace, meta, ide.

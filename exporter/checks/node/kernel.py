@@ -7,7 +7,7 @@ from typing import Annotated
 
 from exporter import metrics
 from exporter.checks.shared import VERSION
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Interval
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -26,7 +26,7 @@ HOST_PATHS = ("/proc/sys/kernel/osrelease",)
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 600.0
+    interval: Interval = 600.0
     min_version: Annotated[str, VERSION] = "5.4.0"
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics, node_identity
-from exporter.config import CheckSettings, Duration, NonEmpty
+from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -37,7 +37,7 @@ DEFAULT_LABELS = [
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 300.0
+    interval: Interval = 300.0
     labels: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(DEFAULT_LABELS))
     value: str = "true"
 

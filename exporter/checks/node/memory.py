@@ -8,7 +8,7 @@ from typing import Annotated
 
 from exporter import metrics
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, recommended_requirement, sized
-from exporter.config import CheckSettings, Duration, Min
+from exporter.config import CheckSettings, Interval, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Requirement, Result, Scope, Severity
@@ -35,7 +35,7 @@ RECOMMENDED = recommended_requirement(
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 600.0
+    interval: Interval = 600.0
     # The floor when the node's role is unknown (no NODE_NAME or no API access).
     min_bytes: Annotated[int, Min(1)] = MIN_NODE_MEMORY_BYTES
     # By the role the node's labels give it: workspace, meta, ide (bytes, 10^9 per GB).

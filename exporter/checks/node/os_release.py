@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import metrics
-from exporter.config import CheckSettings, Duration, NonEmpty
+from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -27,7 +27,7 @@ HOST_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 600.0
+    interval: Interval = 600.0
     ids: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: ["ubuntu"])
     # Empty means any version of an allowed distribution.
     version_ids: list[str] = field(default_factory=list)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter import metrics
-from exporter.config import CheckSettings, Duration
+from exporter.config import CheckSettings, Interval
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -30,7 +30,7 @@ HOST_PATHS = ("/proc/self/status", "/proc/sys/kernel/cap_last_cap")
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: Duration = 600.0
+    interval: Interval = 600.0
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
