@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -141,3 +143,40 @@ class DependencyError(CheckError):
 
 class NotConfigured(Exception):
     """What the check needs is not configured (no API access, no target): it is skipped."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """`text` as valid UTF-8: a lone surrogate (a valid JSON escape, valid YAML) cannot be
+    encoded, and one in a label or detail would fail every render that holds it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def valid_record(record: Record) -> Record:
+    """The Record with every string valid UTF-8: what comes from outside reaches each view
+    (/metrics, the page, text, JSON, JUnit, the log) only through a Record."""
+    req, res = record.requirement, record.result
+    strings = (req.id, req.title, res.observed, res.detail,
+               *(t for s in res.samples for t in (s.name, *(v for _, v in s.labels))))  # fmt: skip
+    if all(valid_text(t) is t for t in strings):
+        return record
+    samples = tuple(
+        dataclasses.replace(
+            s, name=valid_text(s.name),
+            labels=tuple((k, valid_text(v)) for k, v in s.labels),
+        )
+        for s in res.samples
+    )  # fmt: skip
+    return dataclasses.replace(
+        record,
+        requirement=dataclasses.replace(req, id=valid_text(req.id), title=valid_text(req.title)),
+        result=dataclasses.replace(
+            res, observed=valid_text(res.observed), detail=valid_text(res.detail), samples=samples
+        ),
+    )

@@ -23,6 +23,7 @@ from exporter.model import (
     Requirement,
     Result,
     Status,
+    valid_record,
 )
 from exporter.parse import ParseError
 from exporter.store import Store
@@ -64,6 +65,9 @@ def result_of(exc: BaseException, timeout: float, requirement: Requirement) -> R
         return Result.errored(Reason.PARSE, f"unexpected input: {exc}")
     if isinstance(exc, ConfigError):
         return Result.errored(Reason.CONFIG, str(exc))
+    if isinstance(exc, RecursionError):
+        # JSON or YAML nested past the interpreter's limit: an answer no dependency gives.
+        return Result.errored(Reason.PARSE, "unexpected input: nested too deeply to parse")
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
         return Result.errored(Reason.IO, f"cannot read{where}: {exc.strerror or exc}")
@@ -114,13 +118,16 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
 
     if not isinstance(outcome, Mapping):
         return tuple(
-            Record(req, judged(outcome, req), duration, finished, interval) for req in requirements
+            valid_record(Record(req, judged(outcome, req), duration, finished, interval))
+            for req in requirements
         )
     if job.check.requirement_for is not None:
         requirements = tuple(job.check.requirement_for(rid, ctx.settings) for rid in outcome)
     missing = Result.errored(Reason.INTERNAL, "the check returned no result for this requirement")
     return tuple(
-        Record(req, judged(outcome.get(req.id, missing), req), duration, finished, interval)
+        valid_record(
+            Record(req, judged(outcome.get(req.id, missing), req), duration, finished, interval)
+        )
         for req in requirements
     )
 
