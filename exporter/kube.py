@@ -110,6 +110,17 @@ class Kube:
         self.node_lists = 0  # LISTs of all nodes made here (not by the watch)
         self.node_list_at = 0.0
 
+    def credentials(self) -> set[str]:
+        """The credentials this client sends (bearer token, basic auth), for the scrubber: an
+        API server may echo them in an error body."""
+        cfg = getattr(self._api, "configuration", None)
+        if cfg is None:
+            return set()
+        found = {str(v).removeprefix("Bearer ").strip() for v in (cfg.api_key or {}).values()}
+        if cfg.password:
+            found.add(str(cfg.password))
+        return {v for v in found if len(v) >= 4}
+
     # --- blocking side, run in the pool -------------------------------------------------
     def _client(self) -> Any:
         with self._api_lock:

@@ -26,6 +26,7 @@ from exporter.model import (
     valid_record,
 )
 from exporter.parse import ParseError
+from exporter.scrub import MAX_OBSERVED, scrub, secret_values
 from exporter.store import Store
 
 log = logging.getLogger("exporter.scheduler")
@@ -107,13 +108,27 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
     duration, finished = time.perf_counter() - started, time.time()
     interval = job.settings.interval
 
+    secrets: set[str] | None = None
+
     def judged(part: Result | BaseException, req: Requirement) -> Result:
+        nonlocal secrets
         res = part if isinstance(part, Result) else result_of(part, job.settings.timeout, req)
         if res.reason is Reason.INTERNAL and not isinstance(part, Result):
             log.error("check %s raised an unexpected error", job.check.id, exc_info=part)
         note = unread or (origin if res.status is not Status.SKIPPED else "")
         if note:
             res = dataclasses.replace(res, detail=f"{res.detail}; {note}".lstrip("; "))
+        if res.detail or res.observed:
+            # Whatever a dependency said, the secrets this check uses never leave it.
+            if secrets is None:
+                secrets = secret_values(ctx.settings)
+                if ctx.api is not None:
+                    secrets |= ctx.api.credentials()
+            res = dataclasses.replace(
+                res,
+                detail=scrub(res.detail, secrets),
+                observed=scrub(res.observed, secrets, MAX_OBSERVED),
+            )
         return res
 
     if not isinstance(outcome, Mapping):

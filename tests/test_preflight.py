@@ -12,7 +12,7 @@ import pytest
 from exporter.cli import main
 from tests import clusters
 from tests.servers.dns import dns_server
-from tests.servers.kube_fake import FakeKube
+from tests.servers.kube_fake import TOKEN, FakeKube, Fault
 
 
 def check(fake: FakeKube, tmp_path: Path, capsys, *args: str) -> tuple[int, str]:
@@ -165,4 +165,21 @@ def test_a_laptop_with_only_dns_and_tls_judges_both(tmp_path, capsys, monkeypatc
     assert {k: r["status"] for k, r in results.items() if k in ("cluster_dns", "cluster_tls")} == {
         "cluster_dns": "fail", "cluster_tls": "fail"}  # fmt: skip
     assert "not derived from the Gitpod installation" in results["cluster_dns"]["detail"]
+    assert rc == 1
+
+
+def test_an_api_server_echoing_the_token_at_length_leaks_nothing(
+    kube_api: FakeKube, tmp_path, capsys
+) -> None:
+    # A 403 whose body quotes the bearer token, then 5 MB: neither the token nor the bulk
+    # reaches the report or the log.
+    kube_api.faults["/version"] = Fault(status=403, echo_auth=5_000_000)
+    kc = kube_api.kubeconfig(tmp_path / "kc")
+    rc = main(["check", "--role", "cluster", "--kubeconfig", str(kc), "--output", "json",
+               "--only", "cluster_kubernetes_version"])  # fmt: skip
+    out = capsys.readouterr()
+    (result,) = json.loads(out.out)["results"]
+    assert result["status"] == "error" and "denied for Bearer <redacted>" in result["detail"]
+    assert TOKEN not in out.out and TOKEN not in out.err
+    assert len(out.out) < 10_000 and len(out.err) < 10_000
     assert rc == 1

@@ -187,6 +187,9 @@ class Fault:
     delay: float = 0.0
     drop: bool = False  # close the connection without an answer
     body: bytes | None = None  # a raw (possibly garbage) 200 body
+    # With status: the Status message repeats the request's Authorization header, then this
+    # many bytes of padding (a server that echoes credentials, at length).
+    echo_auth: int | None = None
 
 
 # Whether a dry-run pod is admitted: None admits, a string denies with that message.
@@ -427,8 +430,12 @@ class FakeKube:
             if fault and fault.body is not None:
                 return web.Response(body=fault.body, content_type="application/json")
             if fault and fault.status:
+                message = "injected fault"
+                if fault.echo_auth is not None:
+                    auth = request.headers.get("Authorization", "")
+                    message = f"denied for {auth}; " + "x" * fault.echo_auth
                 return web.json_response(
-                    status(fault.status, "InternalError", "injected fault"), status=fault.status
+                    status(fault.status, "InternalError", message), status=fault.status
                 )
             if request.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return web.json_response(status(401, "Unauthorized", "Unauthorized"), status=401)
