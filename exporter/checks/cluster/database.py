@@ -43,6 +43,7 @@ REQUIREMENT = Requirement(
 # MySQL client error codes (errmsg.h / mysqld_error.h) that mean something to an operator.
 _ERRNO_REASON = {
     1045: Reason.AUTH,  # ER_ACCESS_DENIED_ERROR
+    2059: Reason.AUTH,  # CR_AUTH_PLUGIN_CANNOT_LOAD: an auth switch refused or unknown
     1044: Reason.AUTH,  # ER_DBACCESS_DENIED_ERROR
     1049: Reason.NOT_FOUND,  # ER_BAD_DB_ERROR
     2003: Reason.CONNECT,  # CR_CONN_HOST_ERROR
@@ -69,6 +70,28 @@ class Settings(CheckSettings):
     min_mariadb_version: Annotated[str, VERSION] = "10.3"
 
 
+class _CleartextRefused:
+    """pymysql's handler for the auth switches that send the password as it is
+    (mysql_clear_password, dialog): refused on a connection without TLS, where a server that
+    asks for it would read the password off the wire, or echo it in its error."""
+
+    def __init__(self, con: object) -> None:
+        pass
+
+    def authenticate(self, pkt: object) -> object:
+        import pymysql
+
+        raise pymysql.err.OperationalError(
+            2059, "the server asked for the password in clear text without TLS: refused"
+        )
+
+    prompt = authenticate  # dialog's per-prompt hook
+
+
+# An auth switch pymysql does not know is refused by pymysql itself.
+_CLEARTEXT = {"mysql_clear_password": _CleartextRefused, "dialog": _CleartextRefused}
+
+
 def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
     import pymysql  # lazily: the node role never loads it
 
@@ -87,6 +110,7 @@ def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
             read_timeout=timeout,
             write_timeout=timeout,
             ssl=ssl,
+            auth_plugin_map={} if s.tls else _CLEARTEXT,
         )
         try:
             with conn.cursor() as cur:
