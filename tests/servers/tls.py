@@ -41,15 +41,18 @@ def leaf(ca: trustme.CA, *names: str, days: float = 90, expired: bool = False) -
 
 
 @contextlib.contextmanager
-def serving(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
-    """Serve an aiohttp app (HTTPS when given a context) on 127.0.0.1; yields the port."""
+def serving(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> Iterator[int]:
+    """Serve an aiohttp app (HTTPS when given a context) on `host`, a loopback address;
+    yields the port."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
     port: list[int] = []
 
     async def start() -> None:
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
+        await web.TCPSite(runner, host, 0, ssl_context=ssl_context).start()
         port.append(runner.addresses[0][1])
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)

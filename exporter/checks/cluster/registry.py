@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -52,6 +52,9 @@ class Settings(CheckSettings):
     # Start a blob upload and cancel it: proves push rights, leaves nothing behind.
     push_check: bool = False
     repository: str = "gitpod-requirements-probe"
+    # Hosts besides the registry's own (and those under its parent domain) whose token realm
+    # may receive the registry credentials, over HTTPS only.
+    token_hosts: list[str] = field(default_factory=list)
 
 
 class _Client:
@@ -71,7 +74,9 @@ class _Client:
 
     async def call(self, method: str, url: str, scope: str = "") -> aiohttp.ClientResponse:
         """A request that follows one 401 challenge, as docker's client does."""
-        resp = await self.http.request(method, url, headers=self.auth, ssl=self.ssl)
+        resp = await self.http.request(
+            method, url, headers=self.auth, ssl=self.ssl, allow_redirects=False
+        )
         if resp.status != 401:
             return resp
         header = resp.headers.get("WWW-Authenticate", "")
@@ -94,7 +99,9 @@ class _Client:
             self.auth = self._basic()
         else:
             raise DependencyError(Reason.PROTOCOL, f"no Basic or Bearer challenge in {header!r}")
-        resp = await self.http.request(method, url, headers=self.auth, ssl=self.ssl)
+        resp = await self.http.request(
+            method, url, headers=self.auth, ssl=self.ssl, allow_redirects=False
+        )
         if resp.status == 401:
             resp.release()
             raise DependencyError(Reason.AUTH, "the registry refused the configured credentials")
@@ -114,7 +121,12 @@ class _Client:
             if realm.startswith("https")
             else None
         )
-        async with self.http.get(url, headers=self._basic(), ssl=token_ssl) as resp:
+        refused = self.s.username and _realm_refused(self.base, realm, self.s.token_hosts)
+        if refused:
+            raise DependencyError(Reason.AUTH, refused)
+        async with self.http.get(
+            url, headers=self._basic(), ssl=token_ssl, allow_redirects=False
+        ) as resp:
             if resp.status in (401, 403):
                 raise DependencyError(
                     Reason.AUTH, f"the token service refused the credentials (HTTP {resp.status})"
@@ -143,8 +155,12 @@ async def _push_check(client: _Client, repo: str) -> str:
             )
     # Cancel the upload so nothing stays behind. Token registries may grant push but not
     # delete; then the registry's upload purger removes the empty session later.
+    target = urljoin(client.base + "/", location)
+    if _origin(target) != _origin(client.base):
+        # The credentials stay with the registry's origin; the purger removes the session.
+        return f"upload not cancelled: its Location is on another origin ({_origin(target)})"
     try:
-        cancel = await client.call("DELETE", urljoin(client.base + "/", location), scope)
+        cancel = await client.call("DELETE", target, scope)
     except DependencyError as exc:
         if exc.reason is not Reason.AUTH:
             raise
@@ -155,6 +171,33 @@ async def _push_check(client: _Client, repo: str) -> str:
                 Reason.PROTOCOL, f"cancelling the upload answered HTTP {resp.status}"
             )
     return "upload started and cancelled"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _realm_refused(base: str, realm: str, token_hosts: list[str]) -> str:
+    """Why the registry credentials must not go to this token realm ('' when they may): over
+    HTTPS to the registry's host, a host under its parent domain (GitLab's registry.example.com
+    -> example.com/jwt/auth) or one of token_hosts; over plain HTTP only to the registry's own
+    host when the registry itself is plain HTTP (nothing is exposed that is not already)."""
+    reg, tok = urlsplit(base), urlsplit(realm)
+    host, realm_host = (reg.hostname or "").lower(), (tok.hostname or "").lower()
+    if tok.scheme == "http" and reg.scheme == "http" and realm_host == host:
+        return ""
+    if tok.scheme != "https":
+        return f"token realm {realm_host} is not HTTPS: the credentials are not sent there"
+    parent = host.split(".", 1)[1] if host.count(".") >= 2 else ""
+    expected = {host, *(h.lower() for h in token_hosts)}
+    if realm_host in expected or (parent and (realm_host == parent or realm_host.endswith(
+            "." + parent))):  # fmt: skip
+        return ""
+    return (
+        f"token realm {realm_host} is neither the registry's host nor under its domain: the "
+        "credentials are not sent there (add it to token_hosts if it is yours)"
+    )
 
 
 class _Refused(Exception):
