@@ -67,8 +67,11 @@ def result_of(exc: BaseException, timeout: float, requirement: Requirement) -> R
     if isinstance(exc, ConfigError):
         return Result.errored(Reason.CONFIG, str(exc))
     if isinstance(exc, RecursionError):
-        # JSON or YAML nested past the interpreter's limit: an answer no dependency gives.
-        return Result.errored(Reason.PARSE, "unexpected input: nested too deeply to parse")
+        # Most often JSON or YAML nested past the interpreter's limit, an answer no dependency
+        # gives; a client following a dependency round in circles ends the same way.
+        return Result.errored(
+            Reason.PARSE, "unexpected input: nested too deeply to parse (or a redirect loop)"
+        )
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
         return Result.errored(Reason.IO, f"cannot read{where}: {exc.strerror or exc}")
