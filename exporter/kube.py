@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from exporter.bounded import TooLarge, read_bounded
 from exporter.context import CURRENT_CHECK
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.parse import ParseError, quantity
@@ -47,8 +48,19 @@ def _json_or_none(raw: bytes | None) -> Any:
         return None
 
 
+# The largest answer read: a page of 100 nodes is ~2 MB, a Secret or ConfigMap at most the
+# 1.5 MiB etcd allows; an answer past this is not a Kubernetes API's (a LIST ignoring `limit`
+# sent 12,000 nodes in one page, 1 GiB of memory).
+MAX_ANSWER_BYTES = 16 << 20
+MAX_ERROR_BYTES = 1 << 20  # a Status; what a person reads of it is cut shorter still
+
+
 def _transport_error(exc: Exception) -> Exception:
     """The CheckError a client exception stands for (others are returned as they are)."""
+    if isinstance(exc, TooLarge):
+        return CheckError(Reason.PROTOCOL, str(exc))
+    if isinstance(exc, TimeoutError):
+        return CheckError(Reason.TIMEOUT, str(exc))
     import urllib3
     from kubernetes.client.exceptions import ApiException
 
@@ -179,11 +191,11 @@ class Kube:
             resp = api.call_api(method, url, header_params=headers, body=body,
                                 _request_timeout=timeout)  # fmt: skip
             if not 200 <= resp.status < 300:
-                resp.read()
+                error_body = self._read(resp, MAX_ERROR_BYTES, timeout, f"{method} {resource}")
         except Exception as exc:
             raise _transport_error(exc) from None
         if not 200 <= resp.status < 300:
-            data = _json_or_none(resp.data)
+            data = _json_or_none(error_body)
             status_body = data if isinstance(data, dict) else {}
             message = status_body.get("message") or f"HTTP {resp.status}"
             reason = _STATUS_REASON.get(resp.status, Reason.PROTOCOL)
@@ -200,7 +212,7 @@ class Kube:
     ) -> dict[str, Any]:
         resp = self._send(method, resource, query, body, timeout)
         try:
-            raw = resp.read()
+            raw = self._read(resp, MAX_ANSWER_BYTES, timeout, f"{method} {resource}")
         except Exception as exc:
             raise _transport_error(exc) from None
         data = _json_or_none(raw)
@@ -209,6 +221,16 @@ class Kube:
                 Reason.PROTOCOL, f"{method} {resource}: the answer is not a JSON object"
             )
         return data
+
+    @staticmethod
+    def _read(resp: Any, limit: int, timeout: float | tuple[float, float], what: str) -> bytes:
+        """The body, bounded in size and in time while it arrives (not after)."""
+        total = sum(timeout) if isinstance(timeout, tuple) else timeout
+        raw = resp.response  # urllib3's: read1 returns what has arrived
+        try:
+            return read_bounded(raw.read1, limit, time.monotonic() + total, what)
+        finally:
+            raw.release_conn()
 
     def stream(self, resource: str, query: Mapping[str, str], timeout: tuple[float, float]) -> Any:
         """A GET whose body is read as it arrives (a watch): the urllib3 response."""

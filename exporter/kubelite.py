@@ -13,12 +13,14 @@ import json
 import os
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from exporter import safeyaml
+from exporter.bounded import read_bounded
 from exporter.parse import ParseError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -160,6 +162,9 @@ def resolve(kubeconfig: str | None, context: str = "") -> Endpoint | None:
     return in_cluster()
 
 
+MAX_ANSWER_BYTES = 4 << 20
+
+
 def get_json(endpoint: Endpoint, path: str, timeout: float) -> tuple[int, Any]:
     """Blocking GET of `path`: (HTTP status, parsed JSON or None). Raises OSError (including
     ssl.SSLError and TimeoutError) when the API server cannot be reached, ValueError when it
@@ -175,7 +180,8 @@ def get_json(endpoint: Endpoint, path: str, timeout: float) -> tuple[int, Any]:
     try:
         conn.request("GET", url.path.rstrip("/") + path, headers=headers)
         resp = conn.getresponse()
-        body = resp.read()
+        # A Node is at most the 1.5 MiB etcd allows; an endless body ends here, not in memory.
+        body = read_bounded(resp.read1, MAX_ANSWER_BYTES, time.monotonic() + timeout, path)
     except http.client.HTTPException as exc:
         raise ValueError(f"malformed HTTP answer: {exc!r}") from None
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from exporter import kubelite
+from exporter.bounded import TooLarge
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.sharedreads import SharedReads
 
@@ -49,9 +50,13 @@ async def _get(ctx: Any, timeout: float) -> dict[str, str]:
     except ssl.SSLError as exc:
         raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
     except TimeoutError:
-        raise CheckError(Reason.TIMEOUT, f"API server silent for {timeout:g}s") from None
+        raise CheckError(
+            Reason.TIMEOUT, f"API server: no complete answer within {timeout:g}s"
+        ) from None
     except OSError as exc:
         raise CheckError(Reason.CONNECT, f"API server unreachable: {exc}") from None
+    except TooLarge as exc:
+        raise CheckError(Reason.PROTOCOL, f"API server: {exc}") from None
     except ValueError as exc:
         raise CheckError(Reason.PROTOCOL, f"API server answered non-JSON: {exc}") from None
     if status != 200:

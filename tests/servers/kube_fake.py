@@ -190,6 +190,8 @@ class Fault:
     # With status: the Status message repeats the request's Authorization header, then this
     # many bytes of padding (a server that echoes credentials, at length).
     echo_auth: int | None = None
+    # A 200 whose body never ends: one byte every `dribble` seconds (0: as fast as it can).
+    dribble: float | None = None
 
 
 # Whether a dry-run pod is admitted: None admits, a string denies with that message.
@@ -427,6 +429,13 @@ class FakeKube:
                 assert request.transport is not None
                 request.transport.close()
                 raise asyncio.CancelledError
+            if fault and fault.dribble is not None:
+                resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+                await resp.prepare(request)
+                await resp.write(b'{"kind": "')
+                while True:  # until the client goes away
+                    await resp.write(b"x" * (1 if fault.dribble else 65536))
+                    await asyncio.sleep(fault.dribble)
             if fault and fault.body is not None:
                 return web.Response(body=fault.body, content_type="application/json")
             if fault and fault.status:

@@ -1,0 +1,31 @@
+"""Reading a dependency's answer within a size and a deadline, enforced while it arrives: an
+endless or dribbled body ends the read, never the process's memory or a pool thread."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+CHUNK = 64 * 1024
+
+
+class TooLarge(ValueError):
+    """The answer grew past its limit; what was read so far is dropped."""
+
+
+def read_bounded(read1: Callable[[int], bytes], limit: int, deadline: float, what: str) -> bytes:
+    """The whole body from `read1` (a response's read1: whatever has arrived, at most n bytes),
+    TooLarge past `limit` bytes, TimeoutError once `deadline` (time.monotonic()) has passed
+    between two reads: each read is bounded by the socket's own timeout."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: the answer was still arriving at the deadline")
+        chunk = read1(CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"{what}: the answer is over {limit // (1 << 20)} MiB: refused")
+        chunks.append(chunk)

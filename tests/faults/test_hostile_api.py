@@ -1,0 +1,61 @@
+"""An API server whose answers never end, or dribble: both roles read a bounded answer within
+the check's timeout and report it, and their memory is not what the server decides."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from exporter.cli import main
+from tests.conftest import run_check
+from tests.hosts import Node
+from tests.servers.kube_fake import FakeKube, Fault, node
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "said"),
+    [
+        (Fault(dribble=0), "protocol", "over 4 MiB: refused"),  # endless, as fast as it goes
+        # A byte at a time: the read ends at its deadline, the check's own timeout as well.
+        (Fault(dribble=0.05), "timeout", "within"),
+    ],
+    ids=["endless", "dribbled"],
+)
+def test_the_node_roles_own_get(tmp_path: Path, pool, kube_api: FakeKube, fault, reason, said):
+    kube_api.nodes["n1"] = node("n1", {"gitpod.io/workload_meta": "true"})
+    kube_api.faults["/api/v1/nodes/n1"] = fault
+    kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    before, started = _peak_rss_mib(), time.monotonic()
+    result = run_check("node_labels", Node().build(tmp_path / "h"), pool, "n1", str(kc),
+                       timeout=2.0, interval=60.0).result  # fmt: skip
+    assert (result.status, result.reason) == ("error", reason), result
+    assert said in result.detail
+    assert time.monotonic() - started < 4
+    assert _peak_rss_mib() - before < 64
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [(Fault(dribble=0), "protocol"), (Fault(dribble=0.05), "timeout")],
+    ids=["endless", "dribbled"],
+)
+def test_the_cluster_roles_get(kube_api: FakeKube, tmp_path: Path, capsys, fault, reason):
+    kube_api.faults["/version"] = fault
+    kc = kube_api.kubeconfig(tmp_path / "kc")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("checks:\n  cluster_kubernetes_version:\n    timeout: 3s\n")
+    before, started = _peak_rss_mib(), time.monotonic()
+    main(["check", "--role", "cluster", "--kubeconfig", str(kc), "--config", str(cfg),
+          "--output", "json", "--only", "cluster_kubernetes_version"])  # fmt: skip
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert (result["status"], result["reason"]) == ("error", reason), result
+    assert time.monotonic() - started < 6
+    assert _peak_rss_mib() - before < 128
