@@ -18,6 +18,7 @@ import contextlib
 import gzip
 import logging
 import resource
+import socket
 import ssl
 import time
 import urllib.parse
@@ -38,6 +39,7 @@ MAX_HEAD = 16 * 1024  # request line and headers
 IDLE_SECONDS = 60.0  # keep-alive connections idle longer are closed
 HEAD_SECONDS = 10.0  # a client has this long to send a request head once it started one
 HANDSHAKE_SECONDS = 10.0  # and this long to finish a TLS handshake
+SEND_BUFFER = 64 * 1024  # per connection; the kernel doubles it
 WRITE_SECONDS = 10.0  # a client that does not read its answer is dropped after this
 HANDSHAKES = 64  # TLS handshakes in progress at once
 GZIP_MIN = 1024
@@ -153,7 +155,9 @@ class _Conn:
 
     def __init__(self, task: asyncio.Task[None], writer: asyncio.StreamWriter) -> None:
         self.task, self.writer = task, writer
-        self.idle_since: float | None = time.monotonic()
+        self.opened = time.monotonic()
+        self.idle_since: float | None = self.opened
+        self.answering = False  # a whole request arrived: its answer is being made or sent
 
 
 class HTTPServer:
@@ -212,15 +216,23 @@ class HTTPServer:
         await asyncio.gather(*self._conns, return_exceptions=True)
 
     def _make_room(self) -> bool:
-        """Under the cap, or made so by closing the oldest idle keep-alive connection."""
+        """Under the cap, or made so by closing the oldest idle keep-alive connection, else the
+        oldest one that has not sent a whole request (a held head or handshake): whoever holds
+        the cap's worth of unfinished heads must not cost Prometheus its scrape. Only
+        connections whose answer is under way are never evicted."""
         if len(self._conns) < self.max_connections:
             return True
         idle = [c for c in self._conns.values() if c.idle_since is not None]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda c: c.idle_since or 0.0)
-        oldest.task.cancel()
-        self._conns.pop(oldest.task, None)
+        if idle:
+            victim = min(idle, key=lambda c: c.idle_since or 0.0)
+        else:
+            unfinished = [c for c in self._conns.values() if not c.answering]
+            if not unfinished:
+                return False
+            victim = min(unfinished, key=lambda c: c.opened)
+        victim.writer.transport.abort()
+        victim.task.cancel()
+        self._conns.pop(victim.task, None)
         return True
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -231,6 +243,13 @@ class HTTPServer:
             return
         conn = _Conn(task, writer)
         self._conns[task] = conn
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # The kernel would buffer megabytes of answers for a client that pipelines requests
+            # and reads none, all of them made before the write deadline bites; a small buffer
+            # stops it after a few answers. A real scrape's answer still flows, in round trips.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         try:
             if self.ssl is not None:
                 # A handshake in progress holds an OpenSSL object: at most HANDSHAKES at once.
@@ -250,8 +269,10 @@ class HTTPServer:
             pass
         finally:
             self._conns.pop(task, None)
-            if writer.transport.is_closing():
-                writer.transport.abort()  # closing with data the client never read: drop it
+            if writer.transport.is_closing() or writer.transport.get_write_buffer_size():
+                # Data the client never read (its write deadline passed): dropped, not
+                # flushed, or close() would wait on it with the connection still open.
+                writer.transport.abort()
             else:
                 writer.close()
             with contextlib.suppress(Exception):
@@ -302,8 +323,12 @@ class HTTPServer:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
             path, _, query = event.target.decode("latin-1").partition("?")
             method = event.method.decode("latin-1")
+            conn.answering = True
             response = await self._respond(Request(method, path, headers, query))
             await self._send(writer, http, method, response, accepts_gzip(headers))
+            conn.answering = False
+            # Pipelined requests are answered one per loop turn, not back to back.
+            await asyncio.sleep(0)
             if http.our_state is h11.MUST_CLOSE or http.their_state is h11.MUST_CLOSE:
                 return
             try:

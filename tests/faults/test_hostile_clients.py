@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import shutil
 import socket
 import ssl
@@ -313,3 +314,68 @@ def test_fd_exhaustion_neither_kills_nor_floods_the_log() -> None:
         proc.wait(10)
     logs = proc.stderr.read()
     assert len(logs.splitlines()) < 100 and "Traceback" not in logs
+
+
+def _sockets(served: Served) -> int:
+    fd_dir = Path(f"/proc/{served.proc.pid}/fd")
+    return sum(1 for fd in fd_dir.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def test_unfinished_heads_at_the_cap_never_cost_a_scrape(guarded: Served) -> None:
+    # Three times the cap of connections, each holding a started head: none is idle, and the
+    # cap must still make room for Prometheus (the oldest unfinished head gives way).
+    port = int(guarded.url.rsplit(":", 1)[1])
+    guarded.wait_ready(30)
+    held = []
+    for _ in range(120):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        held.append(s)
+    try:
+        until(lambda: _sockets(guarded) > 40, 5, "the cap's worth of unfinished heads held")
+
+        async def scrapes() -> list[tuple[int, float]]:
+            return [await _scrape(port, auth_header(USER, PASSWORD)) for _ in range(10)]
+
+        for code, took in asyncio.run(scrapes()):
+            assert code == 200 and took < 1.0, (code, took)
+    finally:
+        for s in held:
+            s.close()
+    assert guarded.proc.poll() is None
+
+
+def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(guarded: Served) -> None:
+    # Each pipelines a thousand scrapes and reads none: the answers fill the socket, the write
+    # deadline (10 s) drops the connection, and an authorised scrape answers meanwhile.
+    port = int(guarded.url.rsplit(":", 1)[1])
+    header = auth_header(USER, PASSWORD).encode()
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: " + header + b"\r\n\r\n"
+    assert asyncio.run(_scrape(port, header.decode()))[0] == 200  # the password remembered
+    baseline = _sockets(guarded)
+    readers = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            s.sendall(request * 1000)
+        readers.append(s)
+    try:
+
+        async def scrapes() -> list[tuple[int, float]]:
+            out = []
+            for _ in range(10):
+                out.append(await _scrape(port, header.decode()))
+                await asyncio.sleep(0.1)
+            return out
+
+        for code, took in asyncio.run(scrapes()):
+            assert code == 200 and took < 1.0, (code, took)
+        assert _sockets(guarded) >= baseline + len(readers) - 1  # held, answers pending
+        # Dropped at the write deadline, not kept open to flush what nobody reads.
+        until(lambda: _sockets(guarded) <= baseline, 20, "the non-readers dropped")
+    finally:
+        for s in readers:
+            s.close()
+    assert guarded.proc.poll() is None
