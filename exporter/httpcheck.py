@@ -51,3 +51,19 @@ async def session(timeout: float) -> AsyncIterator[aiohttp.ClientSession]:
         raise DependencyError(Reason.PROTOCOL, f"bad answer: {exc}") from None
     except aiohttp.ClientError as exc:
         raise DependencyError(Reason.CONNECT, f"{type(exc).__name__}: {exc}") from None
+
+
+async def read_body(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The body, refused once it grows past `limit` bytes while it arrives (an endless answer
+    ends here, not in memory); the session's total timeout bounds the time."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := await resp.content.read(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            resp.close()
+            raise DependencyError(
+                Reason.PROTOCOL, f"{what}: the answer is over {limit // 1024} KiB: refused"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -433,9 +433,12 @@ class FakeKube:
                 resp = web.StreamResponse(headers={"Content-Type": "application/json"})
                 await resp.prepare(request)
                 await resp.write(b'{"kind": "')
-                while True:  # until the client goes away
+                for _ in range(20_000):  # bounded, and only until the client goes away
+                    if request.transport is None or request.transport.is_closing():
+                        break
                     await resp.write(b"x" * (1 if fault.dribble else 65536))
                     await asyncio.sleep(fault.dribble)
+                return resp
             if fault and fault.body is not None:
                 return web.Response(body=fault.body, content_type="application/json")
             if fault and fault.status:

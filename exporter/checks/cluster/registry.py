@@ -133,7 +133,9 @@ class _Client:
                 )
             if resp.status != 200:
                 raise DependencyError(Reason.PROTOCOL, f"token service answered HTTP {resp.status}")
-            text = await resp.text(errors="replace")
+            # A token answer is a JWT or two in JSON, a few KiB.
+            raw = await httpcheck.read_body(resp, 1 << 20, "the token service")
+            text = raw.decode("utf-8", "replace")
         try:
             token = registry_token(text)
         except ParseError as exc:

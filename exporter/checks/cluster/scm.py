@@ -77,7 +77,8 @@ async def _probe(p: Provider, timeout: float) -> tuple[float, int]:
             url, ssl=httpcheck.tls_context(p.ca_file, p.ca_pem), allow_redirects=False
         ) as resp,
     ):
-        await resp.read()
+        # An API root is a few KiB of JSON; a stream past this is not the SCM's.
+        await httpcheck.read_body(resp, 1 << 20, f"{p.name}: {url}")
         if resp.status not in OK_STATUS:
             raise DependencyError(Reason.PROTOCOL, f"{p.name}: {url} answered HTTP {resp.status}")
         # Every supported SCM answers its API root in JSON, even with 401; an HTML 200 is a
