@@ -19,7 +19,7 @@ from exporter.gitpod import labels_for_kind
 from exporter.installation import Installation
 from exporter.installation.gitpod_config import GitpodConfig
 from exporter.model import CheckError, NotConfigured, Reason
-from exporter.parse import ParseError, excerpt
+from exporter.parse import ParseError, excerpt, first
 
 Derived = tuple[dict[str, Any], str] | None
 Deriver = Callable[[Installation, CheckSettings, float], Awaitable[Derived]]
@@ -291,10 +291,15 @@ async def scm(inst: Installation, s: CheckSettings, timeout: float) -> Derived:
 
     ca = await custom_ca(inst, cfg, timeout)
     providers = []
-    for name in cfg.auth_providers:
+    # One Secret read per provider the check will probe, not per provider listed.
+    limit = getattr(s, "max_providers", len(cfg.auth_providers))
+    for name in cfg.auth_providers[:limit]:
         fields = provider_of(await inst.secret_text(name, "provider", timeout), name)
         providers.append(Provider(**fields, ca_pem=ca))
-    what = f"authProviders, Secrets {', '.join(cfg.auth_providers)}"
+    listed = cfg.auth_providers
+    what = f"authProviders, Secrets {first(list(listed[:limit]), 5)}"
+    if len(listed) > limit:
+        what += f" ({len(listed) - limit} more not read: max_providers {limit})"
     return {"providers": providers}, _origin(where, what + (", customCACert" if ca else ""))
 
 

@@ -11,10 +11,11 @@ from prometheus_client import generate_latest
 
 from exporter.config import Config
 from exporter.metrics import make_registry
-from exporter.runtime import Options, make_jobs, make_kube, requirements
+from exporter.runtime import Options, make_jobs, make_kube
 from exporter.scheduler import run_job
 from exporter.store import Store
 from tests import clusters
+from tests.gitpod_install import config, install, provider, ref
 from tests.servers.kube_fake import FakeKube, node, running
 
 
@@ -26,8 +27,11 @@ def series_after_one_round(fake: FakeKube, tmp_path: Path) -> list[str]:
     async def round_() -> Store:
         with ThreadPoolExecutor(4) as pool:
             jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
-            store = Store(requirements(jobs))
-            for records in await asyncio.gather(*(run_job(j) for j in jobs)):
+            runs = await asyncio.gather(*(run_job(j) for j in jobs))
+            # What the round judged, requirements learnt from the installation included (as
+            # the scheduler puts them in the store).
+            store = Store(r.requirement for records in runs for r in records)
+            for records in runs:
                 for r in records:
                     store.put(r)
             return store
@@ -67,3 +71,25 @@ def test_series_do_not_grow_with_nodes_versions_or_names(tmp_path: Path) -> None
     text = "\n".join(many)
     assert "pool-" not in text and "generic" not in text  # no node names or kernels in labels
     assert len(many) < 300  # ~30 requirements x 8 series each, plus observed values
+
+
+def _installation_with_providers(n: int) -> FakeKube:
+    fake = cluster(3)
+    names = [f"scm-{i:04d}" for i in range(n)]
+    # GitLab on a closed local port: probed providers fail fast, and nothing leaves 127.0.0.1.
+    secrets = {n: {"provider": provider("127.0.0.1:1").replace("corp-gitlab", n)} for n in names}
+    install(fake, config(authProviders=[ref(name) for name in names]), secrets)
+    return fake
+
+
+def test_series_do_not_grow_with_the_installations_secrets_and_providers(tmp_path: Path):
+    # 2,000 auth providers: 2,000 Secrets and 2,000 SCMs. Judged up to 50 each, the rest named.
+    with running(_installation_with_providers(60)) as some:
+        over = series_after_one_round(some, tmp_path)
+    with running(_installation_with_providers(2000)) as huge:
+        text = series_after_one_round(huge, tmp_path)
+    assert len(text) == len(over), sorted(set(text) ^ set(over))
+    secrets = {s for s in text if s.startswith("gitpod_requirement_info{")
+               and "cluster_gitpod_secret:" in s}  # fmt: skip
+    assert len(secrets) == 51  # 50 Secrets and the one that names the rest
+    assert len("\n".join(text)) < 200_000

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from exporter import httpcheck, metrics
 from exporter.checks.shared import client_timeout
-from exporter.config import CheckSettings, ConfigError, OneOf, Pattern
+from exporter.config import CheckSettings, ConfigError, Max, Min, OneOf, Pattern
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
@@ -20,6 +20,7 @@ from exporter.model import (
     Scope,
     Severity,
 )
+from exporter.parse import first
 
 REQUIREMENT = Requirement(
     id="cluster_scm",
@@ -63,6 +64,9 @@ class Provider:
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     providers: list[Provider] = field(default_factory=list)
+    # Probed (and labelled in metrics) up to this many, the rest named in the detail: the
+    # series must not grow with whatever an installation lists.
+    max_providers: Annotated[int, Min(1), Max(1000)] = 50
 
 
 async def _probe(p: Provider, timeout: float) -> tuple[float, int]:
@@ -95,9 +99,16 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if not s.providers:
         raise NotConfigured("no SCM providers configured")
     samples, problems, ok = [], [], []
-    for p in s.providers:
+    probed, rest = s.providers[: s.max_providers], s.providers[s.max_providers :]
+    skipped = (
+        f"; {len(rest)} more not probed (max_providers {s.max_providers}): "
+        + first([p.name for p in rest], 5)
+        if rest
+        else ""
+    )
+    for p in probed:
         try:
-            latency, status = await _probe(p, client_timeout(s.timeout, len(s.providers)))
+            latency, status = await _probe(p, client_timeout(s.timeout, len(probed)))
         except DependencyError as exc:
             problems.append((p.name, exc))
             samples.append(metrics.SCM_UP.sample(0.0, p.name))
@@ -109,8 +120,8 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         detail = "; ".join(f"{name}: {exc.detail}" for name, exc in problems)
         return Result.failed(
             problems[0][1].reason,
-            ", ".join(n for n, _ in problems) + " unreachable",
-            detail,
+            first([n for n, _ in problems], 5) + " unreachable",
+            detail + skipped,
             *samples,
         )
-    return Result.passed(", ".join(ok), *samples)
+    return Result.passed(first(ok, 5), *samples, detail=skipped.removeprefix("; "))
