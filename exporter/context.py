@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from exporter import hostfs
 from exporter.config import CheckSettings, check_schema
-from exporter.model import NotConfigured, Requirement, Result
+from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result
 
 if TYPE_CHECKING:
     from exporter.installation import Installation
@@ -28,6 +30,30 @@ CURRENT_CHECK: contextvars.ContextVar[str] = contextvars.ContextVar("current_che
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
+
+
+class InFlight:
+    """One check's blocking calls that outlived the run that started them: a hung client
+    (a server dribbling a byte per read timeout) keeps its pool thread after the check's
+    timeout gave the verdict. While one is still running the check starts no other, so a
+    slow dependency holds one thread, never the pool its neighbours need."""
+
+    abandoned_total = 0  # across all checks, for gitpod_exporter_abandoned_threads
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.abandoned = 0
+
+    def abandon(self, future: concurrent.futures.Future[Any]) -> None:
+        with InFlight._lock:
+            self.abandoned += 1
+            InFlight.abandoned_total += 1
+        future.add_done_callback(self._finished)
+
+    def _finished(self, _: concurrent.futures.Future[Any]) -> None:
+        with InFlight._lock:  # called in the pool thread
+            self.abandoned -= 1
+            InFlight.abandoned_total -= 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,9 @@ class CheckContext(Generic[S]):
     explicit: frozenset[str] = frozenset()
     # Node role: this node's own Node, fetched once for the checks that need its labels.
     identity: NodeIdentity | None = None
+    # Shared by every copy of this context (dataclasses.replace keeps it): the check's calls
+    # still running in the pool after their run ended.
+    inflight: InFlight = field(default_factory=InFlight, compare=False)
 
     @property
     def kube(self) -> Kube:
@@ -73,9 +102,22 @@ class CheckContext(Generic[S]):
         return hostfs.kind(self.host_root, path)
 
     async def blocking(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run a blocking call in the bounded pool so the event loop (and /metrics) stays free."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args))
+        """Run a blocking call in the bounded pool so the event loop (and /metrics) stays free.
+        A call still running when its run is cancelled (the check's timeout) is abandoned and
+        counted; until it ends, this check's next calls are refused rather than queued."""
+        if self.inflight.abandoned:
+            raise CheckError(
+                Reason.TIMEOUT,
+                "the previous run's call to the dependency is still running (abandoned at its "
+                "timeout): no other is started until it ends",
+            )
+        future = self.pool.submit(functools.partial(fn, *args))
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if not future.cancel():  # already running in a thread: it cannot be stopped
+                self.inflight.abandon(future)
+            raise
 
     async def read_host(self, path: str) -> str:
         """A host file's text, bounded and confined (exporter/hostfs.py), read in the pool."""

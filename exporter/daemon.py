@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from exporter import compat, metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
+from exporter.context import InFlight
 from exporter.kube import Kube
 from exporter.metrics import Exposition, make_exposition
 from exporter.runtime import Options, make_jobs, make_kube, requirements
@@ -137,6 +138,9 @@ class Daemon(Collector):
         at.add_metric([], self.reload_at)
         yield ok
         yield at
+        abandoned = metrics.ABANDONED_THREADS.gauge()
+        abandoned.add_metric([], float(InFlight.abandoned_total))
+        yield abandoned
         if self.kube is not None:
             yield from self._node_cache_metrics(self.kube)
 

@@ -104,6 +104,11 @@ CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
     "Unix time of the last successful config (re)load.",
 )
 
+ABANDONED_THREADS = Family(
+    "gitpod_exporter_abandoned_threads",
+    "Pool threads still running a dependency call whose check already timed out.",
+)
+
 # --- The cluster role's node cache (exporter/nodewatch.py) -------------------------------
 KUBERNETES_WATCH_UP = Family(
     "gitpod_kubernetes_watch_up",

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prometheus_client import generate_latest
 
 from exporter.config import CheckSettings
-from exporter.context import Check, CheckContext
+from exporter.context import Check, CheckContext, InFlight
 from exporter.metrics import make_registry
 from exporter.model import Requirement, Result, Scope, Severity
 from exporter.scheduler import Job, Scheduler
@@ -150,3 +152,47 @@ def test_stop_lets_a_run_in_progress_land_then_cancels_the_rest() -> None:
     assert records["slow"].result.observed == "landed"  # finished within the grace
     assert "stuck" not in records  # cancelled when the grace ran out
     assert 0.9 <= took < 2.0
+
+
+def test_a_hung_client_holds_one_thread_and_starves_no_other_check() -> None:
+    # A client stuck in a blocking read (a server dribbling one byte per read timeout) keeps
+    # its pool thread after its check's timeout. With a pool of 2, a hung check that started
+    # a new call each run would take both threads; it holds one, the other check keeps
+    # judging, and the abandoned thread is counted.
+    release = threading.Event()
+    runs = {"healthy": 0}
+
+    async def stuck(ctx) -> Result:
+        await ctx.blocking(release.wait, 30)
+        return Result.passed("never")
+
+    async def healthy(ctx) -> Result:
+        await ctx.blocking(time.sleep, 0.01)
+        runs["healthy"] += 1
+        return Result.passed("fine")
+
+    checks = [fake_check("stuck", stuck), fake_check("healthy", healthy)]
+    settings = CheckSettings(interval=0.2, timeout=0.1)
+
+    async def scenario() -> tuple[Store, int]:
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
+            store = Store([c.requirement for c in checks])
+            scheduler = Scheduler(jobs, store)
+            scheduler.start()
+            deadline = asyncio.get_running_loop().time() + 10
+            while runs["healthy"] < 15:  # ~3 s of runs, a dozen timeouts of the stuck one
+                assert asyncio.get_running_loop().time() < deadline, "the healthy check starved"
+                await asyncio.sleep(0.05)
+            abandoned = InFlight.abandoned_total
+            await scheduler.stop()
+            release.set()
+        return store, abandoned
+
+    store, abandoned = asyncio.run(scenario())
+    assert abandoned == 1
+    stuck_result = store.snapshot()["stuck"].result
+    assert (stuck_result.status, stuck_result.reason) == ("error", "timeout")
+    assert "still running" in stuck_result.detail or "no verdict" in stuck_result.detail
+    assert store.snapshot()["healthy"].result.status == "pass"
+    assert InFlight.abandoned_total == 0  # its thread ended once the read returned
