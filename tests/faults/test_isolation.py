@@ -29,6 +29,17 @@ def fake_check(req_id: str, run) -> Check:
     return Check(module=req_id, requirement=req, settings_type=CheckSettings, run=run)
 
 
+def _started(
+    checks: list[Check], settings: CheckSettings, pool: ThreadPoolExecutor
+) -> tuple[Store, Scheduler]:
+    """The checks scheduled into a fresh Store, running."""
+    jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]
+    store = Store([c.requirement for c in checks])
+    scheduler = Scheduler(jobs, store)
+    scheduler.start()
+    return store, scheduler
+
+
 async def explode(ctx) -> Result:
     raise RuntimeError("a bug nobody foresaw")
 
@@ -51,10 +62,7 @@ def test_a_raising_and_a_hanging_check_affect_nothing_else(caplog) -> None:
 
     async def scenario() -> tuple[str, float]:
         with ThreadPoolExecutor(2) as pool:
-            jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
-            store = Store([c.requirement for c in checks])
-            scheduler = Scheduler(jobs, store)
-            scheduler.start()
+            store, scheduler = _started(checks, settings, pool)
             # Until the stuck check has timed out once and the healthy one ran six times
             # beside it (its 100 ms schedule kept), with a deadline rather than a guessed sleep.
             deadline = asyncio.get_running_loop().time() + 10
@@ -137,10 +145,7 @@ def test_stop_lets_a_run_in_progress_land_then_cancels_the_rest() -> None:
 
     async def scenario() -> tuple[Store, float]:
         with ThreadPoolExecutor(2) as pool:
-            jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
-            store = Store([c.requirement for c in checks])
-            scheduler = Scheduler(jobs, store)
-            scheduler.start()
+            store, scheduler = _started(checks, settings, pool)
             await asyncio.sleep(0.05)  # both runs in progress
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -176,10 +181,7 @@ def test_a_hung_client_holds_one_thread_and_starves_no_other_check() -> None:
 
     async def scenario() -> tuple[Store, int]:
         with ThreadPoolExecutor(2) as pool:
-            jobs = [Job(c, CheckContext(settings, Path("/"), pool)) for c in checks]  # type: ignore[arg-type]
-            store = Store([c.requirement for c in checks])
-            scheduler = Scheduler(jobs, store)
-            scheduler.start()
+            store, scheduler = _started(checks, settings, pool)
             deadline = asyncio.get_running_loop().time() + 10
             while runs["healthy"] < 15:  # ~3 s of runs, a dozen timeouts of the stuck one
                 assert asyncio.get_running_loop().time() < deadline, "the healthy check starved"
