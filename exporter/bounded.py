@@ -4,7 +4,7 @@ endless or dribbled body ends the read, never the process's memory or a pool thr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 CHUNK = 64 * 1024
 
@@ -29,3 +29,18 @@ def read_bounded(read1: Callable[[int], bytes], limit: int, deadline: float, wha
         if total > limit:
             raise TooLarge(f"{what}: the answer is over {limit // (1 << 20)} MiB: refused")
         chunks.append(chunk)
+
+
+def bounded_chunks(
+    chunks: Iterator[bytes], limit: int, deadline: float, what: str
+) -> Iterator[bytes]:
+    """`chunks` passed on while they stay within `limit` bytes in all and arrive before
+    `deadline`: for clients that pull a body through an iterator of their own (botocore)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"{what}: the answer is over {limit // (1 << 20)} MiB: refused")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: the answer was still arriving at the deadline")
+        yield chunk

@@ -74,3 +74,56 @@ def test_a_token_service_streaming_forever_fails(pool, monkeypatch) -> None:
     assert (result.status, result.reason) == ("fail", "protocol"), result
     assert "the token service: the answer is over 1024 KiB" in result.detail
     assert _peak_rss_mib() - before < 64
+
+
+def test_an_s3_endpoint_streaming_xml_forever_fails(pool, monkeypatch) -> None:
+    monkeypatch.setenv("GRE_TEST_S3_KEY", "s3-key")
+    key = {"env": "GRE_TEST_S3_KEY"}
+    before, started = _peak_rss_mib(), time.monotonic()
+    with serving(endless(b"<?xml version='1.0'?><ListAllMyBucketsResult><Buckets>")) as port:
+        records = run_component(
+            "cluster_storage",
+            {"endpoint": f"http://127.0.0.1:{port}", "timeout": 10,
+             "access_key_id": key, "secret_access_key": key},
+            pool,
+        )  # fmt: skip
+    result = records["cluster_storage"].result
+    assert (result.status, result.reason) == ("fail", "protocol"), result
+    assert "S3: the answer is over 8 MiB: refused" in result.detail
+    assert time.monotonic() - started < 10
+    assert _peak_rss_mib() - before < 64
+
+
+def test_an_s3_redirect_to_another_origin_is_reported_not_followed(pool, monkeypatch) -> None:
+    """botocore's region redirector used to ask the redirect's target for the bucket's region
+    again and again (RecursionError); a custom endpoint's redirect is now its answer."""
+    monkeypatch.setenv("GRE_TEST_S3_SECRET", "s3-secret-stays-home")
+    seen: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.Response(status=200)
+
+    other = web.Application()
+    other.router.add_route("*", "/{tail:.*}", elsewhere)
+    with serving(other, host="127.0.0.2") as other_port:
+
+        async def redirect(request: web.Request) -> web.Response:
+            target = f"http://127.0.0.2:{other_port}/gitpod"
+            return web.Response(status=307, headers={"Location": target})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", redirect)
+        with serving(app) as port:
+            for bucket in ("", "gitpod"):
+                records = run_component(
+                    "cluster_storage",
+                    {"endpoint": f"http://127.0.0.1:{port}", "bucket": bucket, "timeout": 5,
+                     "access_key_id": {"env": "GRE_TEST_S3_SECRET"},
+                     "secret_access_key": {"env": "GRE_TEST_S3_SECRET"}},
+                    pool,
+                )  # fmt: skip
+                result = records["cluster_storage"].result
+                assert (result.status, result.reason) == ("fail", "protocol"), result
+                assert "S3 error 307" in result.detail
+    assert seen == []

@@ -4,9 +4,11 @@ refuses, the server never reads the password, and the requirement fails with rea
 
 from __future__ import annotations
 
+import resource
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -82,3 +84,65 @@ def test_a_cleartext_auth_switch_without_tls_is_refused(plugin, pool, monkeypatc
     assert "clear text without TLS" in result.detail
     assert received, "the server saw no handshake"
     assert not any(PASSWORD.encode() in data for data in received)
+
+
+@contextmanager
+def greeting_server(how: str) -> Iterator[int]:
+    """A server whose greeting never ends: one packet announced as 16 MiB and continued for
+    ever (`endless`), or a real greeting sent a byte at a time (`dribbled`)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(10)
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(1)
+            try:
+                if how == "endless":
+                    conn.sendall(struct.pack("<I", 0xFFFFFF)[:3] + b"\x00")
+                    chunk = b"\x0a" * 65536
+                    while not stop.is_set():
+                        conn.sendall(chunk)
+                else:
+                    for byte in _packet(0, _greeting()):
+                        if stop.wait(0.3):
+                            return
+                        conn.sendall(bytes([byte]))
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        srv.close()
+        thread.join(10)
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize(
+    ("how", "reason", "said"),
+    [("endless", "protocol", "a packet over 1 MiB: refused"),
+     ("dribbled", "timeout", "still arriving at the deadline")],
+)  # fmt: skip
+def test_a_greeting_that_never_ends_is_cut_off(how, reason, said, pool) -> None:
+    before, started = _peak_rss_mib(), time.monotonic()
+    with greeting_server(how) as port:
+        records = run_component(
+            "cluster_database", {"host": "127.0.0.1", "port": port, "timeout": 3}, pool
+        )
+    result = records["cluster_database"].result
+    assert (result.status, result.reason) == ("fail", reason), result
+    assert said in result.detail
+    # read_timeout alone would let a byte every 0.3 s go on for the greeting's 80 bytes (24 s).
+    assert time.monotonic() - started < 5
+    assert _peak_rss_mib() - before < 32

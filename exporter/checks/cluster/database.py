@@ -92,6 +92,60 @@ class _CleartextRefused:
 _CLEARTEXT = {"mysql_clear_password": _CleartextRefused, "dialog": _CleartextRefused}
 
 
+# The greeting, an auth switch, VERSION() and SELECT 1 are each under 1 KiB; pymysql itself
+# joins continuation packets without end (an endless greeting grew to GiBs).
+_PACKET_LIMIT = 1 << 20
+_CR_MALFORMED_PACKET = 2027
+
+
+def _bounded_connection(deadline: float) -> type:
+    """pymysql's Connection reading each packet within _PACKET_LIMIT bytes, and every read
+    before `deadline`: read_timeout bounds one recv, so a server dribbling a byte per
+    read_timeout would otherwise hold the thread for ever."""
+    import pymysql
+
+    class Bounded(pymysql.connections.Connection):  # type: ignore[misc]
+        _packet_bytes = 0
+
+        def _read_packet(self, *args: object, **kwargs: object) -> object:
+            self._packet_bytes = 0
+            return super()._read_packet(*args, **kwargs)
+
+        def _read_bytes(self, num_bytes: int) -> bytes:
+            self._packet_bytes += num_bytes
+            if self._packet_bytes > _PACKET_LIMIT:
+                self._force_close()
+                raise pymysql.err.OperationalError(
+                    _CR_MALFORMED_PACKET,
+                    f"a packet over {_PACKET_LIMIT >> 20} MiB: refused",
+                )
+            chunks: list[bytes] = []
+            wanted = num_bytes
+            while wanted:
+                if time.monotonic() > deadline:
+                    self._force_close()
+                    raise pymysql.err.OperationalError(
+                        2013, "the answer was still arriving at the deadline"
+                    )
+                try:
+                    chunk = self._rfile.read1(min(wanted, 65536))
+                except OSError as exc:
+                    self._force_close()
+                    raise pymysql.err.OperationalError(
+                        2013, f"Lost connection to MySQL server during query ({exc})"
+                    ) from None
+                if not chunk:
+                    self._force_close()
+                    raise pymysql.err.OperationalError(
+                        2013, "Lost connection to MySQL server during query"
+                    )
+                chunks.append(chunk)
+                wanted -= len(chunk)
+            return b"".join(chunks)
+
+    return Bounded
+
+
 def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
     import pymysql  # lazily: the node role never loads it
 
@@ -100,7 +154,7 @@ def _query(s: Settings, password: str, timeout: float) -> tuple[str, float]:
         ssl = httpcheck.tls_context(s.ca_file, s.ca_pem)
     started = time.perf_counter()
     try:
-        conn = pymysql.connect(
+        conn = _bounded_connection(time.monotonic() + timeout)(
             host=s.host,
             port=s.port,
             user=s.user,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from exporter import metrics
+from exporter.bounded import TooLarge, bounded_chunks, read_bounded
 from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
 from exporter.context import CheckContext
@@ -53,6 +54,52 @@ class Settings(CheckSettings):
     prefix: str = "gitpod-requirements-exporter/"
 
 
+# A bucket list of S3's 10,000-bucket quota is about 1.5 MiB of XML; every other answer read
+# here is a few KiB.
+_ANSWER_LIMIT = 8 << 20
+
+
+class _BoundedRaw:
+    """The urllib3 response botocore reads every non-streaming body from (its stream(), joined
+    before parsing), capped in size and time while it arrives."""
+
+    def __init__(self, raw: Any, deadline: float) -> None:
+        self._raw = raw
+        self._deadline = deadline
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return bounded_chunks(self._raw.stream(*args, **kwargs), _ANSWER_LIMIT,
+                              self._deadline, "S3")  # fmt: skip
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def _bound_answers(client: Any, deadline: float, custom_endpoint: bool) -> None:
+    # botocore's own session (its proxies, TLS and timeouts) still sends; its answer is wrapped.
+    session = client._endpoint.http_session
+
+    def send(request: Any, **_: Any) -> Any:
+        # The session reads a non-streaming body whole before it returns: ask it for the stream,
+        # and read it here through the bound.
+        streamed, request.stream_output = request.stream_output, True
+        response = session.send(request)
+        response.raw = _BoundedRaw(response.raw, deadline)
+        if not streamed:
+            response.content  # noqa: B018 - read now, as the session would have
+        return response
+
+    client.meta.events.register("before-send.s3", send)
+    if custom_endpoint:
+        # botocore answers a 301/307 by asking the bucket's region of whatever the redirect
+        # names, and, when that fails too, asks again (RecursionError). A MinIO or other custom
+        # endpoint has no regions to find: its redirect is an answer to report, not to follow.
+        def no_region_redirect(context: dict[str, Any], **_: Any) -> None:
+            context.setdefault("s3_redirect", {})["redirected"] = True
+
+        client.meta.events.register("before-call.s3", no_region_redirect)
+
+
 def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) -> dict[str, float]:
     import boto3  # lazily: the node role never loads it
     import botocore.config
@@ -74,6 +121,8 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
             s3={"addressing_style": s.addressing_style},
         ),
     )
+    deadline = time.monotonic() + timeout
+    _bound_answers(client, deadline, bool(s.endpoint))
     latencies: dict[str, float] = {}
 
     def timed(op: str, fn: Any, **kwargs: Any) -> Any:
@@ -104,9 +153,8 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
             body = uuid.uuid4().bytes
             timed("put_object", client.put_object, Bucket=s.bucket, Key=key, Body=body)
             try:
-                got = timed("get_object", client.get_object, Bucket=s.bucket, Key=key)[
-                    "Body"
-                ].read()
+                answer = timed("get_object", client.get_object, Bucket=s.bucket, Key=key)
+                got = read_bounded(answer["Body"].read, _ANSWER_LIMIT, deadline, "S3")
             finally:
                 timed("delete_object", client.delete_object, Bucket=s.bucket, Key=key)
             if got != body:
@@ -129,6 +177,10 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
         raise DependencyError(Reason.AUTH, "no credentials configured or found") from None
     except bx.BotoCoreError as exc:
         raise DependencyError(Reason.PROTOCOL, str(exc)) from None
+    except TooLarge as exc:
+        raise DependencyError(Reason.PROTOCOL, str(exc)) from None
+    except TimeoutError as exc:
+        raise DependencyError(Reason.TIMEOUT, str(exc)) from None
     return latencies
 
 

@@ -1,0 +1,135 @@
+"""The exporter as its own process against each dependency whose answer never ends: the peak
+RSS of the whole process (what the kernel's OOM killer judges) stays within a few MiB of the
+same check against a dependency that is simply gone, far below the chart's memory limit, and
+the requirement ends with its reason. Figures printed with -s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.faults.test_hostile_http_deps import endless
+from tests.faults.test_hostile_mysql import greeting_server
+from tests.helpers.exporter import EXE
+from tests.servers.kube_fake import FakeKube, Fault, node
+from tests.servers.tls import ca_file, leaf, server_context, serving
+
+# The chart's limits (deploy/chart values: resources.limits.memory).
+LIMIT_MIB = {"cluster": 512, "node": 128}
+PEAKS: dict[str, tuple[float, float]] = {}
+
+
+def measured(args: list[str], env: dict[str, str]) -> tuple[dict[str, dict], float, float]:
+    """`check --output json` in a child process: results, its peak RSS in MiB (wait4's
+    ru_maxrss), seconds taken."""
+    started = time.monotonic()
+    proc = subprocess.Popen([str(EXE), "check", "--output", "json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **env})  # fmt: skip
+    out: list[bytes] = []
+    readers = [threading.Thread(target=lambda s=s: out.append(s.read()), daemon=True)
+               for s in (proc.stdout, proc.stderr)]  # fmt: skip
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for r in readers:
+        r.join(10)
+    took = time.monotonic() - started
+    stdout = next((o for o in out if o.lstrip().startswith(b"{")), b"{}")
+    results = {r["requirement"]: r for r in json.loads(stdout).get("results", [])}
+    return results, usage.ru_maxrss / 1024, took
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_peaks() -> Iterator[None]:
+    yield
+    for case, (peak, base) in sorted(PEAKS.items()):
+        print(f"\npeak RSS {case}: {peak:.0f} MiB (the same check, its server gone: {base:.0f})")
+
+
+def _judge(case: str, role: str, results: dict[str, dict], req: str, reason: str,
+           peak: float, took: float, base: float) -> None:  # fmt: skip
+    PEAKS[case] = (peak, base)
+    assert req in results, results
+    assert results[req]["reason"] == reason, results[req]
+    assert results[req]["status"] in ("fail", "error"), results[req]
+    # The bounds are 1 to 16 MiB; what is read is dropped as it is refused.
+    assert peak - base < 24, f"{case}: {peak:.0f} MiB, {base:.0f} MiB without the server"
+    assert peak < LIMIT_MIB[role] * 0.75
+    assert took < 15
+
+
+@contextmanager
+def _endless_registry() -> Iterator[int]:
+    with serving(endless(b'{"token": "')) as token_port:
+
+        async def v2(request: web.Request) -> web.Response:
+            realm = f'Bearer realm="http://127.0.0.1:{token_port}/token",service="reg"'
+            return web.Response(status=401, headers={"WWW-Authenticate": realm})
+
+        app = web.Application()
+        app.router.add_get("/v2/", v2)
+        with serving(app) as port:
+            yield port
+
+
+def test_cluster_role_dependencies(tmp_path: Path, tls_ca) -> None:
+    env = {"GRE_TEST_PW": "pw-endless-1"}
+    pw = {"env": "GRE_TEST_PW"}
+    ca = ca_file(tls_ca, tmp_path)
+    cases = {
+        "mysql greeting": ("cluster_database", lambda: greeting_server("endless"),
+                           lambda p: {"host": "127.0.0.1", "port": p}),
+        "s3 listing": ("cluster_storage",
+                       lambda: serving(endless(b"<?xml version='1.0'?><ListAllMyBucketsResult>")),
+                       lambda p: {"endpoint": f"http://127.0.0.1:{p}",
+                                  "access_key_id": pw, "secret_access_key": pw}),
+        "registry token": ("cluster_registry", _endless_registry,
+                           lambda p: {"url": f"http://127.0.0.1:{p}", "username": "gitpod",
+                                      "password": pw}),
+        "scm api root": ("cluster_scm",
+                         lambda: serving(endless(b'{"current_user_url": ['),
+                                         server_context(leaf(tls_ca, "127.0.0.1"))),
+                         lambda p: {"providers": [{"name": "corp", "type": "gitlab",
+                                                   "url": f"https://127.0.0.1:{p}",
+                                                   "ca_file": ca}]}),
+    }  # fmt: skip
+    for case, (req, server, settings) in cases.items():
+        with server() as port:
+            cfg = tmp_path / f"{req}.json"
+            cfg.write_text(json.dumps({"checks": {req: {**settings(port), "timeout": "8s"}}}))
+            args = ["--role", "cluster", "--config", str(cfg), "--only", req]
+            results, peak, took = measured(args, env)
+        _, base, _ = measured(args, env)
+        _judge(case, "cluster", results, req, "protocol", peak, took, base)
+
+
+def test_kubernetes_answers(tmp_path: Path, kube_api: FakeKube) -> None:
+    kube_api.nodes["n1"] = node("n1", {"gitpod.io/workload_meta": "true"})
+    kc = kube_api.kubeconfig(tmp_path / "kc")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("defaults:\n  timeout: 8s\n")
+    cluster = ["--role", "cluster", "--config", str(cfg), "--kubeconfig", str(kc),
+               "--only", "cluster_kubernetes_version"]  # fmt: skip
+    node_role = ["--role", "node", "--config", str(cfg), "--kubeconfig", str(kc),
+                 "--host-root", str(tmp_path), "--only", "node_labels"]  # fmt: skip
+    # The baseline here is a healthy answer.
+    _, cluster_base, _ = measured(cluster, {})
+    _, node_base, _ = measured(node_role, {"NODE_NAME": "n1"})
+    kube_api.faults["/version"] = Fault(dribble=0)
+    kube_api.faults["/api/v1/nodes/n1"] = Fault(dribble=0)
+    results, peak, took = measured(cluster, {})
+    _judge("api version", "cluster", results, "cluster_kubernetes_version", "protocol", peak,
+           took, cluster_base)  # fmt: skip
+    results, peak, took = measured(node_role, {"NODE_NAME": "n1"})
+    _judge("node get", "node", results, "node_labels", "protocol", peak, took, node_base)
