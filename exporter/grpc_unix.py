@@ -7,7 +7,6 @@ unary call with two string fields is a few frames of HTTP/2 and a few bytes of p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import h2.config
 import h2.connection
@@ -77,8 +76,24 @@ def protobuf_strings(message: bytes) -> dict[int, str]:
     return out
 
 
+_CONTROL = (
+    h2.events.PingReceived,
+    h2.events.PingAckReceived,
+    h2.events.RemoteSettingsChanged,
+    h2.events.SettingsAcknowledged,
+    h2.events.WindowUpdated,
+    h2.events.PriorityUpdated,
+    h2.events.UnknownFrameReceived,
+    h2.events.AlternativeServiceAvailable,
+)
+
 # containerd's Version answer is ~100 bytes; a peer streaming more is not containerd.
 MAX_RESPONSE_BYTES = 64 * 1024
+# A unary answer takes a SETTINGS, its ACK, perhaps a WINDOW_UPDATE or a PING: a peer sending
+# far more frames that are not the answer (a PING flood makes the client queue an ACK for each)
+# is refused, and everything it sent counts against a byte budget of its own.
+MAX_CONTROL_FRAMES = 64
+MAX_RECEIVED_BYTES = 1 << 20
 
 
 async def unary_call(socket_path: str, method: str, request: bytes = b"") -> bytes:
@@ -110,15 +125,26 @@ async def unary_call(socket_path: str, method: str, request: bytes = b"") -> byt
         headers: dict[str, str] = {}
         body = bytearray()
         ended = False
+        control = received = 0
         while not ended:
             data = await reader.read(65536)
             if not data:
                 raise GrpcError("connection closed before the response ended")
+            received += len(data)
+            if received > MAX_RECEIVED_BYTES:
+                raise GrpcError(f"over {MAX_RECEIVED_BYTES >> 20} MiB received for one call")
             try:
                 events = conn.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
                 raise GrpcError(f"not an HTTP/2 gRPC peer: {exc}") from None
             for event in events:
+                if isinstance(event, _CONTROL):
+                    control += 1
+                    if control > MAX_CONTROL_FRAMES:
+                        raise GrpcError(
+                            f"over {MAX_CONTROL_FRAMES} HTTP/2 control frames (PING, SETTINGS, "
+                            "...) and no answer: refused"
+                        )
                 if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
                     headers.update(dict(event.headers))  # type: ignore[arg-type]
                 elif isinstance(event, h2.events.DataReceived):
@@ -133,6 +159,8 @@ async def unary_call(socket_path: str, method: str, request: bytes = b"") -> byt
                 elif isinstance(event, h2.events.ConnectionTerminated):
                     raise GrpcError(f"connection terminated by peer (code {event.error_code})")
             writer.write(conn.data_to_send())
+            # A peer that does not read gets no more than the socket's buffer queued for it.
+            await writer.drain()
         if headers.get(":status") != "200":
             raise GrpcError(f"HTTP status {headers.get(':status')}")
         status = headers.get("grpc-status", "")
@@ -140,6 +168,6 @@ async def unary_call(socket_path: str, method: str, request: bytes = b"") -> byt
             raise GrpcError(f"grpc-status {status or 'missing'}: {headers.get('grpc-message', '')}")
         return decode_frame(bytes(body))
     finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        # Dropped, not closed: a close waits to flush what a peer that does not read will never
+        # take, and the connection would outlive the call.
+        writer.transport.abort()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -98,3 +99,30 @@ def test_a_regular_file_at_the_socket_path_is_no_socket(tmp_path: Path, pool) ->
     (root / SOCK).write_text("")
     result = run_check("node_containerd", root, pool).result
     assert (result.status, result.reason) == ("fail", "no_socket")
+
+
+def test_a_ping_flood_is_refused_and_leaves_nothing_behind(tmp_path: Path, pool) -> None:
+    """A peer that only sends HTTP/2 PINGs and never reads: the client answers a bounded number
+    of them, then gives up with protocol (not timeout), and drops the connection without
+    waiting to flush the ACKs nobody reads: no socket is left open after the run."""
+    root = Node().build(tmp_path / "h")
+    with unix_peer(Path("/tmp") / f"gre-{tmp_path.name[:20]}.sock", "ping_flood") as p:
+        (root / SOCK).parent.mkdir(parents=True)
+        os.link(p, root / SOCK)
+        before = _unix_sockets()
+        started = time.monotonic()
+        for _ in range(3):
+            result = run_check("node_containerd", root, pool, timeout=2.0).result
+            assert (result.status, result.reason) == ("fail", "protocol"), result
+            assert "control frames" in result.detail
+        elapsed = time.monotonic() - started
+        assert _unix_sockets() <= before
+    assert elapsed < 3
+
+
+def _unix_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own fd is gone by now
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count

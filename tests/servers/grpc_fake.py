@@ -4,6 +4,7 @@ an old version, garbage bytes, silence. Real HTTP/2 framing via h2's server side
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,20 +46,35 @@ async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     writer.close()
 
 
+async def _ping_flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A peer that speaks HTTP/2 but only sends PINGs, as fast as the socket takes them, and
+    never reads: every PING asks for an ACK the client must queue."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    conn.initiate_connection()
+    writer.write(conn.data_to_send())
+    with contextlib.suppress(OSError):
+        for n in range(10_000_000):
+            conn.ping(n.to_bytes(8, "big"))
+            writer.write(conn.data_to_send())
+            await writer.drain()
+    writer.close()
+
+
 async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await asyncio.sleep(3600)
 
 
 @contextmanager
 def unix_peer(path: Path, mode: str, version: str = "1.4.13") -> Iterator[Path]:
-    """Serve `mode` (version | garbage | silent) on `path` from a background thread."""
+    """Serve `mode` (version | garbage | silent | ping_flood) on `path` from a background
+    thread."""
     if mode == "version":
         reply = version_message(version, "rev")
 
         async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             await _grpc_peer(reply, r, w)
     else:
-        handler = {"garbage": _garbage, "silent": _silent}[mode]  # type: ignore[assignment]
+        handler = {"garbage": _garbage, "silent": _silent, "ping_flood": _ping_flood}[mode]  # type: ignore[assignment]
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
