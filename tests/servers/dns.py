@@ -11,10 +11,10 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
 class ZoneResolver(BaseResolver):
-    def __init__(self, records: dict[str, str]) -> None:
+    def __init__(self, records: dict[str, str | list[str]]) -> None:
         self.records = {k.rstrip(".").lower(): v for k, v in records.items()}
 
-    def _lookup(self, name: str) -> str | None:
+    def _lookup(self, name: str) -> str | list[str] | None:
         if name in self.records:
             return self.records[name]
         _, _, parent = name.partition(".")
@@ -27,18 +27,28 @@ class ZoneResolver(BaseResolver):
         if address is None:
             reply.header.rcode = RCODE.NXDOMAIN
         elif request.q.qtype == QTYPE.A:
-            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=60))
+            for one in [address] if isinstance(address, str) else address:
+                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(one), ttl=60))
         return reply
 
 
 @contextlib.contextmanager
-def dns_server(records: dict[str, str]) -> Iterator[int]:
-    """Serve `records` (name or *.name -> IPv4) on 127.0.0.1; yields the UDP port."""
+def dns_server(records: dict[str, str | list[str]], tcp: bool = False) -> Iterator[int]:
+    """Serve `records` (name or *.name -> IPv4, or a list of them) on 127.0.0.1; yields the
+    UDP port, where a TCP server listens too when `tcp` (for answers too large for UDP)."""
     # Quiet: dnslib logs every query to stdout, where `check --output json` writes.
     quiet = DNSLogger(logf=lambda _: None)
-    server = DNSServer(ZoneResolver(records), port=0, address="127.0.0.1", logger=quiet)
+    resolver = ZoneResolver(records)
+    server = DNSServer(resolver, port=0, address="127.0.0.1", logger=quiet)
     server.start_thread()
+    port = server.server.server_address[1]
+    over_tcp = None
     try:
-        yield server.server.server_address[1]
+        if tcp:
+            over_tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=quiet)
+            over_tcp.start_thread()
+        yield port
     finally:
         server.stop()
+        if over_tcp is not None:
+            over_tcp.stop()

@@ -74,6 +74,16 @@ async def _resolve(resolver: object, name: str) -> list[str]:
     return found
 
 
+# A DNS message is at most 64 KiB (a 2-byte length over TCP), a few thousand A records; what
+# the report says of them stays a line.
+_SHOWN = 8
+
+
+def _shown(addresses: list[str], sep: str) -> str:
+    more = len(addresses) - _SHOWN
+    return sep.join(addresses[:_SHOWN]) + (f"{sep}... ({more} more)" if more > 0 else "")
+
+
 async def run(ctx: CheckContext[Settings]) -> Result:
     import dns.asyncresolver
 
@@ -93,9 +103,9 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         samples.append(
             metrics.DNS_RESOLUTION_DURATION_SECONDS.sample(time.perf_counter() - started, pattern)
         )
-        seen.append(f"{pattern}={','.join(addresses)}")
+        seen.append(f"{pattern}={_shown(addresses, ',')}")
         if s.addresses and not set(addresses) & set(s.addresses):
-            wrong.append(f"{pattern} -> {', '.join(addresses)}")
+            wrong.append(f"{pattern} -> {_shown(addresses, ', ')}")
     observed = "; ".join(seen)
     if wrong:
         return Result.failed(
