@@ -52,6 +52,9 @@ def _json_or_none(raw: bytes | None) -> Any:
 # 1.5 MiB etcd allows; an answer past this is not a Kubernetes API's (a LIST ignoring `limit`
 # sent 12,000 nodes in one page, 1 GiB of memory).
 MAX_ANSWER_BYTES = 16 << 20
+# A list page may be larger, by what it asked for: a realistic Node is about 16 KiB (its image
+# list the most of it), so a page of kubernetes.page_size Nodes gets twice that per item.
+MAX_ITEM_BYTES = 32 << 10
 MAX_ERROR_BYTES = 1 << 20  # a Status; what a person reads of it is cut shorter still
 
 
@@ -211,8 +214,10 @@ class Kube:
         timeout: float = 10.0,
     ) -> dict[str, Any]:
         resp = self._send(method, resource, query, body, timeout)
+        items = int((query or {}).get("limit", "0") or 0)
+        limit = max(MAX_ANSWER_BYTES, items * MAX_ITEM_BYTES)
         try:
-            raw = self._read(resp, MAX_ANSWER_BYTES, timeout, f"{method} {resource}")
+            raw = self._read(resp, limit, timeout, f"{method} {resource}")
         except Exception as exc:
             raise _transport_error(exc) from None
         data = _json_or_none(raw)

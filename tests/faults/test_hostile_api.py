@@ -14,6 +14,7 @@ from exporter.cli import main
 from tests.conftest import run_check
 from tests.hosts import Node
 from tests.servers.kube_fake import FakeKube, Fault, node
+from tests.servers.realistic_nodes import realistic_node
 
 
 def _peak_rss_mib() -> float:
@@ -59,3 +60,37 @@ def test_the_cluster_roles_get(kube_api: FakeKube, tmp_path: Path, capsys, fault
     assert (result["status"], result["reason"]) == ("error", reason), result
     assert time.monotonic() - started < 6
     assert _peak_rss_mib() - before < 128
+
+
+def _nodes_runtime(kube_api: FakeKube, tmp_path: Path, capsys, page_size: int) -> dict:
+    kc = kube_api.kubeconfig(tmp_path / "kc")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"kubernetes:\n  page_size: {page_size}\n"
+                   "checks:\n  cluster_nodes_runtime:\n    timeout: 20s\n")  # fmt: skip
+    main(["check", "--role", "cluster", "--kubeconfig", str(kc), "--config", str(cfg),
+          "--output", "json", "--only", "cluster_nodes_runtime"])  # fmt: skip
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    return result
+
+
+def test_a_full_page_of_realistic_nodes_is_read(kube_api: FakeKube, tmp_path: Path, capsys):
+    """The default page (2,000 Nodes of about 16 KiB each, 32 MiB) is larger than the 16 MiB
+    bound of other answers: a list page is bounded by what it asked for."""
+    for i in range(2000):
+        kube_api.put_node(realistic_node(i))
+    kube_api.cache_node_json = True
+    result = _nodes_runtime(kube_api, tmp_path, capsys, 2000)
+    assert result["status"] == "pass", (result["reason"], result["detail"])
+    assert kube_api.calls["/api/v1/nodes"] == 1
+
+
+def test_a_list_that_ignores_limit_is_refused(kube_api: FakeKube, tmp_path: Path, capsys):
+    for i in range(1200):  # 19 MiB in one page, where 500 were asked for (16 MiB allowed)
+        kube_api.put_node(realistic_node(i))
+    kube_api.cache_node_json = True
+    kube_api.ignore_limit = True
+    before = _peak_rss_mib()
+    result = _nodes_runtime(kube_api, tmp_path, capsys, 500)
+    assert (result["status"], result["reason"]) == ("error", "protocol"), result
+    assert "over 16 MiB: refused" in result["detail"]
+    assert _peak_rss_mib() - before < 64

@@ -243,6 +243,8 @@ class FakeKube:
     # Serve node lists from each node's JSON encoded once (benchmarks: put_node/delete_node
     # only, never in-place edits of `nodes`).
     cache_node_json: bool = False
+    # A server that answers every list whole, whatever `limit` asks for.
+    ignore_limit: bool = False
     loop: asyncio.AbstractEventLoop | None = None
     _watchers: set[asyncio.Queue[tuple[int, bytes]]] = field(default_factory=set)
     _node_json: dict[str, bytes] = field(default_factory=dict)
@@ -335,7 +337,7 @@ class FakeKube:
                 return web.json_response(
                     status(400, "BadRequest", "invalid continue token"), status=400
                 )
-        limit = int(request.query.get("limit", "0") or 0)
+        limit = 0 if self.ignore_limit else int(request.query.get("limit", "0") or 0)
         page = items[offset : offset + limit] if limit else items[offset:]
         meta: dict[str, Any] = {"resourceVersion": str(self.resource_version)}
         if limit and offset + limit < len(items):
