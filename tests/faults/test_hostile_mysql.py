@@ -91,14 +91,10 @@ def greeting_server(how: str) -> Iterator[int]:
     """A server whose greeting never ends: one packet announced as 16 MiB and continued for
     ever (`endless`), or a real greeting sent a byte at a time (`dribbled`)."""
     srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(10)
+    srv.settimeout(0.2)  # a close from another thread does not wake accept(): look again
     stop = threading.Event()
 
-    def serve() -> None:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
+    def greet(conn: socket.socket) -> None:
         with conn:
             conn.settimeout(1)
             try:
@@ -114,6 +110,16 @@ def greeting_server(how: str) -> Iterator[int]:
                         conn.sendall(bytes([byte]))
             except OSError:
                 pass
+
+    def serve() -> None:  # every connection, as a check that runs each second makes them
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=greet, args=(conn,), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
