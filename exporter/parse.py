@@ -277,3 +277,21 @@ def registry_token(body: str) -> str:
     if not isinstance(token, str) or not token.strip():
         raise ParseError("the token service answered without a token")
     return token
+
+
+def registry_errors(body: str) -> str:
+    """What a registry's error answer says ({"errors": [{"code", "message"}]}, the V2 API's
+    shape), the first three as "CODE: message"; empty when it says nothing readable."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return ""
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    said = [
+        f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+        for e in errors[:3]
+        if isinstance(e, dict)
+    ]
+    return "; ".join(s for s in said if s)

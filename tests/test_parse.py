@@ -156,3 +156,13 @@ def test_registry_token(body: str, token: str) -> None:
 def test_registry_token_rejects(body: str) -> None:
     with pytest.raises(ParseError):
         parse.registry_token(body)
+
+
+def test_registry_errors_says_what_a_refusal_says() -> None:
+    from exporter.parse import registry_errors
+
+    body = '{"errors": [{"code": "DENIED", "message": "no"}, {"code": "UNAUTHORIZED"}, 1]}'
+    assert registry_errors(body) == "DENIED: no; UNAUTHORIZED"
+    assert registry_errors("<html>") == ""
+    assert registry_errors('{"errors": "x"}') == ""
+    assert registry_errors("[" * 100_000) == ""

@@ -24,7 +24,7 @@ from exporter.model import (
     Scope,
     Severity,
 )
-from exporter.parse import ParseError, registry_token, www_authenticate
+from exporter.parse import ParseError, registry_errors, registry_token, www_authenticate
 
 if TYPE_CHECKING:
     import aiohttp
@@ -241,6 +241,16 @@ async def _v2(ctx: CheckContext[Settings]) -> Result:
         client = _Client(http, s, password)
         async with await client.call("GET", f"{client.base}/v2/") as resp:
             version = resp.headers.get(API_HEADER, "")  # CIMultiDict: any header-name case
+            if resp.status in (401, 403) and version == "registry/2.0":
+                # A V2 registry that refuses these credentials (or their lack) access: what it
+                # says of why is read, bounded, and scrubbed with every detail.
+                raw = await httpcheck.read_body(resp, 64 << 10, "the registry's refusal")
+                said = registry_errors(raw.decode("utf-8", "replace"))
+                raise DependencyError(
+                    Reason.AUTH,
+                    f"GET /v2/ answered HTTP {resp.status}: the registry refused access"
+                    + (f" ({said})" if said else ""),
+                )
             if resp.status != 200 or version != "registry/2.0":
                 raise DependencyError(
                     Reason.PROTOCOL,
