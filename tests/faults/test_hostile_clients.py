@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import resource
 import shutil
 import socket
 import ssl
@@ -42,7 +43,8 @@ def raw(served: Served, request: bytes, timeout: float = 5.0) -> bytes:
 
 @pytest.fixture(params=[40])
 def guarded(tmp_path: Path, request) -> Served:
-    """The node role with basic auth (cost 10, as htpasswd -B makes it) and a small cap."""
+    """The node role with basic auth (cost 10, as htpasswd -B makes it) and a small cap
+    (None: the default, half the file descriptor limit, at most 512)."""
     web = tmp_path / "web.yaml"
     web.write_text(
         yaml.safe_dump(
@@ -54,7 +56,7 @@ def guarded(tmp_path: Path, request) -> Served:
         )
     )
     config = tmp_path / "config.yaml"
-    config.write_text(f"web:\n  max_connections: {request.param}\n")
+    config.write_text(f"web:\n  max_connections: {request.param}\n" if request.param else "")
     served = start(
         ["--role", "node", "--host-root", "/", "--web-config", str(web), "--config", str(config)]
     )
@@ -321,18 +323,21 @@ def _sockets(served: Served) -> int:
     return sum(1 for fd in fd_dir.iterdir() if os.readlink(fd).startswith("socket:"))
 
 
-def test_unfinished_heads_at_the_cap_never_cost_a_scrape(guarded: Served) -> None:
-    # Three times the cap of connections, each holding a started head: none is idle, and the
-    # cap must still make room for Prometheus (the oldest unfinished head gives way).
+@pytest.mark.parametrize(("guarded", "heads"), [(40, 120), (None, 600)], indirect=["guarded"],
+                         ids=["cap-40", "default-cap"])  # fmt: skip
+def test_unfinished_heads_at_the_cap_never_cost_a_scrape(guarded: Served, heads: int) -> None:
+    # More connections than the cap, each holding a started head: none is idle, and the cap
+    # must still make room for Prometheus (the oldest unfinished head gives way).
+    cap = 40 if heads == 120 else min(512, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
     port = int(guarded.url.rsplit(":", 1)[1])
     guarded.wait_ready(30)
     held = []
-    for _ in range(120):
+    for _ in range(heads):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         held.append(s)
     try:
-        until(lambda: _sockets(guarded) > 40, 5, "the cap's worth of unfinished heads held")
+        until(lambda: _sockets(guarded) > cap, 10, "the cap's worth of unfinished heads held")
 
         async def scrapes() -> list[tuple[int, float]]:
             return [await _scrape(port, auth_header(USER, PASSWORD)) for _ in range(10)]
@@ -345,7 +350,11 @@ def test_unfinished_heads_at_the_cap_never_cost_a_scrape(guarded: Served) -> Non
     assert guarded.proc.poll() is None
 
 
-def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(guarded: Served) -> None:
+@pytest.mark.parametrize(("guarded", "clients"), [(40, 20), (None, 500)], indirect=["guarded"],
+                         ids=["cap-40", "default-cap"])  # fmt: skip
+def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(
+    guarded: Served, clients: int
+) -> None:
     # Each pipelines a thousand scrapes and reads none: the answers fill the socket, the write
     # deadline (10 s) drops the connection, and an authorised scrape answers meanwhile.
     port = int(guarded.url.rsplit(":", 1)[1])
@@ -354,7 +363,7 @@ def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(guarded: S
     assert asyncio.run(_scrape(port, header.decode()))[0] == 200  # the password remembered
     baseline = _sockets(guarded)
     readers = []
-    for _ in range(20):
+    for _ in range(clients):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.setblocking(False)
