@@ -21,7 +21,7 @@ from urllib.parse import quote
 from exporter.bounded import TooLarge, read_bounded
 from exporter.context import CURRENT_CHECK
 from exporter.model import CheckError, NotConfigured, Reason
-from exporter.parse import ParseError, quantity
+from exporter.parse import ParseError, quantity, timestamp
 from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
@@ -343,6 +343,9 @@ class NodeFacts:
     kernel: str
     cpu: float | None
     memory: float | None
+    # When Ready last changed (its condition's lastTransitionTime, Unix time); 0.0 when not
+    # given. A kubelet heartbeat leaves it alone, so the cache still ignores heartbeats.
+    ready_since: float = 0.0
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> NodeFacts:
@@ -351,11 +354,12 @@ class NodeFacts:
         status = item.get("status") or {}
         info = status.get("nodeInfo") or {}
         capacity = status.get("capacity") or {}
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in status.get("conditions") or []
-            if isinstance(c, Mapping)
-        )
+        ready_condition = next(
+            (c for c in status.get("conditions") or []
+             if isinstance(c, Mapping) and c.get("type") == "Ready"),
+            {},
+        )  # fmt: skip
+        ready = ready_condition.get("status") == "True"
 
         def amount(key: str) -> float | None:
             try:
@@ -380,4 +384,5 @@ class NodeFacts:
             kernel=sys.intern(str(info.get("kernelVersion", ""))),
             cpu=amount("cpu"),
             memory=amount("memory"),
+            ready_since=timestamp(ready_condition.get("lastTransitionTime")),
         )

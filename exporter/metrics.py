@@ -199,6 +199,22 @@ CLUSTER_NODE_POOLS_SHARED_NODES = Family(
     "Nodes that carry labels of both sides of a recommended pool split.",
     ("split",),
 )
+CLUSTER_WORKSPACE_NODES = Family(
+    "gitpod_cluster_workspace_nodes",
+    "Workspace nodes judged by cluster_workspace_daemons: Ready, schedulable, past the grace "
+    "period.",
+)
+CLUSTER_WORKSPACE_NODES_READY = Family(
+    "gitpod_cluster_workspace_nodes_ready",
+    "Judged workspace nodes that carry the daemon's ready label for the Gitpod namespace.",
+    ("daemon",),
+)
+CLUSTER_WORKSPACE_NODE_NOT_READY = Family(
+    "gitpod_cluster_workspace_node_not_ready",
+    "A judged workspace node without the daemon's ready label (value 1): the first "
+    "max_listed per daemon, so alerts can name them and the series stay bounded.",
+    ("daemon", "node"),
+)
 CLUSTER_NODES = Family(
     "gitpod_cluster_nodes",
     "Ready, schedulable nodes carrying the Gitpod label.",

@@ -61,6 +61,7 @@ class Reason(enum.StrEnum):
     UNTESTED = "untested"
     INCOMPATIBLE = "incompatible"
     NOT_GITPOD_NODE = "not_gitpod_node"
+    NOT_INSTALLED = "not_installed"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -295,3 +296,17 @@ def registry_errors(body: str) -> str:
         if isinstance(e, dict)
     ]
     return "; ".join(s for s in said if s)
+
+
+def timestamp(text: object) -> float:
+    """A Kubernetes time (RFC 3339, "2024-01-01T00:00:00Z") as Unix time; 0.0 when absent or
+    not a time."""
+    if not isinstance(text, str) or len(text) > 64:
+        return 0.0
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()

@@ -29,9 +29,11 @@ local q = import 'lib/queries.libsonnet';
       ' on {{ len . }} node(s): ',
     ),
 
+    // Requirements with an alert of their own, which says more than the generic one can.
+    local dedicated = 'requirement!~"%s"' % std.join('|', c.dedicatedAlertRequirements),
     local requirementUnmet(name, severity, labelSeverity, forDuration, summary, consequence) = {
       alert: name,
-      expr: 'count by (%s, requirement, severity) (%s)' % [cl, q.unmet(c, filter='severity="%s"' % severity)],
+      expr: 'count by (%s, requirement, severity) (%s)' % [cl, q.unmet(c, filter='severity="%s", %s' % [severity, dedicated])],
       'for': forDuration,
       labels: { severity: labelSeverity },
       annotations: {
@@ -62,6 +64,26 @@ local q = import 'lib/queries.libsonnet';
             'A recommended Gitpod requirement is not met.',
             'Gitpod may degrade.',
           ),
+          {
+            alert: 'GitpodWorkspaceNodesNotReady',
+            expr: 'count by (%s, requirement) (%s == 0)' % [cl, q.selector('gitpod_requirement_satisfied', [c.clusterExporterSelector, 'requirement="cluster_workspace_daemons"'])],
+            'for': c.criticalFor,
+            labels: { severity: c.criticalSeverity },
+            annotations: {
+              summary: 'Workspaces cannot be scheduled on some workspace nodes.',
+              description: 'ws-daemon or registry-facade has not been ready on every workspace node for %s%s%s. ws-manager schedules a workspace only on nodes that carry both their ready labels, so workspaces stay Pending or crowd onto the other nodes. The report of {{ $labels.requirement }} says why each pod is not Ready.' % [
+                c.criticalFor,
+                inCluster,
+                nodeList(
+                  'max by (node) (%s)' % q.selector('gitpod_cluster_workspace_node_not_ready', [c.clusterExporterSelector, cl + '=%q']),
+                  clusterValue,
+                  ', among them: ',
+                ),
+              ],
+              runbook_url: section('cluster_workspace_daemons'),
+              dashboard_url: overview,
+            },
+          },
           {
             alert: 'GitpodRequirementCheckFailing',
             expr: 'count by (%s, requirement) (%s)' % [cl, q.checkFailing(c)],

@@ -55,5 +55,8 @@
 
     // How many nodes an alert's description names before "and N more".
     alertListNodes: 10,
+    // Requirements left out of GitpodCriticalRequirementUnmet and GitpodWarningRequirementUnmet
+    // because an alert of their own says more (which nodes, what to look at).
+    dedicatedAlertRequirements: ['cluster_workspace_daemons'],
   },
 }

@@ -296,3 +296,59 @@ def gke_critical_priority_quota(namespace: str, pod: dict[str, Any]) -> str | No
             "[system-node-critical system-cluster-critical]}]"
         )
     return None
+
+
+DAEMONS = ("ws-daemon", "registry-facade")
+
+
+def daemon_pod(
+    daemon: str,
+    node_name: str,
+    ns: str = "gitpod",
+    *,
+    status: dict[str, Any] | None = None,
+    pending: bool = False,
+) -> dict[str, Any]:
+    """A DaemonSet pod as the API shows it: Running and Ready on its node, or Pending with no
+    nodeName yet (the DaemonSet pins it to its node by a matchFields term)."""
+    spec: dict[str, Any] = {"containers": [{"name": daemon, "image": f"eu.gcr.io/gitpod/{daemon}"}]}
+    pin = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}
+    spec["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [pin]}
+        }
+    }
+    if not pending:
+        spec["nodeName"] = node_name
+    ready = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+             "containerStatuses": [{"name": daemon, "ready": True, "restartCount": 0,
+                                    "state": {"running": {}}}]}  # fmt: skip
+    return obj("Pod", "v1", f"{daemon}-{node_name[-5:]}", ns, spec=spec, status=status or ready,
+               metadata={"labels": {"app": "gitpod", "component": daemon}})  # fmt: skip
+
+
+def gitpod_daemons(fake: FakeKube, ns: str = "gitpod") -> None:
+    """ws-daemon and registry-facade installed and Ready on every workspace node, each of
+    which carries both ready labels, as their sidecars set them."""
+    workspace = [n for n in fake.nodes.values()
+                 if any(k in n["metadata"]["labels"] for k in WORKSPACES)]  # fmt: skip
+    for daemon in DAEMONS:
+        fake.daemonsets[f"{ns}/{daemon}"] = obj(
+            "DaemonSet", "apps/v1", daemon, ns,
+            status={"desiredNumberScheduled": len(workspace), "numberReady": len(workspace)},
+        )  # fmt: skip
+        for n in workspace:
+            n["metadata"]["labels"][f"gitpod.io/{daemon}_ready_ns_{ns}"] = "true"
+            fake.pods.append(daemon_pod(daemon, n["metadata"]["name"], ns))
+
+
+def daemon_stuck(fake: FakeKube, node_name: str, daemon: str = "ws-daemon", ns: str = "gitpod"):
+    """The daemon's pod on the node stuck in ContainerCreating (a mount that fails, said only
+    in its events), so the node lacks the daemon's ready label."""
+    fake.nodes[node_name]["metadata"]["labels"].pop(f"gitpod.io/{daemon}_ready_ns_{ns}", None)
+    for pod in fake.pods:
+        if pod["spec"].get("nodeName") == node_name and \
+                pod["metadata"]["labels"]["component"] == daemon:  # fmt: skip
+            pod["status"] = {"phase": "Pending", "containerStatuses": [
+                {"name": daemon, "ready": False,
+                 "state": {"waiting": {"reason": "ContainerCreating"}}}]}  # fmt: skip

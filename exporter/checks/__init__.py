@@ -29,6 +29,7 @@ from exporter.checks.cluster import (
     storage,
     storage_class,
     tls,
+    workspace_daemons,
 )
 from exporter.checks.node import (
     cni_calico,
@@ -68,6 +69,7 @@ CLUSTER_CHECKS: tuple[Check, ...] = _registered(
     node_labels,
     node_pools,
     nodes_runtime,
+    workspace_daemons,
     storage_class,
     namespace,
     privileged_pods,

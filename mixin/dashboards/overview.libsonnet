@@ -136,6 +136,21 @@ function(c)
     ],
     's',
   );
+  local workspaceNodes = g.timeseries(
+    'Workspace nodes ready for workspaces',
+    "Workspace nodes judged by cluster_workspace_daemons (Ready, schedulable, past the grace period) and how many carry each daemon's ready label. ws-manager schedules workspaces only on nodes with both: a gap is capacity lost.",
+    [
+      g.target('max(%s)' % cluster('gitpod_cluster_workspace_nodes'), 'workspace nodes'),
+      g.target('max by (daemon) (%s)' % cluster('gitpod_cluster_workspace_nodes_ready'), '{{daemon}} ready', 'B'),
+    ],
+    'short',
+  );
+  local workspaceNodesNotReady = g.table(
+    'Workspace nodes without a ready daemon',
+    "The first nodes (max_listed per daemon) where ws-daemon's or registry-facade's pod is not Ready. The report and the cluster_workspace_daemons runbook section say why and what to do.",
+    [g.instant('max by (daemon, node) (%s)' % cluster('gitpod_cluster_workspace_node_not_ready'), 'A')],
+    hide=['Value'],
+  );
   local durations = g.timeseries(
     'Check duration',
     'How long each check takes. A check near its timeout will soon error: raise the timeout or find why the dependency slowed down.',
@@ -160,6 +175,7 @@ function(c)
       [[installation, 24, 3]],
       [[matrix, 15, 14], [failingNodes, 9, 14]],
       [[history, 24, 10]],
+      [[workspaceNodes, 12, 8], [workspaceNodesNotReady, 12, 8]],
       [[errors, 12, 8], [latency, 12, 8]],
       [[durations, 12, 8], [age, 12, 8]],
     ]),

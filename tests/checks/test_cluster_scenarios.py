@@ -58,6 +58,8 @@ def healthy(distribution: str = "gke") -> dict[str, tuple[str, str]]:
         },
         "cluster_gitpod_config": ("skipped", "not_configured"),
         "cluster_gitpod_secret": ("skipped", "not_configured"),
+        # No ws-daemon or registry-facade DaemonSet yet.
+        "cluster_workspace_daemons": ("skipped", "not_installed"),
     }
     return verdicts
 
@@ -113,6 +115,15 @@ def _pod_security_restricted(fake: FakeKube) -> None:
         'violates PodSecurity "baseline:latest": privileged (container "probe" must not set '
         "securityContext.privileged=true)"
     )
+
+
+def _daemons_ready(fake: FakeKube) -> None:
+    clusters.gitpod_daemons(fake)
+
+
+def _ws_daemon_stuck(fake: FakeKube) -> None:
+    clusters.gitpod_daemons(fake)
+    clusters.daemon_stuck(fake, next(n for n in fake.nodes if "headless" in n))
 
 
 def _lb_pending(fake: FakeKube) -> None:
@@ -212,6 +223,16 @@ SCENARIOS = {
         with_changes(clusters.aks, _no_default_storage_class),
         {**healthy(), "cluster_storage_class": ("fail", "missing")},
         0,
+    ),
+    "gitpod_daemons_ready": (
+        with_changes(clusters.aks, _daemons_ready),
+        {**healthy(), "cluster_workspace_daemons": PASS},
+        0,
+    ),
+    "ws_daemon_stuck_on_a_node": (
+        with_changes(clusters.aks, _ws_daemon_stuck),
+        {**healthy(), "cluster_workspace_daemons": ("fail", "not_ready")},
+        1,
     ),
     "storage_classes_forbidden": (
         with_changes(clusters.aks, _forbid_storage_classes),
@@ -349,10 +370,12 @@ def test_configured_labels_replace_the_seed_list(kube_api, tmp_path, capsys) -> 
     assert labels == {"cluster_node_label:gitpod.io/workload_services": ("fail", "missing")}
 
 
-def test_5000_nodes_cost_at_most_20_api_calls_per_round(kube_api, tmp_path, capsys) -> None:
+def test_5000_nodes_cost_at_most_22_api_calls_per_round(kube_api, tmp_path, capsys) -> None:
     clusters.many_nodes(kube_api, 5000)
     clusters.components(kube_api)
+    clusters.gitpod_daemons(kube_api)
     _, results = run_cluster(kube_api, tmp_path, capsys)
+    assert verdicts(results)["cluster_workspace_daemons"] == PASS
     assert verdicts(results)["cluster_nodes_runtime"] == PASS
     assert verdicts(results)["cluster_cert_manager"] == PASS
     assert results[label("workload_meta")]["observed"] == "1667 node(s)"
@@ -362,12 +385,13 @@ def test_5000_nodes_cost_at_most_20_api_calls_per_round(kube_api, tmp_path, caps
     # ConfigMap, absent here, and the proxy Service) and cert-manager's Deployments are read
     # once for all checks; the compatibility matrix adds Calico's DaemonSet (two namespaces
     # probed) and, on GKE, Dataplane V2's; admission is tried with Gitpod's four workload
-    # shapes (dry-run creates).
+    # shapes (dry-run creates); Gitpod's two DaemonSets are read by name.
     assert kube_api.calls["/api/v1/namespaces/gitpod/configmaps/gitpod"] == 1
     assert kube_api.calls["/api/v1/namespaces/gitpod/services/proxy"] == 1
     assert kube_api.calls["/apis/apps/v1/namespaces/cert-manager/deployments"] == 1
     assert kube_api.calls["/api/v1/namespaces/gitpod/pods"] == 4
-    assert kube_api.total_calls <= 20, sorted(kube_api.calls.items())
+    assert kube_api.calls["/apis/apps/v1/namespaces/gitpod/daemonsets/ws-daemon"] == 1
+    assert kube_api.total_calls <= 22, sorted(kube_api.calls.items())
 
 
 def test_expired_continue_token_restarts_the_list(kube_api, tmp_path, capsys) -> None:

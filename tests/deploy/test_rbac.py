@@ -92,6 +92,9 @@ def test_cluster_role_has_what_its_checks_call_and_nothing_more(
     objects = installed(directory)
     clusters.gke_two_pools(kube_api)
     clusters.calico(kube_api)
+    # Gitpod's DaemonSets, one pod stuck: its pods and their events are read too.
+    clusters.gitpod_daemons(kube_api)
+    clusters.daemon_stuck(kube_api, next(n for n in kube_api.nodes if "workspaces" in n))
     kube_api.issuers = [clusters.ready_issuer("Issuer", "gitpod-ca", "gitpod")]
     kube_api.certificates = [obj("Certificate", "cert-manager.io/v1", "https-certificates",
                                  "gitpod", status={"conditions": [

@@ -38,6 +38,7 @@ def stack(tmp_path: Path, kube_api, mariadb, s3, registry_server, tls_ca):
     ):
         # The proxy's LoadBalancer address is the local TLS server standing in for Gitpod's proxy.
         clusters.components(kube_api, lb_ingress=[{"ip": "127.0.0.1"}])
+        clusters.gitpod_daemons(kube_api)  # ws-daemon and registry-facade Ready everywhere
         # Gitpod installed: its config and certificate Secret. The components are configured
         # by hand below, so the installation is consulted only where the config is silent.
         gitpod_install.install(

@@ -77,6 +77,7 @@ def node(
     cpu: str = "4",
     memory: str = "16393932Ki",
     provider_id: str = "",
+    ready_since: str = "2024-01-01T00:05:00Z",
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"podCIDR": "10.4.0.0/24"}
     if provider_id:
@@ -121,6 +122,7 @@ def node(
                     "type": "Ready",
                     "status": "True" if ready else "Unknown",
                     "reason": "KubeletReady" if ready else "NodeStatusUnknown",
+                    "lastTransitionTime": ready_since,
                 },
             ],
             "addresses": [{"type": "InternalIP", "address": "10.128.0.7"}],
@@ -161,6 +163,18 @@ def secret(
         for k, v in data.items()
     }
     return obj("Secret", "v1", name, namespace, type=type_, data=encoded)
+
+
+def _fields_match(selector: str, item: dict[str, Any]) -> bool:
+    """A field selector of `a.b=value` terms, as the API server applies it to events."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        key, _, want = term.partition("=")
+        value: Any = item
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if str(value if value is not None else "") != want:
+            return False
+    return True
 
 
 def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
@@ -216,6 +230,9 @@ class FakeKube:
     daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)
     ippools: list[dict[str, Any]] = field(default_factory=list)  # empty: Calico's CRD absent
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Pods as they run (listed by label selector) and Events (listed by field selector).
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
     # Answer the next N list requests that carry a continue token with 410 Gone.
@@ -323,6 +340,9 @@ class FakeKube:
             items = [
                 i for i in items if _selector_matches(selector, i["metadata"].get("labels") or {})
             ]
+        fields = request.query.get("fieldSelector", "")
+        if fields:
+            items = [i for i in items if _fields_match(fields, i)]
         offset = 0
         token = request.query.get("continue", "")
         if token:
@@ -557,6 +577,13 @@ class FakeKube:
                                       "groupVersion": "cert-manager.io/v1",
                                       "resources": served})  # fmt: skip
 
+        async def list_pods(request: web.Request) -> web.Response:
+            return self._list(request, "Pod", "v1", in_ns(self.pods, request.match_info["ns"]))
+
+        async def list_events(request: web.Request) -> web.Response:
+            items = in_ns(self.events, request.match_info["ns"])
+            return self._list(request, "Event", "v1", items)
+
         async def list_deployments(request: web.Request) -> web.Response:
             items = in_ns(self.deployments, request.match_info["ns"])
             return self._list(request, "Deployment", "apps/v1", items)
@@ -611,6 +638,8 @@ class FakeKube:
         )
         r.add_get("/apis/crd.projectcalico.org/v1/ippools", list_ippools)
         r.add_post("/api/v1/namespaces/{ns}/pods", create_pod)
+        r.add_get("/api/v1/namespaces/{ns}/pods", list_pods)
+        r.add_get("/api/v1/namespaces/{ns}/events", list_events)
         r.add_get("/apis/cert-manager.io/v1", cert_manager_discovery)
         r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", list_deployments)
         r.add_get("/apis/storage.k8s.io/v1/storageclasses", list_storage_classes)
