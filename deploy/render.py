@@ -50,6 +50,8 @@ class Render:
     values: dict[str, Any] = field(default_factory=dict)
     kinds: tuple[str, ...] = ()  # empty: every kind
     label: str = ""  # only objects carrying this label
+    # Only objects in other namespaces than the exporter's own (those are in base/ already).
+    elsewhere: bool = False
     about: str = ""
 
 
@@ -66,7 +68,7 @@ RENDERS = (
     Render("gitpod-rbac/gitpod-requirements-rbac.yaml",
            values={"gitpod": {"namespaceExists": True},
                    "certManager": {"namespaceExists": True}},
-           kinds=("Role", "RoleBinding"),
+           kinds=("Role", "RoleBinding"), elsewhere=True,
            about="The cluster role's Roles in the gitpod and cert-manager namespaces: apply "
                  "once they exist."),
     Render("prometheus-operator/gitpod-requirements-monitoring.yaml",
@@ -113,6 +115,8 @@ def render_file(render: Render) -> str:
         docs = [d for d in docs if d[2]["kind"] in render.kinds]
     if render.label:
         docs = [d for d in docs if render.label in d[2]["metadata"].get("labels", {})]
+    if render.elsewhere:
+        docs = [d for d in docs if d[2]["metadata"].get("namespace") != NAMESPACE]
     docs.sort(key=lambda d: ORDER.index(d[2]["kind"]))
     header = (
         f"# {render.about}\n"

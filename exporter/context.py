@@ -76,6 +76,9 @@ class CheckContext(Generic[S]):
     # Shared by every copy of this context (dataclasses.replace keeps it): the check's calls
     # still running in the pool after their run ended.
     inflight: InFlight = field(default_factory=InFlight, compare=False)
+    # What a check keeps from one run to the next (a probe history, a total), shared the same
+    # way; a config reload starts it afresh.
+    state: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def kube(self) -> Kube:

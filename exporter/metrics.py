@@ -19,7 +19,12 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -30,19 +35,36 @@ from exporter.store import Store
 
 @dataclass(frozen=True)
 class Family:
-    """A gauge family: its name, help text and label names (the node role adds `node`)."""
+    """A family: its name, help text and label names (the node role adds `node`); a gauge
+    unless `kind` says counter or histogram."""
 
     name: str
     documentation: str
     labels: tuple[str, ...] = ()
+    kind: str = "gauge"
 
     def sample(self, value: float, *label_values: str) -> Sample:
         """One observed value of this family, for a check's Result."""
         if len(label_values) != len(self.labels):
             raise ValueError(f"{self.name} takes labels {self.labels}, got {label_values}")
+        if self.kind == "histogram":
+            raise ValueError(f"{self.name} is a histogram: use histogram()")
         return Sample(
-            self.name, self.documentation, value, tuple(zip(self.labels, label_values, strict=True))
+            self.name,
+            self.documentation,
+            value,
+            tuple(zip(self.labels, label_values, strict=True)),
+            self.kind,
         )
+
+    def histogram(
+        self, buckets: tuple[tuple[str, float], ...], total: float, *label_values: str
+    ) -> Sample:
+        """A histogram's state: cumulative counts by upper bound ("+Inf" last) and the sum."""
+        if self.kind != "histogram" or not buckets or buckets[-1][0] != "+Inf":
+            raise ValueError(f"{self.name}: not a histogram, or no +Inf bucket")
+        labels = tuple(zip(self.labels, label_values, strict=True))
+        return Sample(self.name, self.documentation, total, labels, "histogram", buckets)
 
     def gauge(self, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
         return GaugeMetricFamily(self.name, self.documentation, labels=[*self.labels, *extra])
@@ -199,6 +221,29 @@ CLUSTER_NODE_POOLS_SHARED_NODES = Family(
     "Nodes that carry labels of both sides of a recommended pool split.",
     ("split",),
 )
+NODE_PEERS = Family(
+    "gitpod_node_peers",
+    "Node-role pods on other nodes this node knows from its Service's EndpointSlices.",
+)
+NODE_PEER_PROBES = Family(
+    "gitpod_node_peer_probes_total",
+    "Probes of peers' /healthz over the pod network by this node, by result (success, "
+    "timeout, refused, error); at most `peers` a round.",
+    ("result",),
+    kind="counter",
+)
+NODE_PEER_RTT = Family(
+    "gitpod_node_peer_rtt_seconds",
+    "Round trip of the successful peer probes (connect, request, status line); no per-peer "
+    "labels, so the series do not grow with the cluster.",
+    kind="histogram",
+)
+NODE_PEER_UNREACHABLE = Family(
+    "gitpod_node_peer_unreachable",
+    "A peer this node failed to reach twice in a row (value 1), by the peer's node; at most "
+    "`peers` of them.",
+    ("peer_node",),
+)
 CLUSTER_WORKSPACE_NODES = Family(
     "gitpod_cluster_workspace_nodes",
     "Workspace nodes judged by cluster_workspace_daemons: Ready, schedulable, past the grace "
@@ -328,6 +373,13 @@ def families() -> dict[str, Family]:
     return {f.name: f for f in globals().values() if isinstance(f, Family)}
 
 
+_FAMILY_TYPES: dict[str, Any] = {
+    "gauge": GaugeMetricFamily,
+    "counter": CounterMetricFamily,
+    "histogram": HistogramMetricFamily,
+}
+
+
 class RequirementsCollector(Collector):
     def __init__(self, store: Store, node: str = "") -> None:
         self.store = store
@@ -346,7 +398,7 @@ class RequirementsCollector(Collector):
         last = REQUIREMENT_LAST_CHECK.gauge(extra_names)
         interval = REQUIREMENT_CHECK_INTERVAL.gauge(extra_names)
         reason = REQUIREMENT_REASON_INFO.gauge(extra_names)
-        observed: dict[str, GaugeMetricFamily] = {}
+        observed: dict[str, Any] = {}
         seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         for req in self.store.requirements:
             info.add_metric([req.id, req.title, req.scope, req.doc_url, *extra_values], 1.0)
@@ -368,11 +420,15 @@ class RequirementsCollector(Collector):
                 seen.add(key)
                 fam = observed.get(s.name)
                 if fam is None:
-                    fam = GaugeMetricFamily(
+                    fam = _FAMILY_TYPES.get(s.kind, GaugeMetricFamily)(
                         s.name, s.documentation, labels=[*(k for k, _ in s.labels), *extra_names]
                     )
                     observed[s.name] = fam
-                fam.add_metric([v for _, v in s.labels] + extra_values, s.value)
+                values = [v for _, v in s.labels] + extra_values
+                if isinstance(fam, HistogramMetricFamily):
+                    fam.add_metric(values, buckets=list(s.buckets), sum_value=s.value)
+                else:
+                    fam.add_metric(values, s.value)
             if res.status is Status.SKIPPED:
                 continue
             up.add_metric([req.id, *extra_values], 0.0 if res.status is Status.ERROR else 1.0)

@@ -80,12 +80,16 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Sample:
-    """One observed value, exported as its own gauge (e.g. gitpod_node_cpus)."""
+    """One observed value, exported as its own gauge (e.g. gitpod_node_cpus); or a counter
+    (the value a total the check keeps across its runs), or a histogram (the value its sum,
+    `buckets` its cumulative counts by upper bound, +Inf last: the count)."""
 
     name: str
     documentation: str
     value: float
     labels: tuple[tuple[str, str], ...] = ()
+    kind: str = "gauge"  # gauge | counter | histogram
+    buckets: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -38,15 +38,22 @@ async def labels(ctx: Any, timeout: float) -> dict[str, str]:
 
 
 async def _get(ctx: Any, timeout: float) -> dict[str, str]:
+    node = await api_get(ctx, f"/api/v1/nodes/{quote(ctx.node_name, safe='')}", timeout)
+    found = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+async def api_get(ctx: Any, path: str, timeout: float) -> Any:
+    """The node role's GET of `path`, its JSON; NotConfigured without API access, CheckError
+    with the reason when the API cannot tell."""
     try:
         endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig, ctx.kube_context)
     except (kubelite.KubeConfigError, OSError, ssl.SSLError) as exc:
         raise CheckError(Reason.AUTH, f"Kubernetes credentials unusable: {exc}") from None
     if endpoint is None:
         raise NotConfigured("no kubeconfig and not running in a pod")
-    path = f"/api/v1/nodes/{quote(ctx.node_name, safe='')}"
     try:
-        status, node = await ctx.blocking(kubelite.get_json, endpoint, path, timeout)
+        status, answer = await ctx.blocking(kubelite.get_json, endpoint, path, timeout)
     except ssl.SSLError as exc:
         raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
     except TimeoutError:
@@ -61,6 +68,5 @@ async def _get(ctx: Any, timeout: float) -> dict[str, str]:
         raise CheckError(Reason.PROTOCOL, f"API server answered non-JSON: {exc}") from None
     if status != 200:
         reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
-        raise CheckError(reason, f"GET node {ctx.node_name}: HTTP {status}")
-    found = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+        raise CheckError(reason, f"GET {path.split('?')[0]}: HTTP {status}")
+    return answer

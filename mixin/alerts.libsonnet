@@ -85,6 +85,27 @@ local q = import 'lib/queries.libsonnet';
             },
           },
           {
+            alert: 'GitpodPodNetworkBroken',
+            expr: 'count by (%s, requirement) (%s)' % [cl, q.unmet(c, filter='requirement="node_pod_network"')],
+            'for': c.criticalFor,
+            labels: { severity: c.criticalSeverity },
+            annotations: {
+              summary: 'Nodes cannot reach the pods on other nodes.',
+              description: 'The pod network has dropped traffic between nodes for %s%s: {{ $labels.requirement }} fails%s, each unable to reach the exporter on other nodes twice in a row. %s One node that all the others name is that node (its CNI agent, security group or MTU); many nodes naming each other is the network between them (VXLAN UDP 4789, BGP TCP 179). Workspaces on unreachable nodes start, then time out.' % [
+                c.criticalFor,
+                inCluster,
+                requirementNodes('gitpod_requirement_satisfied', '== 0'),
+                '{{ with query (printf `sort_desc(count by (peer_node) (%s))` %s) }}The peers they name most: {{ range $i, $s := . }}{{ if lt $i %d }}{{ if $i }}, {{ end }}{{ $s.Labels.peer_node }} (by {{ $s.Value }}){{ end }}{{ end }}.{{ end }}' % [
+                  q.selector('gitpod_node_peer_unreachable', [c.nodeExporterSelector, cl + '=%q']),
+                  clusterValue,
+                  c.alertListNodes,
+                ],
+              ],
+              runbook_url: section('node_pod_network'),
+              dashboard_url: overview,
+            },
+          },
+          {
             alert: 'GitpodRequirementCheckFailing',
             expr: 'count by (%s, requirement) (%s)' % [cl, q.checkFailing(c)],
             'for': c.checkFailingFor,

@@ -39,6 +39,7 @@ from exporter.checks.node import (
     labels,
     memory,
     os_release,
+    pod_network,
     privileged,
 )
 from exporter.config import CheckSettings
@@ -58,6 +59,7 @@ NODE_CHECKS: tuple[Check, ...] = _registered(
     privileged,
     cni_calico,
     labels,
+    pod_network,
 )
 
 CLUSTER_CHECKS: tuple[Check, ...] = _registered(

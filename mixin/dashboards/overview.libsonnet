@@ -151,6 +151,28 @@ function(c)
     [g.instant('max by (daemon, node) (%s)' % cluster('gitpod_cluster_workspace_node_not_ready'), 'A')],
     hide=['Value'],
   );
+  local node(metric) = q.selector(metric, [c.nodeExporterSelector, sel]);
+  local peerProbes = g.timeseries(
+    'Pod network: peer probes',
+    "node_pod_network's probes of the exporter on other nodes, by result, across the cluster. Anything but success between nodes is traffic the pod network drops: see which nodes in the table beside.",
+    [g.target('sum by (result) (rate(%s[5m]))' % node('gitpod_node_peer_probes_total'), '{{result}}')],
+    'reqps',
+  );
+  local peerRtt = g.timeseries(
+    'Pod network: round trip (p50, p99)',
+    'How long a probe of a peer takes (connect, request, answer), over all nodes. A pod network answers in milliseconds; a rising p99 is queueing, retransmits or an MTU problem.',
+    [
+      g.target('histogram_quantile(0.5, sum by (le) (rate(%s[5m])))' % node('gitpod_node_peer_rtt_seconds_bucket'), 'p50'),
+      g.target('histogram_quantile(0.99, sum by (le) (rate(%s[5m])))' % node('gitpod_node_peer_rtt_seconds_bucket'), 'p99', 'B'),
+    ],
+    's',
+  );
+  local unreachablePeers = g.table(
+    'Pod network: unreachable peers',
+    'Each node (node) and the peers on other nodes it failed to reach twice in a row (peer_node). One peer named by every node is that peer; every node naming others is the network.',
+    [g.instant('max by (node, peer_node) (%s)' % node('gitpod_node_peer_unreachable'), 'A')],
+    hide=['Value'],
+  );
   local durations = g.timeseries(
     'Check duration',
     'How long each check takes. A check near its timeout will soon error: raise the timeout or find why the dependency slowed down.',
@@ -176,6 +198,7 @@ function(c)
       [[matrix, 15, 14], [failingNodes, 9, 14]],
       [[history, 24, 10]],
       [[workspaceNodes, 12, 8], [workspaceNodesNotReady, 12, 8]],
+      [[peerProbes, 8, 8], [peerRtt, 8, 8], [unreachablePeers, 8, 8]],
       [[errors, 12, 8], [latency, 12, 8]],
       [[durations, 12, 8], [age, 12, 8]],
     ]),

@@ -221,7 +221,9 @@ def test_before_gitpod_every_object_is_in_a_namespace_the_render_creates() -> No
     existing = chart({"gitpod": {"namespaceExists": True}})
     roles = {(o["kind"], o["metadata"]["namespace"]) for o in existing
              if o["kind"] in ("Role", "RoleBinding")}  # fmt: skip
-    assert roles == {("Role", "gitpod"), ("RoleBinding", "gitpod")}
+    # The node role's own Role (its Service's EndpointSlices) is in the release namespace.
+    assert roles == {("Role", "gitpod"), ("RoleBinding", "gitpod"),
+                     ("Role", EXPORTER_NS), ("RoleBinding", EXPORTER_NS)}  # fmt: skip
 
 
 def test_installation_rbac_follows_its_values() -> None:

@@ -14,7 +14,7 @@ from exporter.config import load
 from tests import clusters, gitpod_install
 from tests.deploy.manifests import CHART, WORKLOADS, config_text, installed, one, render
 from tests.helpers.exporter import check_json
-from tests.servers.kube_fake import FakeKube, obj
+from tests.servers.kube_fake import FakeKube, endpoint_slice, obj
 from tests.servers.kube_rbac import Authorizer, grants_for
 
 EXPORTER_NS = "gitpod-requirements"
@@ -160,17 +160,23 @@ def test_a_missing_rule_shows_as_forbidden_not_a_crash(kube_api: FakeKube, tmp_p
     assert "cannot list resource" in sc["detail"]
 
 
-def test_node_role_gets_its_own_node_only(kube_api: FakeKube, tmp_path: Path) -> None:
+def test_node_role_gets_its_own_node_and_its_peers_only(kube_api: FakeKube, tmp_path: Path):
     objects = render("base")
     clusters.gke_two_pools(kube_api)
     node_name = next(iter(kube_api.nodes))
     kube_api.rbac = authorizer(objects, "gitpod-requirements-node")
-    results = run_check("node", config_text(objects), kube_api, tmp_path, NODE_NAME=node_name)
+    ns = "gitpod-requirements"
+    kube_api.endpointslices = [endpoint_slice("peers", ns, "gitpod-requirements-node", 1,
+                                              [("127.0.0.1", "another-node")])]  # fmt: skip
+    results = run_check("node", config_text(objects), kube_api, tmp_path, NODE_NAME=node_name,
+                        POD_NAMESPACE=ns)  # fmt: skip
     assert results["node_labels"]["status"] == "pass", results["node_labels"]
+    assert results["node_pod_network"]["status"] == "pass", results["node_pod_network"]
     assert kube_api.rbac.denied == []
     assert kube_api.rbac.granted() == kube_api.rbac.used
     assert kube_api.calls[f"/api/v1/nodes/{node_name}"] == 1
-    assert kube_api.total_calls == 1
+    assert kube_api.calls[f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"] == 1
+    assert kube_api.total_calls == 2
 
 
 def _covers(mount: str, path: str) -> bool:

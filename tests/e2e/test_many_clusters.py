@@ -36,8 +36,10 @@ BROKEN = "east"  # its workspace node runs a kernel older than Gitpod supports
 # Each cluster's workspace node (Nodes of the fake API: the node roles read their labels).
 NODES = {"east": "aks-regular-12345678-vmss000000", "west": "aks-headless-12345678-vmss000000"}
 # Read by a dashboard panel, exported by a check this test turns off (below).
-# Disabled here, or exported only for what fails (a workspace node without its daemons).
-OFF = ("gitpod_database_latency_seconds", "gitpod_cluster_workspace_node_not_ready")
+# Disabled here (the database; node_pod_network, whose node roles have no POD_NAMESPACE), or
+# exported only for what fails (a workspace node without its daemons).
+OFF = ("gitpod_database_latency_seconds", "gitpod_cluster_workspace_node_not_ready",
+       "gitpod_node_peer")  # fmt: skip
 MULTI_CLUSTER = {
     "clusterLabel": "cluster",
     "showMultiCluster": True,

@@ -3,6 +3,7 @@ failing requirement becomes a page through real Prometheus and Alertmanager."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import yaml
@@ -20,6 +21,7 @@ from tests.monitoring.promql import (
     recorded_names,
     rule_exprs,
 )
+from tests.servers.kube_fake import endpoint_slice
 from tests.servers.prometheus import Prometheus, alertmanager, prometheus, webhook
 
 # Read by the rules but exported by others: Prometheus itself and kube-state-metrics.
@@ -39,15 +41,27 @@ def test_every_metric_the_rules_and_dashboards_read_is_exported(
     cluster = start(
         ["--role", "cluster", "--config", str(config), "--kubeconfig", str(kubeconfig)], env
     )
-    # A node role that reads its Node from the API: the workload labels, sizing by role.
+    # A node role that reads its Node from the API: the workload labels, sizing by role; and
+    # its peers from the EndpointSlices, one of them closed, so it names an unreachable peer.
     root = Node().build(tmp_path / "labelled-host", containerd.socket)
+    node_config = tmp_path / "node.yaml"
+    node_config.write_text("checks: {node_pod_network: {interval: 1s, timeout: 1s}}\n")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    kube_api.endpointslices = [endpoint_slice("peers", "gitpod-requirements",
+                                              "gitpod-requirements-node", port,
+                                              [("127.0.0.1", "aks-headless")])]  # fmt: skip
     labelled = start(
-        ["--role", "node", "--host-root", str(root), "--kubeconfig", str(kubeconfig)],
-        {"NODE_NAME": "aks-regular-12345678-vmss000000"},
-    )
+        ["--role", "node", "--host-root", str(root), "--kubeconfig", str(kubeconfig),
+         "--config", str(node_config)],
+        {"NODE_NAME": "aks-regular-12345678-vmss000000", "POD_NAMESPACE": "gitpod-requirements"},
+    )  # fmt: skip
     try:
         for served in (node_exporter, cluster, labelled):
             served.wait_ready(30)
+        until(lambda: "gitpod_node_peer_unreachable" in names_served(labelled), 15,
+              "a peer named unreachable")  # fmt: skip
         node = names_served(node_exporter) | names_served(labelled)
         both = names_served(cluster)
     finally:

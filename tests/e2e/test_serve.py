@@ -40,17 +40,20 @@ def test_metrics_follow_the_contract(node_exporter: Served) -> None:
         "node": "worker-7",
     }
     assert satisfied["node_memory"].value == 1
-    # node_labels is skipped (no API access): no verdict, configured 0, no check_up.
-    assert "node_labels" not in satisfied
-    assert by_name(samples, "gitpod_requirement_configured")["node_labels"].value == 0
-    assert "node_labels" not in by_name(samples, "gitpod_requirement_check_up")
+    # node_labels and node_pod_network are skipped (no API access, no namespace): no verdict,
+    # configured 0, no check_up.
+    skipped = {"node_labels", "node_pod_network"}
+    for rid in skipped:
+        assert rid not in satisfied
+        assert by_name(samples, "gitpod_requirement_configured")[rid].value == 0
+        assert rid not in by_name(samples, "gitpod_requirement_check_up")
     up = by_name(samples, "gitpod_requirement_check_up")
-    assert {k for k, s in up.items() if s.value == 1} == ids - {"node_labels"}
+    assert {k for k, s in up.items() if s.value == 1} == ids - skipped
     for name in (
         "gitpod_requirement_check_duration_seconds",
         "gitpod_requirement_last_check_timestamp_seconds",
     ):
-        assert set(by_name(samples, name)) == ids - {"node_labels"}
+        assert set(by_name(samples, name)) == ids - skipped
     last = by_name(samples, "gitpod_requirement_last_check_timestamp_seconds")
     assert abs(last["node_kernel"].value - time.time()) < 60
     reasons = by_name(samples, "gitpod_requirement_reason_info")

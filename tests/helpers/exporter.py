@@ -61,12 +61,12 @@ class Served:
         return "".join(self._log)
 
 
-def start(args: list[str], env: dict[str, str] | None = None) -> Served:
-    """`serve --listen 127.0.0.1:0`: the process binds a free port itself and announces its
+def start(args: list[str], env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Served:
+    """`serve --listen <host>:0`: the process binds a free port itself and announces its
     URL, so no port is handed over between a probe and the bind."""
     assert EXE.exists(), f"console script missing at {EXE}: pip install -e . first"
     proc = subprocess.Popen(
-        [str(EXE), "serve", "--listen", "127.0.0.1:0", *args],
+        [str(EXE), "serve", "--listen", f"{host}:0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -150,6 +150,26 @@ def obj(kind: str, api_version: str, name: str, namespace: str = "", **rest: Any
     return {"kind": kind, "apiVersion": api_version, "metadata": meta, **rest}
 
 
+def endpoint_slice(
+    name: str, namespace: str, service: str, port: int, endpoints: list[tuple[str, str]],
+    *, not_ready: tuple[str, ...] = (), terminating: tuple[str, ...] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """An EndpointSlice of `service` as the EndpointSlice controller writes it: one port named
+    metrics, an endpoint per (address, node)."""
+    eps = [
+        {"addresses": [ip], "nodeName": node,
+         "conditions": {"ready": ip not in not_ready and ip not in terminating,
+                        "serving": ip not in not_ready, "terminating": ip in terminating},
+         "targetRef": {"kind": "Pod", "namespace": namespace, "name": f"node-role-{node}"}}
+        for ip, node in endpoints
+    ]  # fmt: skip
+    return obj("EndpointSlice", "discovery.k8s.io/v1", name, namespace, addressType="IPv4",
+               endpoints=eps, ports=[{"name": "metrics", "port": port, "protocol": "TCP"}],
+               metadata={"labels": {"kubernetes.io/service-name": service,
+                                    "endpointslice.kubernetes.io/managed-by":
+                                    "endpointslice-controller.k8s.io"}})  # fmt: skip
+
+
 def configmap(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
     return obj("ConfigMap", "v1", name, namespace, data=data)
 
@@ -233,6 +253,7 @@ class FakeKube:
     # Pods as they run (listed by label selector) and Events (listed by field selector).
     pods: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    endpointslices: list[dict[str, Any]] = field(default_factory=list)
     admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
     # Answer the next N list requests that carry a continue token with 410 Gone.
@@ -580,6 +601,10 @@ class FakeKube:
         async def list_pods(request: web.Request) -> web.Response:
             return self._list(request, "Pod", "v1", in_ns(self.pods, request.match_info["ns"]))
 
+        async def list_endpointslices(request: web.Request) -> web.Response:
+            items = in_ns(self.endpointslices, request.match_info["ns"])
+            return self._list(request, "EndpointSlice", "discovery.k8s.io/v1", items)
+
         async def list_events(request: web.Request) -> web.Response:
             items = in_ns(self.events, request.match_info["ns"])
             return self._list(request, "Event", "v1", items)
@@ -640,6 +665,7 @@ class FakeKube:
         r.add_post("/api/v1/namespaces/{ns}/pods", create_pod)
         r.add_get("/api/v1/namespaces/{ns}/pods", list_pods)
         r.add_get("/api/v1/namespaces/{ns}/events", list_events)
+        r.add_get("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", list_endpointslices)
         r.add_get("/apis/cert-manager.io/v1", cert_manager_discovery)
         r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", list_deployments)
         r.add_get("/apis/storage.k8s.io/v1/storageclasses", list_storage_classes)

@@ -71,6 +71,8 @@ what the user wrote in .Values.config (which wins). */}}
     "node_containerd" (dict "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd)))
     "node_cni_calico" (dict "directory" .Values.node.hostPaths.cni)
     "cluster_cert_manager" (dict "namespace" .Values.certManager.namespace)
+    "node_pod_network" (dict "service" (include "gre.node.name" .)
+                             "scheme" (include "gre.web.scheme" . | lower))
   )
 -}}
 {{- if not .Values.gitpod.readInstallation }}
