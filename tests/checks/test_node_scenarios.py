@@ -10,7 +10,8 @@ import pytest
 from exporter.cli import main
 from tests import hosts
 
-# (status, reason) per requirement; node_labels is skipped without NODE_NAME and API access.
+# (status, reason) per requirement; node_labels and node_pod_network are skipped without
+# NODE_NAME and API access.
 HEALTHY = {
     "node_os": ("pass", ""),
     "node_kernel": ("pass", ""),
@@ -22,6 +23,7 @@ HEALTHY = {
     "node_privileged": ("pass", ""),
     "node_cni_calico": ("pass", ""),
     "node_labels": ("skipped", "not_configured"),
+    "node_pod_network": ("skipped", "not_configured"),
 }
 
 
