@@ -221,6 +221,19 @@ CLUSTER_NODE_POOLS_SHARED_NODES = Family(
     "Nodes that carry labels of both sides of a recommended pool split.",
     ("split",),
 )
+NODE_MAX_USER_NAMESPACES = Family(
+    "gitpod_node_max_user_namespaces",
+    "user.max_user_namespaces: how many user namespaces the kernel lets be created (0: none).",
+)
+NODE_KERNEL_FEATURES_MISSING = Family(
+    "gitpod_node_kernel_features_missing",
+    "Kernel features workspaces need (veth, nf_tables, nft_chain_nat, nft_masq, overlay) that "
+    "are neither loaded, built in nor loadable.",
+)
+NODE_CGROUP_VERSION = Family(
+    "gitpod_node_cgroup_version",
+    "The cgroup version the node runs: 2 (unified hierarchy) or 1.",
+)
 NODE_PEERS = Family(
     "gitpod_node_peers",
     "Node-role pods on other nodes this node knows from its Service's EndpointSlices.",

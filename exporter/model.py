@@ -62,6 +62,7 @@ class Reason(enum.StrEnum):
     INCOMPATIBLE = "incompatible"
     NOT_GITPOD_NODE = "not_gitpod_node"
     NOT_INSTALLED = "not_installed"
+    NOT_WORKSPACE_NODE = "not_workspace_node"
 
 
 @dataclass(frozen=True)

@@ -310,3 +310,27 @@ def timestamp(text: object) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
     return when.timestamp()
+
+
+def module_names(text: str, source: str) -> set[str]:
+    """Kernel module names (dashes as underscores) from /proc/modules (`source` "loaded": the
+    first word of each line), modules.builtin ("builtin": a path per line) or modules.dep
+    ("dep": a path, a colon, its dependencies); linear in the text."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        word = line.split(None, 1)[0] if line.strip() else ""
+        if source != "loaded":
+            word = word.split(":", 1)[0].rsplit("/", 1)[-1]
+            for suffix in (".zst", ".xz", ".gz"):
+                word = word.removesuffix(suffix)
+            if not word.endswith(".ko"):
+                continue
+            word = word[:-3]
+        if word:
+            names.add(word.replace("-", "_"))
+    return names
+
+
+def filesystems(text: str) -> set[str]:
+    """The filesystem types of /proc/filesystems ("nodev\tfuse", "\text4")."""
+    return {line.split()[-1] for line in text.splitlines() if line.split()}

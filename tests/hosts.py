@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,22 @@ class Node:
     )
     socket: str = "/run/containerd/containerd.sock"
     sysfs_cpus: bool = True
+    # The workspace data plane (node_user_namespaces, node_kernel_features, node_fs_shift,
+    # node_cgroup): as an Ubuntu 22.04 GKE node has it.
+    max_user_namespaces: int = 63_493
+    unprivileged_userns_clone: int | None = None  # Debian's switch: absent on Ubuntu
+    apparmor_restrict_userns: int | None = None  # Ubuntu 23.10 and later: 1
+    loaded_modules: tuple[str, ...] = ("veth", "nf_tables", "nft_chain_nat", "overlay", "fuse")
+    module_files: tuple[str, ...] | None = (  # modules.dep entries; None: no /lib/modules/<r>
+        "kernel/drivers/net/veth.ko", "kernel/net/netfilter/nft_masq.ko",
+        "kernel/net/netfilter/nft_chain_nat.ko", "kernel/fs/overlayfs/overlay.ko",
+        "kernel/fs/fuse/fuse.ko", "kernel/net/netfilter/nf_tables.ko",
+    )  # fmt: skip
+    builtin_modules: tuple[str, ...] = ()
+    dev_fuse: bool = True
+    cgroup_v2: bool = True
+    shiftfs_loaded: bool = False
+    kernel_headers: bool = False
 
     def build(self, root: Path, containerd_socket: Path | None = None) -> Path:
         def put(path: str, text: str) -> None:
@@ -150,6 +167,34 @@ class Node:
                 "/sys/devices/system/cpu/online", f"0-{self.cpus - 1}\n" if self.cpus > 1 else "0\n"
             )
         put("/proc/self/status", status_file(self.capeff))
+        put("/proc/sys/user/max_user_namespaces", f"{self.max_user_namespaces}\n")
+        if self.unprivileged_userns_clone is not None:
+            put("/proc/sys/kernel/unprivileged_userns_clone", f"{self.unprivileged_userns_clone}\n")
+        if self.apparmor_restrict_userns is not None:
+            put("/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+                f"{self.apparmor_restrict_userns}\n")  # fmt: skip
+        put("/proc/modules", "".join(f"{m} 200704 0 - Live 0x0000000000000000\n"
+                                     for m in self.loaded_modules))  # fmt: skip
+        fs = ["nodev\tsysfs", "nodev\ttmpfs", "nodev\tproc", "\text4", "nodev\tcgroup2"]
+        fs += ["nodev\toverlay"] if "overlay" in self.loaded_modules else []
+        fs += ["nodev\tfuse"] if "fuse" in self.loaded_modules else []
+        put("/proc/filesystems", "\n".join(fs) + "\n")
+        if self.module_files is not None:
+            base = f"/lib/modules/{self.kernel}"
+            put(f"{base}/modules.dep", "".join(f"{m}.zst:\n" for m in self.module_files))
+            put(f"{base}/modules.builtin", "".join(f"{m}\n" for m in self.builtin_modules))
+        if self.dev_fuse:
+            (root / "dev").mkdir(parents=True, exist_ok=True)
+            os.mknod(root / "dev/fuse", stat.S_IFCHR | 0o666, os.makedev(10, 229))
+        (root / "sys/fs/cgroup").mkdir(parents=True, exist_ok=True)
+        if self.cgroup_v2:
+            put("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma\n")
+        else:
+            (root / "sys/fs/cgroup/memory").mkdir(exist_ok=True)
+        if self.shiftfs_loaded:
+            (root / "sys/module/shiftfs").mkdir(parents=True, exist_ok=True)
+        if self.kernel_headers:
+            (root / f"usr/src/linux-headers-{self.kernel}").mkdir(parents=True, exist_ok=True)
         if self.cni is not None:
             (root / "etc/cni/net.d").mkdir(parents=True, exist_ok=True)
             for name, doc in self.cni.items():

@@ -32,15 +32,19 @@ from exporter.checks.cluster import (
     workspace_daemons,
 )
 from exporter.checks.node import (
+    cgroup,
     cni_calico,
     containerd,
     cpu,
+    fs_shift,
     kernel,
+    kernel_features,
     labels,
     memory,
     os_release,
     pod_network,
     privileged,
+    user_namespaces,
 )
 from exporter.config import CheckSettings
 from exporter.context import Check
@@ -59,6 +63,10 @@ NODE_CHECKS: tuple[Check, ...] = _registered(
     privileged,
     cni_calico,
     labels,
+    user_namespaces,
+    kernel_features,
+    fs_shift,
+    cgroup,
     pod_network,
 )
 

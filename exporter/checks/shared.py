@@ -4,11 +4,12 @@ their verdicts use. Checks import from here, never from each other."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from exporter import metrics, node_identity
+from exporter import hostfs, metrics, node_identity
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
 from exporter.gitpod import COMPATIBILITY_DOC
@@ -24,6 +25,7 @@ from exporter.model import (
     Severity,
     Status,
 )
+from exporter.parse import filesystems, module_names
 from exporter.sizing import Size, roles, strictest
 
 # A version setting such as min_version: "5.4.0".
@@ -173,3 +175,66 @@ async def compatibility_of(
         return compatibility_result(component, verdict, release, why)
     except Exception as exc:
         return exc
+
+
+WORKSPACE_LABELS = ("gitpod.io/workload_workspace_regular", "gitpod.io/workload_workspace_headless")
+
+
+async def workspace_node(ctx: Any) -> str | None:
+    """Whether the workspace data plane is judged on this node: None for a workspace node (a
+    regular or headless workspace label); a note to add to `detail` when its labels are
+    unknown (judged, as a preflight on one machine expects); NotWorkspaceNode otherwise."""
+    try:
+        labels = await node_identity.labels(ctx, min(ctx.settings.timeout / 2, 5.0))
+    except (NotConfigured, CheckError) as exc:
+        return f"judged as a workspace node: its labels are unknown ({exc})"
+    if any(label in labels for label in WORKSPACE_LABELS):
+        return None
+    raise NotWorkspaceNode
+
+
+class NotWorkspaceNode(Exception):
+    """No workspace runs on this node: its workspace requirements are not judged."""
+
+
+def not_workspace_node(observed: str, *samples: Sample) -> Result:
+    return Result(
+        Status.SKIPPED,
+        observed,
+        Reason.NOT_WORKSPACE_NODE,
+        "no gitpod.io/workload_workspace_regular or _headless label: no workspace runs here",
+        tuple(samples),
+    )
+
+
+def with_note(result: Result, note: str | None) -> Result:
+    if not note:
+        return result
+    detail = f"{result.detail}; {note}" if result.detail else note
+    return dataclasses.replace(result, detail=detail)
+
+
+# modules.dep of a distribution kernel is about 0.5-1 MiB; 8 MiB leaves room and still bounds a
+# hostile one.
+MODULES_DEP_LIMIT = 8 << 20
+
+
+async def kernel_modules(ctx: Any, release: str) -> tuple[set[str], set[str], str]:
+    """(available modules: loaded, built in or loadable; filesystems the kernel knows; a note
+    when /lib/modules/<release> is missing)."""
+    names = module_names(await ctx.read_host("/proc/modules"), "loaded")
+    known = filesystems(await ctx.read_host("/proc/filesystems"))
+    note = ""
+    base = f"/lib/modules/{release}"
+    if ctx.host_kind(base) != "directory":
+        note = f"no {base}: only loaded modules count"
+    for name, source in (("modules.builtin", "builtin"), ("modules.dep", "dep")):
+        kind = ctx.host_kind(f"{base}/{name}")
+        if kind not in ("file", "absent"):
+            raise CheckError(Reason.IO, f"{base}/{name} is a {kind}: refused")
+        if kind == "file":
+            text = await ctx.blocking(
+                hostfs.read_text, ctx.host_root, f"{base}/{name}", MODULES_DEP_LIMIT
+            )
+            names |= module_names(text, source)
+    return names, known, note

@@ -1,0 +1,47 @@
+"""node_cgroup: which cgroup version the node runs. Gitpod's 2022 releases run on v1 and v2,
+later ones need v2: a release that needs v2 on a v1 node fails here, by `versions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter import metrics
+from exporter.config import CheckSettings, Interval
+from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
+
+REQUIREMENT = Requirement(
+    id="node_cgroup",
+    title="A cgroup version the Gitpod release supports",
+    severity=Severity.INFO,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Boot the node with the cgroup version the release needs (systemd.unified_cgroup_"
+    "hierarchy=1 for v2), or a node image that uses it by default (Ubuntu 22.04 and later).",
+)
+CGROUP = "/sys/fs/cgroup"
+HOST_PATHS = (CGROUP,)
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Interval = 600.0
+    # The versions the release runs on: 2022 releases both; later ones [2].
+    versions: list[int] = field(default_factory=lambda: [1, 2])
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    if ctx.host_kind(CGROUP) != "directory":
+        raise CheckError(Reason.MISSING, f"no {CGROUP} on the host")
+    # The unified hierarchy's root has cgroup.controllers; v1 mounts one directory per
+    # controller there instead.
+    version = 2 if ctx.host_kind(f"{CGROUP}/cgroup.controllers") == "file" else 1
+    sample = metrics.NODE_CGROUP_VERSION.sample(float(version))
+    if version not in ctx.settings.versions:
+        wanted = " or ".join(f"v{v}" for v in ctx.settings.versions)
+        return Result.failed(
+            Reason.UNSUPPORTED, f"v{version}", f"cgroup v{version}; the release needs {wanted}",
+            sample,
+        )  # fmt: skip
+    return Result.passed(f"v{version}", sample)

@@ -1,0 +1,76 @@
+"""node_kernel_features: the kernel can do what workspace networking and images need: veth
+pairs and nftables masquerading (ws-daemon's nsinsider sets up each workspace's network with
+them) and overlay (container images), each loaded, built in or loadable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter import metrics
+from exporter.checks.shared import (
+    NotWorkspaceNode,
+    kernel_modules,
+    not_workspace_node,
+    with_note,
+    workspace_node,
+)
+from exporter.config import CheckSettings, Interval
+from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.parse import ParseError
+
+REQUIREMENT = Requirement(
+    id="node_kernel_features",
+    title="Kernel features workspaces need: veth, nftables NAT and masquerade, overlay",
+    severity=Severity.CRITICAL,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Use a node image whose kernel has the modules the report lists (Ubuntu's generic "
+    "and cloud kernels have them all), or install its extra modules package.",
+)
+HOST_PATHS = ("/proc/sys/kernel/osrelease", "/proc/modules", "/proc/filesystems", "/lib/modules")
+# What must be there, and the module names that provide it (nft_chain_nat was nft_nat).
+FEATURES = {
+    "veth": ("veth",),
+    "nf_tables": ("nf_tables",),
+    "nft_chain_nat": ("nft_chain_nat", "nft_nat"),
+    "nft_masq": ("nft_masq",),
+    "overlay": ("overlay",),
+}
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: Interval = 600.0
+
+
+def kernel_release(text: str) -> str:
+    release = text.strip()
+    if not release or "/" in release or len(release) > 128:
+        raise ParseError(f"unusable kernel release {release[:40]!r}")
+    return release
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    try:
+        note = await workspace_node(ctx)
+    except NotWorkspaceNode:
+        return not_workspace_node("")
+    release = kernel_release(await ctx.read_host(HOST_PATHS[0]))
+    modules, filesystems, missing_dir = await kernel_modules(ctx, release)
+    available = modules | filesystems
+    missing = [f for f, names in FEATURES.items() if not any(n in available for n in names)]
+    sample = metrics.NODE_KERNEL_FEATURES_MISSING.sample(float(len(missing)))
+    notes = "; ".join(n for n in (missing_dir, note) if n)
+    if missing:
+        result = Result.failed(
+            Reason.MISSING,
+            f"{len(missing)} missing",
+            f"kernel {release} has none of: {', '.join(missing)} (not loaded, not built in, "
+            "no module to load)",
+            sample,
+        )
+    else:
+        result = Result.passed(f"all {len(FEATURES)} present", sample)
+    return with_note(result, notes)

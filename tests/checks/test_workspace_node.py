@@ -1,0 +1,170 @@
+"""The workspace data plane on a node, against host trees shaped like real nodes: user
+namespaces, kernel features, the fs shift method and the cgroup version; judged on workspace
+nodes only (the node's labels through the fake API), and bounded against hostile host files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_check
+from tests.hosts import Node
+from tests.servers.kube_fake import FakeKube, node
+
+CHECKS = ("node_user_namespaces", "node_kernel_features", "node_fs_shift", "node_cgroup")
+
+
+def judge(check: str, host: Node, tmp_path: Path, pool, **kw):
+    root = host.build(tmp_path / "host")
+    return run_check(check, root, pool, **kw).result
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_a_healthy_ubuntu_node_passes(check: str, tmp_path: Path, pool) -> None:
+    result = judge(check, Node(), tmp_path, pool)
+    assert result.status == "pass", result
+    if check != "node_cgroup":  # judged on every node
+        assert "judged as a workspace node: its labels are unknown" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("host", "reason", "said"),
+    [
+        (Node(max_user_namespaces=0), "unsupported", "user.max_user_namespaces is 0"),
+        (Node(unprivileged_userns_clone=0), "unsupported", "unprivileged_userns_clone is 0"),
+    ],
+    ids=["max-0", "debian-switch-off"],
+)
+def test_user_namespaces_switched_off_fail(host, reason, said, tmp_path: Path, pool) -> None:
+    result = judge("node_user_namespaces", host, tmp_path, pool)
+    assert (result.status, result.reason) == ("fail", reason), result
+    assert said in result.detail
+
+
+def test_ubuntu_24_04s_apparmor_restriction_is_named(tmp_path: Path, pool) -> None:
+    host = Node(unprivileged_userns_clone=1, apparmor_restrict_userns=1)
+    result = judge("node_user_namespaces", host, tmp_path, pool)
+    assert result.status == "pass"
+    assert "apparmor_restrict_unprivileged_userns is 1" in result.detail
+    assert "outside Gitpod's tested matrix" in result.detail
+
+
+def test_missing_kernel_features_are_listed(tmp_path: Path, pool) -> None:
+    host = Node(loaded_modules=("nf_tables",), module_files=("kernel/drivers/net/veth.ko",))
+    result = judge("node_kernel_features", host, tmp_path, pool)
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert "has none of: nft_chain_nat, nft_masq, overlay" in result.detail
+    assert result.samples[0].value == 3
+
+
+def test_built_in_counts_and_nft_nat_stands_for_nft_chain_nat(tmp_path: Path, pool) -> None:
+    host = Node(loaded_modules=(), module_files=("kernel/net/netfilter/nft_nat.ko.xz",),
+                builtin_modules=("kernel/drivers/net/veth.ko", "kernel/net/netfilter/nf_tables.ko",
+                                 "kernel/net/netfilter/nft_masq.ko",
+                                 "kernel/fs/overlayfs/overlay.ko"))  # fmt: skip
+    assert judge("node_kernel_features", host, tmp_path, pool).status == "pass"
+
+
+def test_without_lib_modules_only_loaded_modules_count(tmp_path: Path, pool) -> None:
+    result = judge("node_kernel_features", Node(module_files=None), tmp_path, pool)
+    assert (result.status, result.reason) == ("fail", "missing")
+    assert "nft_masq" in result.detail and "no /lib/modules/5.15.0-1051-gke" in result.detail
+
+
+def test_fuse_without_dev_fuse_fails(tmp_path: Path, pool) -> None:
+    result = judge("node_fs_shift", Node(dev_fuse=False), tmp_path, pool)
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert "/dev/fuse is absent" in result.detail
+
+
+def test_fuse_neither_loaded_nor_loadable_fails(tmp_path: Path, pool) -> None:
+    host = Node(loaded_modules=("veth",), module_files=())
+    result = judge("node_fs_shift", host, tmp_path, pool)
+    assert "no fuse filesystem" in result.detail and result.status == "fail"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        (Node(shiftfs_loaded=True), "pass"),
+        (Node(kernel_headers=True), "pass"),
+        (Node(), "fail"),  # neither: "cannot mount shiftfs mark"
+    ],
+    ids=["loaded", "headers", "neither"],
+)
+def test_shiftfs(host: Node, status: str, tmp_path: Path, pool) -> None:
+    result = judge("node_fs_shift", host, tmp_path, pool, method="shiftfs")
+    assert result.status == status, result
+    if status == "fail":
+        assert "no /usr/src/linux-headers-5.15.0-1051-gke" in result.detail
+
+
+def test_cgroup_v1_where_the_release_needs_v2(tmp_path: Path, pool) -> None:
+    host = Node(cgroup_v2=False)
+    assert judge("node_cgroup", host, tmp_path, pool).observed == "v1"
+    result = judge("node_cgroup", host, tmp_path / "b", pool, versions=[2])
+    assert (result.status, result.reason, result.observed) == ("fail", "unsupported", "v1")
+    assert result.samples[0].value == 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "status"),
+    [({"gitpod.io/workload_meta": "true"}, "skipped"),
+     ({"gitpod.io/workload_workspace_headless": "true"}, "fail")],
+    ids=["meta-node", "workspace-node"],
+)  # fmt: skip
+def test_judged_on_workspace_nodes_only(labels, status, kube_api: FakeKube, tmp_path: Path, pool):
+    kube_api.nodes["n1"] = node("n1", labels)
+    kc = str(kube_api.kubeconfig(tmp_path / "kc"))
+    result = judge("node_user_namespaces", Node(max_user_namespaces=0), tmp_path, pool,
+                   node_name="n1", kubeconfig=kc)  # fmt: skip
+    assert result.status == status, result
+    if status == "skipped":
+        assert result.reason == "not_workspace_node"
+        assert result.samples[0].value == 0  # the fact is still exported
+    else:
+        assert "labels are unknown" not in result.detail
+
+
+def test_hostile_module_lists_are_bounded(tmp_path: Path, pool) -> None:
+    root = Node().build(tmp_path / "host")
+    dep = root / "lib/modules/5.15.0-1051-gke/modules.dep"
+    # 50 MB, sparse: refused by size while read, never held whole.
+    with dep.open("r+b") as f:
+        f.truncate(50 << 20)
+    started = time.monotonic()
+    result = run_check("node_kernel_features", root, pool).result
+    assert (result.status, result.reason) == ("error", "io"), result
+    assert "larger than" in result.detail
+    assert time.monotonic() - started < 2
+    # A FIFO in its place is refused, not waited on.
+    dep.unlink()
+    os.mkfifo(dep)
+    result = run_check("node_kernel_features", root, pool, timeout=2.0).result
+    assert (result.status, result.reason) == ("error", "io") and "a fifo" in result.detail
+
+
+def test_a_symlink_out_of_the_host_root_is_not_followed(tmp_path: Path, pool) -> None:
+    root = Node().build(tmp_path / "host")
+    outside = tmp_path / "outside"
+    outside.write_text("0\n")
+    target = root / "proc/sys/user/max_user_namespaces"
+    target.unlink()
+    target.symlink_to(outside)  # absolute: means <root>/<tmp>/outside, which does not exist
+    result = run_check("node_user_namespaces", root, pool).result
+    assert result.status == "error", result
+
+
+def test_nothing_is_read_outside_the_declared_host_paths() -> None:
+    from tests.conftest import check_by_id
+
+    for check_id in CHECKS:
+        check = check_by_id(check_id)
+        paths = check.host_paths(check.settings_type())
+        assert paths and all(p.startswith(("/proc", "/sys", "/lib", "/dev", "/usr"))
+                             for p in paths), paths  # fmt: skip
+    assert dataclasses.is_dataclass(Node)
