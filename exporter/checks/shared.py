@@ -25,7 +25,7 @@ from exporter.model import (
     Severity,
     Status,
 )
-from exporter.parse import filesystems, module_names
+from exporter.parse import ParseError, filesystems, module_names
 from exporter.sizing import Size, roles, strictest
 
 # A version setting such as min_version: "5.4.0".
@@ -217,6 +217,14 @@ def with_note(result: Result, note: str | None) -> Result:
 # modules.dep of a distribution kernel is about 0.5-1 MiB; 8 MiB leaves room and still bounds a
 # hostile one.
 MODULES_DEP_LIMIT = 8 << 20
+
+
+async def kernel_release(ctx: Any) -> str:
+    """The running kernel's release, as the name of a directory under /lib/modules."""
+    release = (await ctx.read_host("/proc/sys/kernel/osrelease")).strip()
+    if not release or "/" in release or len(release) > 128:
+        raise ParseError(f"unusable kernel release {release[:40]!r}")
+    return release
 
 
 async def kernel_modules(ctx: Any, release: str) -> tuple[set[str], set[str], str]:

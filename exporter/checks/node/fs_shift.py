@@ -10,6 +10,7 @@ from typing import Annotated
 from exporter.checks.shared import (
     NotWorkspaceNode,
     kernel_modules,
+    kernel_release,
     not_workspace_node,
     with_note,
     workspace_node,
@@ -18,7 +19,6 @@ from exporter.config import CheckSettings, Interval, OneOf
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
-from exporter.parse import ParseError
 
 REQUIREMENT = Requirement(
     id="node_fs_shift",
@@ -54,9 +54,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         note = await workspace_node(ctx)
     except NotWorkspaceNode:
         return not_workspace_node(s.method)
-    release = (await ctx.read_host(HOST_PATHS[0])).strip()
-    if not release or "/" in release:
-        raise ParseError(f"unusable kernel release {release[:40]!r}")
+    release = await kernel_release(ctx)
     if s.method == "fuse":
         modules, filesystems, _ = await kernel_modules(ctx, release)
         problems = []

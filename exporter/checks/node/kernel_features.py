@@ -10,6 +10,7 @@ from exporter import metrics
 from exporter.checks.shared import (
     NotWorkspaceNode,
     kernel_modules,
+    kernel_release,
     not_workspace_node,
     with_note,
     workspace_node,
@@ -18,7 +19,6 @@ from exporter.config import CheckSettings, Interval
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
-from exporter.parse import ParseError
 
 REQUIREMENT = Requirement(
     id="node_kernel_features",
@@ -45,19 +45,12 @@ class Settings(CheckSettings):
     interval: Interval = 600.0
 
 
-def kernel_release(text: str) -> str:
-    release = text.strip()
-    if not release or "/" in release or len(release) > 128:
-        raise ParseError(f"unusable kernel release {release[:40]!r}")
-    return release
-
-
 async def run(ctx: CheckContext[Settings]) -> Result:
     try:
         note = await workspace_node(ctx)
     except NotWorkspaceNode:
         return not_workspace_node("")
-    release = kernel_release(await ctx.read_host(HOST_PATHS[0]))
+    release = await kernel_release(ctx)
     modules, filesystems, missing_dir = await kernel_modules(ctx, release)
     available = modules | filesystems
     missing = [f for f, names in FEATURES.items() if not any(n in available for n in names)]
