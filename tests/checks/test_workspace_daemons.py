@@ -15,7 +15,7 @@ from exporter.cli import main
 from tests import clusters
 from tests.helpers.exporter import start
 from tests.helpers.poll import until
-from tests.servers.kube_fake import FakeKube, obj
+from tests.servers.kube_fake import FakeKube, Fault, obj
 
 REQ = "cluster_workspace_daemons"
 WS_LABEL = "gitpod.io/ws-daemon_ready_ns_gitpod"
@@ -200,3 +200,12 @@ def test_a_label_removed_is_judged_through_the_watch(kube_api: FakeKube, tmp_pat
     finally:
         served.proc.terminate()
         served.proc.wait(10)
+
+
+def test_without_leave_to_list_pods_the_verdict_stands(kube_api: FakeKube, tmp_path, capsys):
+    installed(kube_api)
+    del kube_api.nodes[REGULAR]["metadata"]["labels"][WS_LABEL]
+    kube_api.faults["/api/v1/namespaces/gitpod/pods"] = Fault(status=403)
+    result = judge(kube_api, tmp_path, capsys)
+    assert (result["status"], result["reason"]) == ("fail", "not_ready"), result
+    assert f"{REGULAR} (why unknown: listing its pods is forbidden)" in result["detail"]
