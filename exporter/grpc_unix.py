@@ -46,6 +46,31 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
+def protobuf_fields(message: bytes) -> list[tuple[int, bytes]]:
+    """Every length-delimited field of a protobuf message, in order, as (number, bytes): a
+    repeated field (a map's entries) comes once per element. Other wire types are skipped."""
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(message):
+        key, pos = _varint(message, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _varint(message, pos)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            length, pos = _varint(message, pos)
+            if pos + length > len(message):
+                raise GrpcError("truncated protobuf field")
+            out.append((number, bytes(message[pos : pos + length])))
+            pos += length
+        else:
+            raise GrpcError(f"unsupported protobuf wire type {wire}")
+    if pos != len(message):
+        raise GrpcError("truncated protobuf message")
+    return out
+
+
 def protobuf_strings(message: bytes) -> dict[int, str]:
     """The length-delimited fields of a protobuf message by field number, decoded as UTF-8;
     fields of other wire types are skipped."""

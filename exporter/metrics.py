@@ -221,6 +221,12 @@ CLUSTER_NODE_POOLS_SHARED_NODES = Family(
     "Nodes that carry labels of both sides of a recommended pool split.",
     ("split",),
 )
+NODE_CONTAINERD_CRI_INFO = Family(
+    "gitpod_node_containerd_cri_info",
+    "containerd's effective CRI config as its verbose Status reports it (value 1): the "
+    "snapshotter and the registry config_path (where per-registry certificates are read).",
+    ("snapshotter", "config_path"),
+)
 NODE_MAX_USER_NAMESPACES = Family(
     "gitpod_node_max_user_namespaces",
     "user.max_user_namespaces: how many user namespaces the kernel lets be created (0: none).",

@@ -16,7 +16,7 @@ from exporter.model import Record
 from exporter.scheduler import Job, run_job
 from tests.helpers.exporter import Served, start
 from tests.hosts import Node
-from tests.servers.containerd import containerd  # noqa: F401  (fixture)
+from tests.servers.containerd import containerd, containerd_without_cri  # noqa: F401  (fixtures)
 from tests.servers.kube_fake import kube_api  # noqa: F401  (fixture)
 from tests.servers.mariadb import mariadb  # noqa: F401  (fixture)
 from tests.servers.registry import registry_server  # noqa: F401  (fixture)

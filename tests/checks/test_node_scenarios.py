@@ -25,6 +25,7 @@ HEALTHY = {
     "node_labels": ("skipped", "not_configured"),
     "node_pod_network": ("skipped", "not_configured"),
     # The workspace data plane: the host trees are Ubuntu-like in it (tests/hosts.py).
+    "node_containerd_cri": ("pass", ""),
     "node_user_namespaces": ("pass", ""),
     "node_kernel_features": ("pass", ""),
     "node_fs_shift": ("pass", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -13,7 +14,8 @@ import pytest
 
 from tests.servers.procs import require_binary, stop, wait_until
 
-# Plugins that need kernel features or a CRI set-up the test neither has nor needs.
+# The CRI plugin (for the Docker-like instance), and snapshotters that need kernel features or
+# tools the test machine does not have.
 DISABLED = [
     "io.containerd.grpc.v1.cri",
     "io.containerd.snapshotter.v1.btrfs",
@@ -30,7 +32,31 @@ class Containerd:
 
 
 @pytest.fixture(scope="session")
+def containerd_without_cri() -> Iterator[Containerd]:
+    """containerd without its CRI plugin: what Docker's own containerd is to the kubelet."""
+    with _running(DISABLED, "") as c:
+        yield c
+
+
+# The CRI plugin's set-up: its own CNI directories (empty: "cni plugin not initialized" is
+# only a status), and the registry config_path node checks read back through the CRI.
+CRI_CONFIG = """[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "{base}/cni-bin"
+  conf_dir = "{base}/cni-conf"
+"""
+
+
+@pytest.fixture(scope="session")
 def containerd() -> Iterator[Containerd]:
+    """containerd with its CRI plugin, as a Kubernetes node runs it."""
+    with _running(DISABLED[1:], CRI_CONFIG) as c:
+        yield c
+
+
+@contextlib.contextmanager
+def _running(disabled: list[str], extra: str) -> Iterator[Containerd]:
     binary = require_binary("containerd", "containerd")
     if os.geteuid() != 0:
         pytest.fail("containerd needs root to start (CI runs as root)")
@@ -41,9 +67,9 @@ def containerd() -> Iterator[Containerd]:
     config.write_text(
         "version = 2\n"
         f'root = "{base}/root"\nstate = "{base}/state"\n'
-        f"disabled_plugins = {DISABLED!r}\n".replace("'", '"')
+        f"disabled_plugins = {disabled!r}\n".replace("'", '"')
         + f'[grpc]\n  address = "{sock}"\n[ttrpc]\n  address = "{base}/t.sock"\n'
-        '[debug]\n  address = ""\n[metrics]\n  address = ""\n'
+        '[debug]\n  address = ""\n[metrics]\n  address = ""\n' + extra.format(base=base)
     )
     log = base / "containerd.log"
     with log.open("wb") as out:

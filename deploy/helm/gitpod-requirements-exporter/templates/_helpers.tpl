@@ -69,6 +69,7 @@ what the user wrote in .Values.config (which wins). */}}
   "kubernetes" (dict "namespace" .Values.gitpod.namespace)
   "checks" (dict
     "node_containerd" (dict "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd)))
+    "node_containerd_cri" (dict "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd)))
     "node_cni_calico" (dict "directory" .Values.node.hostPaths.cni)
     "cluster_cert_manager" (dict "namespace" .Values.certManager.namespace)
     "node_pod_network" (dict "service" (include "gre.node.name" .)
