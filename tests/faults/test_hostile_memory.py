@@ -63,7 +63,9 @@ def _hwm_mib(pid: int) -> float:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0.0
-    return int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1]) / 1024
+    # An exited process not yet reaped (a zombie) has no memory lines left.
+    hwm = next((ln for ln in status.splitlines() if ln.startswith("VmHWM")), "VmHWM: 0 kB")
+    return int(hwm.split()[1]) / 1024
 
 
 @pytest.fixture(scope="module", autouse=True)
