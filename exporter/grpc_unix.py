@@ -75,29 +75,11 @@ def protobuf_strings(message: bytes) -> dict[int, str]:
     """The length-delimited fields of a protobuf message by field number, decoded as UTF-8;
     fields of other wire types are skipped."""
     out: dict[int, str] = {}
-    pos = 0
-    while pos < len(message):
-        key, pos = _varint(message, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, pos = _varint(message, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = _varint(message, pos)
-            if pos + length > len(message):
-                raise GrpcError("truncated protobuf field")
-            try:
-                out[number] = message[pos : pos + length].decode()
-            except UnicodeDecodeError:
-                raise GrpcError(f"protobuf field {number} is not UTF-8") from None
-            pos += length
-        else:
-            raise GrpcError(f"unsupported protobuf wire type {wire}")
-    if pos != len(message):
-        raise GrpcError("truncated protobuf message")
+    for number, raw in protobuf_fields(message):
+        try:
+            out[number] = raw.decode()
+        except UnicodeDecodeError:
+            raise GrpcError(f"protobuf field {number} is not UTF-8") from None
     return out
 
 

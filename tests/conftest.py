@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from exporter.checks import CLUSTER_CHECKS, NODE_CHECKS
 from exporter.config import build
@@ -24,6 +25,11 @@ from tests.servers.s3 import s3  # noqa: F401  (fixture)
 from tests.servers.tls import tls_ca  # noqa: F401  (fixture)
 
 pytest_plugins: list[str] = []
+
+# Hypothesis' default 200 ms deadline per example is a timed assertion: on a loaded 2-core
+# machine it fails examples that are merely slow. Correctness only; speed is benchmarked.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 # The fast tier (scripts/test --fast, `-m "not integration"`) leaves out what needs a Debian
 # server or binary, root, a child exporter process, or waits out timeouts on purpose: tests
