@@ -21,6 +21,8 @@ SEED_LABELS = [
     WORKLOAD_WORKSPACE_HEADLESS,
 ]
 GITPOD_LABEL_PREFIX = "gitpod.io/workload_"
+# A workspace node: ws-manager's affinity asks only that one of these exists.
+WORKSPACE_LABELS = (WORKLOAD_WORKSPACE_REGULAR, WORKLOAD_WORKSPACE_HEADLESS)
 
 # What an installer config's `kind` asks of the cluster: the labels its workloads select on.
 KINDS = ("Full", "Meta", "Workspace")

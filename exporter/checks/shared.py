@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from exporter import hostfs, metrics, node_identity
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
-from exporter.gitpod import COMPATIBILITY_DOC
+from exporter.gitpod import COMPATIBILITY_DOC, WORKSPACE_LABELS
 from exporter.model import (
     CheckError,
     DependencyError,
@@ -175,9 +175,6 @@ async def compatibility_of(
         return compatibility_result(component, verdict, release, why)
     except Exception as exc:
         return exc
-
-
-WORKSPACE_LABELS = ("gitpod.io/workload_workspace_regular", "gitpod.io/workload_workspace_headless")
 
 
 async def workspace_node(ctx: Any) -> str | None:

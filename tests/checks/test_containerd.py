@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
 from pathlib import Path
 
 from tests.conftest import run_check
+from tests.helpers.process import open_sockets
 from tests.hosts import Node
 from tests.servers.grpc_fake import unix_peer
 
@@ -109,20 +109,12 @@ def test_a_ping_flood_is_refused_and_leaves_nothing_behind(tmp_path: Path, pool)
     with unix_peer(Path("/tmp") / f"gre-{tmp_path.name[:20]}.sock", "ping_flood") as p:
         (root / SOCK).parent.mkdir(parents=True)
         os.link(p, root / SOCK)
-        before = _unix_sockets()
+        before = open_sockets()
         started = time.monotonic()
         for _ in range(3):
             result = run_check("node_containerd", root, pool, timeout=2.0).result
             assert (result.status, result.reason) == ("fail", "protocol"), result
             assert "control frames" in result.detail
         elapsed = time.monotonic() - started
-        assert _unix_sockets() <= before
+        assert open_sockets() <= before
     assert elapsed < 3
-
-
-def _unix_sockets() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the listing's own fd is gone by now
-            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
-    return count

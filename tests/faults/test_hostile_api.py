@@ -4,7 +4,6 @@ the check's timeout and report it, and their memory is not what the server decid
 from __future__ import annotations
 
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -12,13 +11,10 @@ import pytest
 
 from exporter.cli import main
 from tests.conftest import run_check
+from tests.helpers.process import peak_rss_mib
 from tests.hosts import Node
 from tests.servers.kube_fake import FakeKube, Fault, node
 from tests.servers.realistic_nodes import realistic_node
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @pytest.mark.parametrize(
@@ -34,13 +30,13 @@ def test_the_node_roles_own_get(tmp_path: Path, pool, kube_api: FakeKube, fault,
     kube_api.nodes["n1"] = node("n1", {"gitpod.io/workload_meta": "true"})
     kube_api.faults["/api/v1/nodes/n1"] = fault
     kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
-    before, started = _peak_rss_mib(), time.monotonic()
+    before, started = peak_rss_mib(), time.monotonic()
     result = run_check("node_labels", Node().build(tmp_path / "h"), pool, "n1", str(kc),
                        timeout=2.0, interval=60.0).result  # fmt: skip
     assert (result.status, result.reason) == ("error", reason), result
     assert said in result.detail
     assert time.monotonic() - started < 4
-    assert _peak_rss_mib() - before < 64
+    assert peak_rss_mib() - before < 64
 
 
 @pytest.mark.parametrize(
@@ -53,13 +49,13 @@ def test_the_cluster_roles_get(kube_api: FakeKube, tmp_path: Path, capsys, fault
     kc = kube_api.kubeconfig(tmp_path / "kc")
     cfg = tmp_path / "config.yaml"
     cfg.write_text("checks:\n  cluster_kubernetes_version:\n    timeout: 3s\n")
-    before, started = _peak_rss_mib(), time.monotonic()
+    before, started = peak_rss_mib(), time.monotonic()
     main(["check", "--role", "cluster", "--kubeconfig", str(kc), "--config", str(cfg),
           "--output", "json", "--only", "cluster_kubernetes_version"])  # fmt: skip
     (result,) = json.loads(capsys.readouterr().out)["results"]
     assert (result["status"], result["reason"]) == ("error", reason), result
     assert time.monotonic() - started < 6
-    assert _peak_rss_mib() - before < 128
+    assert peak_rss_mib() - before < 128
 
 
 def _nodes_runtime(kube_api: FakeKube, tmp_path: Path, capsys, page_size: int) -> dict:
@@ -89,8 +85,8 @@ def test_a_list_that_ignores_limit_is_refused(kube_api: FakeKube, tmp_path: Path
         kube_api.put_node(realistic_node(i))
     kube_api.cache_node_json = True
     kube_api.ignore_limit = True
-    before = _peak_rss_mib()
+    before = peak_rss_mib()
     result = _nodes_runtime(kube_api, tmp_path, capsys, 500)
     assert (result["status"], result["reason"]) == ("error", "protocol"), result
     assert "over 16 MiB: refused" in result["detail"]
-    assert _peak_rss_mib() - before < 64
+    assert peak_rss_mib() - before < 64

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import resource
 import shutil
 import socket
@@ -23,6 +22,7 @@ import yaml
 
 from tests.helpers.exporter import EXE, Served, start
 from tests.helpers.poll import until
+from tests.helpers.process import open_sockets
 
 USER, PASSWORD = "prometheus", "scrape-secret"
 
@@ -318,14 +318,6 @@ def test_fd_exhaustion_neither_kills_nor_floods_the_log() -> None:
     assert len(logs.splitlines()) < 100 and "Traceback" not in logs
 
 
-def _sockets(served: Served) -> int:
-    count = 0
-    for fd in Path(f"/proc/{served.proc.pid}/fd").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # closed while we look
-            count += os.readlink(fd).startswith("socket:")
-    return count
-
-
 @pytest.mark.parametrize(("guarded", "heads"), [(40, 120), (None, 600)], indirect=["guarded"],
                          ids=["cap-40", "default-cap"])  # fmt: skip
 def test_unfinished_heads_at_the_cap_never_cost_a_scrape(guarded: Served, heads: int) -> None:
@@ -340,7 +332,11 @@ def test_unfinished_heads_at_the_cap_never_cost_a_scrape(guarded: Served, heads:
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         held.append(s)
     try:
-        until(lambda: _sockets(guarded) > cap, 10, "the cap's worth of unfinished heads held")
+        until(
+            lambda: open_sockets(guarded.proc.pid) > cap,
+            10,
+            "the cap's worth of unfinished heads held",
+        )
 
         async def scrapes() -> list[tuple[int, float]]:
             return [await _scrape(port, auth_header(USER, PASSWORD)) for _ in range(10)]
@@ -364,7 +360,7 @@ def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(
     header = auth_header(USER, PASSWORD).encode()
     request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: " + header + b"\r\n\r\n"
     assert asyncio.run(_scrape(port, header.decode()))[0] == 200  # the password remembered
-    baseline = _sockets(guarded)
+    baseline = open_sockets(guarded.proc.pid)
     readers = []
     for _ in range(clients):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -384,9 +380,11 @@ def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(
 
         for code, took in asyncio.run(scrapes()):
             assert code == 200 and took < 1.0, (code, took)
-        assert _sockets(guarded) >= baseline + len(readers) - 1  # held, answers pending
+        assert (
+            open_sockets(guarded.proc.pid) >= baseline + len(readers) - 1
+        )  # held, answers pending
         # Dropped at the write deadline, not kept open to flush what nobody reads.
-        until(lambda: _sockets(guarded) <= baseline, 20, "the non-readers dropped")
+        until(lambda: open_sockets(guarded.proc.pid) <= baseline, 20, "the non-readers dropped")
     finally:
         for s in readers:
             s.close()

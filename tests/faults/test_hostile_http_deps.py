@@ -4,18 +4,16 @@ the requirement fails with reason protocol, and memory stays where it was."""
 
 from __future__ import annotations
 
-import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
 
 from tests.conftest import run_component
+from tests.helpers.process import peak_rss_mib
 from tests.servers.tls import ca_file, leaf, server_context, serving
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def endless(prefix: bytes) -> web.Application:
@@ -36,7 +34,7 @@ def endless(prefix: bytes) -> web.Application:
 
 
 def test_an_scm_streaming_json_forever_fails(tmp_path: Path, tls_ca, pool) -> None:
-    before, started = _peak_rss_mib(), time.monotonic()
+    before, started = peak_rss_mib(), time.monotonic()
     with serving(endless(b'{"current_user_url": ['), server_context(leaf(tls_ca, "127.0.0.1"))) \
             as port:  # fmt: skip
         records = run_component(
@@ -49,11 +47,13 @@ def test_an_scm_streaming_json_forever_fails(tmp_path: Path, tls_ca, pool) -> No
     assert (result.status, result.reason) == ("fail", "protocol"), result
     assert "over 1024 KiB: refused" in result.detail
     assert time.monotonic() - started < 10
-    assert _peak_rss_mib() - before < 64
+    assert peak_rss_mib() - before < 64
 
 
-def test_a_token_service_streaming_forever_fails(pool, monkeypatch) -> None:
-    monkeypatch.setenv("GRE_TEST_REG_PW", "pw-not-echoed-1")
+@contextmanager
+def endless_registry() -> Iterator[int]:
+    """A registry whose Bearer challenge names a token service that streams its token for
+    ever; yields the registry's port."""
     with serving(endless(b'{"token": "')) as token_port:
 
         async def v2(request: web.Request) -> web.Response:
@@ -62,24 +62,30 @@ def test_a_token_service_streaming_forever_fails(pool, monkeypatch) -> None:
 
         app = web.Application()
         app.router.add_get("/v2/", v2)
-        before = _peak_rss_mib()
         with serving(app) as port:
-            records = run_component(
-                "cluster_registry",
-                {"url": f"http://127.0.0.1:{port}", "username": "gitpod", "timeout": 10,
-                 "password": {"env": "GRE_TEST_REG_PW"}},
-                pool,
-            )  # fmt: skip
+            yield port
+
+
+def test_a_token_service_streaming_forever_fails(pool, monkeypatch) -> None:
+    monkeypatch.setenv("GRE_TEST_REG_PW", "pw-not-echoed-1")
+    before = peak_rss_mib()
+    with endless_registry() as port:
+        records = run_component(
+            "cluster_registry",
+            {"url": f"http://127.0.0.1:{port}", "username": "gitpod", "timeout": 10,
+             "password": {"env": "GRE_TEST_REG_PW"}},
+            pool,
+        )  # fmt: skip
     result = records["cluster_registry"].result
     assert (result.status, result.reason) == ("fail", "protocol"), result
     assert "the token service: the answer is over 1024 KiB" in result.detail
-    assert _peak_rss_mib() - before < 64
+    assert peak_rss_mib() - before < 64
 
 
 def test_an_s3_endpoint_streaming_xml_forever_fails(pool, monkeypatch) -> None:
     monkeypatch.setenv("GRE_TEST_S3_KEY", "s3-key")
     key = {"env": "GRE_TEST_S3_KEY"}
-    before, started = _peak_rss_mib(), time.monotonic()
+    before, started = peak_rss_mib(), time.monotonic()
     with serving(endless(b"<?xml version='1.0'?><ListAllMyBucketsResult><Buckets>")) as port:
         records = run_component(
             "cluster_storage",
@@ -91,7 +97,7 @@ def test_an_s3_endpoint_streaming_xml_forever_fails(pool, monkeypatch) -> None:
     assert (result.status, result.reason) == ("fail", "protocol"), result
     assert "S3: the answer is over 8 MiB: refused" in result.detail
     assert time.monotonic() - started < 10
-    assert _peak_rss_mib() - before < 64
+    assert peak_rss_mib() - before < 64
 
 
 def test_an_s3_redirect_to_another_origin_is_reported_not_followed(pool, monkeypatch) -> None:

@@ -11,14 +11,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.faults.test_hostile_http_deps import endless
+from tests.faults.test_hostile_http_deps import endless, endless_registry
 from tests.faults.test_hostile_mysql import greeting_server
 from tests.helpers.exporter import EXE, start
 from tests.servers.kube_fake import FakeKube, Fault, node
@@ -87,20 +85,6 @@ def _judge(case: str, role: str, results: dict[str, dict], req: str, reason: str
     assert took < 15
 
 
-@contextmanager
-def _endless_registry() -> Iterator[int]:
-    with serving(endless(b'{"token": "')) as token_port:
-
-        async def v2(request: web.Request) -> web.Response:
-            realm = f'Bearer realm="http://127.0.0.1:{token_port}/token",service="reg"'
-            return web.Response(status=401, headers={"WWW-Authenticate": realm})
-
-        app = web.Application()
-        app.router.add_get("/v2/", v2)
-        with serving(app) as port:
-            yield port
-
-
 def test_cluster_role_dependencies(tmp_path: Path, tls_ca) -> None:
     env = {"GRE_TEST_PW": "pw-endless-1"}
     pw = {"env": "GRE_TEST_PW"}
@@ -112,7 +96,7 @@ def test_cluster_role_dependencies(tmp_path: Path, tls_ca) -> None:
                        lambda: serving(endless(b"<?xml version='1.0'?><ListAllMyBucketsResult>")),
                        lambda p: {"endpoint": f"http://127.0.0.1:{p}",
                                   "access_key_id": pw, "secret_access_key": pw}),
-        "registry token": ("cluster_registry", _endless_registry,
+        "registry token": ("cluster_registry", endless_registry,
                            lambda p: {"url": f"http://127.0.0.1:{p}", "username": "gitpod",
                                       "password": pw}),
         "scm api root": ("cluster_scm",
@@ -163,7 +147,7 @@ def test_served_among_endless_dependencies(tmp_path: Path, tls_ca) -> None:
     with (
         greeting_server("endless") as mysql,
         serving(endless(b"<?xml version='1.0'?><ListAllMyBucketsResult>")) as s3,
-        _endless_registry() as registry,
+        endless_registry() as registry,
         serving(
             endless(b'{"current_user_url": ['), server_context(leaf(tls_ca, "127.0.0.1"))
         ) as scm,

@@ -4,7 +4,6 @@ refuses, the server never reads the password, and the requirement fails with rea
 
 from __future__ import annotations
 
-import resource
 import socket
 import struct
 import threading
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.conftest import run_component
+from tests.helpers.process import peak_rss_mib
 
 PASSWORD = "never-on-the-wire-4f2a"
 CAPS = 0x0001 | 0x0008 | 0x0200 | 0x8000 | 0x80000  # long pw, db, 4.1, secure, plugin auth
@@ -131,17 +131,13 @@ def greeting_server(how: str) -> Iterator[int]:
         thread.join(10)
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 @pytest.mark.parametrize(
     ("how", "reason", "said"),
     [("endless", "protocol", "a packet over 1 MiB: refused"),
      ("dribbled", "timeout", "still arriving at the deadline")],
 )  # fmt: skip
 def test_a_greeting_that_never_ends_is_cut_off(how, reason, said, pool) -> None:
-    before, started = _peak_rss_mib(), time.monotonic()
+    before, started = peak_rss_mib(), time.monotonic()
     with greeting_server(how) as port:
         records = run_component(
             "cluster_database", {"host": "127.0.0.1", "port": port, "timeout": 3}, pool
@@ -151,4 +147,4 @@ def test_a_greeting_that_never_ends_is_cut_off(how, reason, said, pool) -> None:
     assert said in result.detail
     # read_timeout alone would let a byte every 0.3 s go on for the greeting's 80 bytes (24 s).
     assert time.monotonic() - started < 5
-    assert _peak_rss_mib() - before < 32
+    assert peak_rss_mib() - before < 32

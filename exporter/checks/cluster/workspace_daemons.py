@@ -14,11 +14,7 @@ from typing import Annotated, Any
 from exporter import metrics
 from exporter.config import CheckSettings, Duration, Max, Min
 from exporter.context import CheckContext
-from exporter.gitpod import (
-    GITPOD_REQUIREMENTS_DOC,
-    WORKLOAD_WORKSPACE_HEADLESS,
-    WORKLOAD_WORKSPACE_REGULAR,
-)
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS
 from exporter.kube import KubeError, NodeFacts, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -34,7 +30,6 @@ REQUIREMENT = Requirement(
 )
 
 DAEMONS = ("ws-daemon", "registry-facade")
-WORKSPACE_LABELS = (WORKLOAD_WORKSPACE_REGULAR, WORKLOAD_WORKSPACE_HEADLESS)
 
 
 @dataclass(frozen=True)
@@ -51,7 +46,6 @@ def ready_label(daemon: str, namespace: str) -> str:
 
 
 def is_workspace_node(node: NodeFacts) -> bool:
-    # ws-manager's affinity asks only that the label exists.
     return any(label in node.labels for label in WORKSPACE_LABELS)
 
 

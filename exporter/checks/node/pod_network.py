@@ -16,11 +16,10 @@ import os
 import ssl
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from exporter import metrics
+from exporter import kubelite, metrics
 from exporter.config import CheckSettings, Duration, Interval, Max, Min, OneOf
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -38,7 +37,6 @@ REQUIREMENT = Requirement(
     "MTU, and NetworkPolicies in the exporter's namespace.",
 )
 
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 RESULTS = ("success", "timeout", "refused", "error")
 # Upper bounds of the round-trip histogram: a pod network answers in well under 10 ms; seconds
 # mean something queues or retransmits.
@@ -79,7 +77,7 @@ def _namespace(s: Settings) -> str:
     if os.environ.get("POD_NAMESPACE"):
         return os.environ["POD_NAMESPACE"]
     try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text()[:253].strip()
+        return (kubelite.SERVICE_ACCOUNT / "namespace").read_text()[:253].strip()
     except OSError:
         return ""
 
