@@ -20,6 +20,7 @@ from exporter import safeyaml
 from exporter.parse import ParseError
 
 T = typing.TypeVar("T")
+S = typing.TypeVar("S", bound="CheckSettings")
 
 
 class ConfigError(Exception):
@@ -360,6 +361,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             _convert(k, key_tp, f"{path}.{k}"): _convert(v, value_tp, f"{path}.{k}")
             for k, v in value.items()
         }
+    elif dataclasses.is_dataclass(tp) and isinstance(value, tp):
+        out = value  # derived by a check from the installation (a SecretValue), not read
     elif dataclasses.is_dataclass(tp):
         out = build(tp, value, path)  # type: ignore[arg-type]
     else:  # pragma: no cover - a settings class used a type this loader does not know
@@ -420,6 +423,28 @@ def build(cls: type[T], data: Any, path: str) -> T:
             f"expected at most the interval ({obj.interval:g}s), got {obj.timeout:g}s",
         )
     return obj
+
+
+def with_derived(settings: S, values: typing.Mapping[str, Any], origin: str) -> S:
+    """`settings` with the values a check derived from the Gitpod installation, each held to
+    the same types and constraints as the config file's: a bad port in a Secret is the same
+    error as a bad port in the file, named by where it came from."""
+    cls = type(settings)
+    hints = typing.get_type_hints(cls, include_extras=True)
+    errors: list[ConfigError] = []
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in hints:  # pragma: no cover - a check deriving a field it does not have
+            raise TypeError(f"{cls.__qualname__} has no setting {key}")
+        before = len(errors)
+        out = _collecting(errors, _convert, value, hints[key], f"{origin}: {key}")
+        if len(errors) == before:
+            converted[key] = out
+    _raise_all(errors)
+    try:
+        return dataclasses.replace(settings, **converted)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc.path}".rstrip(": "), exc.message) from None
 
 
 def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSettings]]) -> Config:

@@ -143,7 +143,11 @@ class Check:
       returns a mapping of requirement id to Result);
     - `requirement_for(id, settings)`: for a check whose requirements are learnt at run time
       (one per Secret the Gitpod config references, the labels the installation's kind
-      needs): the Requirement of an id its run returned.
+      needs): the Requirement of an id its run returned;
+    - `from_installation(inst, settings, timeout)`: the settings the Gitpod installation
+      states for it ((values, origin) or None), validated as the config file's are, and
+      `INSTALLATION_TARGETS`, the settings that, set in the config file, make it configured
+      by hand (the installation is then not consulted for it).
     Exceptions are the scheduler's business (scheduler.result_of), never the check's.
     """
 
@@ -155,6 +159,8 @@ class Check:
     derive_host_paths: Callable[[Any], tuple[str, ...]] | None = None
     fixed_host_paths: tuple[str, ...] = ()
     requirement_for: Callable[[str, Any], Requirement] | None = None
+    from_installation: Callable[[Any, Any, float], Awaitable[Any]] | None = None
+    installation_targets: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, module: ModuleType) -> Check:
@@ -176,6 +182,8 @@ class Check:
             derive_host_paths=getattr(module, "host_paths", None),
             fixed_host_paths=tuple(getattr(module, "HOST_PATHS", ())),
             requirement_for=getattr(module, "requirement_for", None),
+            from_installation=getattr(module, "from_installation", None),
+            installation_targets=frozenset(getattr(module, "INSTALLATION_TARGETS", ())),
         )
 
     @property

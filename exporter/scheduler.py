@@ -92,10 +92,15 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
     outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):
-            if ctx.installation is not None:
+            derive = job.check.from_installation
+            if ctx.installation is not None and derive is not None:
                 try:
                     settings, origin = await ctx.installation.settings_for(
-                        job.check.id, ctx.settings, ctx.explicit, ctx.settings.timeout
+                        derive,
+                        job.check.installation_targets,
+                        ctx.settings,
+                        ctx.explicit,
+                        ctx.settings.timeout,
                     )
                     ctx = dataclasses.replace(ctx, settings=settings)
                 except NotConfigured as exc:

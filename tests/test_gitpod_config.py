@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from exporter.installation.derive import docker_credentials, provider_of
+from exporter.installation.content import docker_credentials, provider_of
 from exporter.installation.gitpod_config import parse
 from exporter.model import CheckError, Reason, Requirement, Scope, Severity
 from exporter.parse import ParseError

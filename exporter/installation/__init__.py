@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from exporter import safeyaml
 from exporter.compat import Matrix, Release
-from exporter.config import CheckSettings, GitpodSettings
+from exporter.config import CheckSettings, GitpodSettings, SecretValue, with_derived
 from exporter.installation.gitpod_config import GitpodConfig, parse
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.parse import ParseError
@@ -24,6 +23,12 @@ from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
     from exporter.kube import Kube
+
+S = TypeVar("S", bound=CheckSettings)
+# What a check's `from_installation(inst, settings, timeout)` returns: (settings fields, the
+# origin to note) or None when the installation states nothing for it.
+Derived = tuple[dict[str, Any], str] | None
+Deriver = Callable[["Installation", Any, float], Awaitable[Derived]]
 
 # RBAC for reading the installation: the chart's Role gitpod-requirements-installation
 # (templates/rbac-installation.yaml), in the plain manifests deploy/gitpod-rbac.
@@ -181,6 +186,10 @@ class Installation:
             raise
         return decode_secret(obj, name)
 
+    async def secret_value(self, name: str, key: str, timeout: float) -> SecretValue:
+        """A credential from a Secret, as a setting that names where it came from."""
+        return SecretValue(await self.secret_text(name, key, timeout), f"Secret {name} key {key}")
+
     async def secret_text(self, name: str, key: str, timeout: float) -> str:
         data = await self.secret(name, timeout)
         if key not in data:
@@ -216,18 +225,35 @@ class Installation:
         suffix = f".{self.settings.cluster_domain}" if self.settings.cluster_domain else ""
         return f"{name}.{self.namespace}.svc{suffix}", port
 
-    # --- settings ----------------------------------------------------------------------
-    async def settings_for(
-        self, check_id: str, settings: CheckSettings, explicit: frozenset[str], timeout: float
-    ) -> tuple[CheckSettings, str]:
-        """The check's settings with what the installation states filled in where the config
-        file is silent, and a note naming the origin ("" when nothing was derived)."""
-        from exporter.installation.derive import DERIVERS, TARGETS
+    # --- what checks derive from it ----------------------------------------------------
+    async def stated(self, timeout: float) -> tuple[GitpodConfig, str]:
+        """The installer config and where it was read, for a check's `from_installation`.
+        NotConfigured, naming why, when there is none or it cannot be read: the check then
+        goes by its own settings and says so (cluster_gitpod_config judges the config)."""
+        try:
+            loaded = await self.config(timeout)
+        except (CheckError, ParseError) as exc:
+            raise NotConfigured(f"its config cannot be read: {exc}") from None
+        return loaded.config, loaded.origin
 
-        derive = DERIVERS.get(check_id)
-        if derive is None or not settings.enabled:
-            return settings, ""
-        if explicit & TARGETS.get(check_id, frozenset()):
+    async def custom_ca(self, cfg: GitpodConfig, timeout: float) -> str:
+        """customCACert's PEM ('' when the installation sets none)."""
+        if not cfg.custom_ca:
+            return ""
+        return await self.secret_text(cfg.custom_ca, "ca.crt", timeout)
+
+    async def settings_for(
+        self,
+        derive: Deriver,
+        targets: frozenset[str],
+        settings: S,
+        explicit: frozenset[str],
+        timeout: float,
+    ) -> tuple[S, str]:
+        """The check's settings with what its `derive` hook reads from the installation filled
+        in where the config file is silent, validated as the file's are, and a note naming the
+        origin ("" when nothing was derived)."""
+        if not settings.enabled or explicit & targets:
             # The config file names this component's target: it is configured by hand, and
             # the installation is not consulted for it (nor its Secrets read).
             return settings, ""
@@ -238,7 +264,12 @@ class Installation:
         used = {k: v for k, v in values.items() if k not in explicit}
         if not used:
             return settings, ""
-        return dataclasses.replace(settings, **used), origin
+        return with_derived(settings, used, origin), origin
+
+
+def stated_origin(where: str, what: str) -> str:
+    """The note a derived setting carries: what of the installation it came from, and where."""
+    return f"from Gitpod config: {what}" + (f" ({where})" if where else "")
 
 
 def _installed_version(versions: Any) -> str:

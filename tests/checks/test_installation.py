@@ -5,6 +5,7 @@ external with htpasswd), a TLS proxy, an SCM and a DNS server, all on 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -221,6 +222,21 @@ def test_a_secret_without_encryption_keys_fails_by_name(stack, capsys) -> None:
     assert (r["status"], r["reason"]) == ("fail", "missing")
     assert "lacks encryptionKeys" in r["detail"]
     assert rc == 1
+
+
+@pytest.mark.parametrize(("port", "expected"), [
+    ("70000", "expected a value of at most 65535, got 70000"),
+    ("db", "expected an integer, got 'db'"),
+])  # fmt: skip
+def test_a_derived_setting_is_validated_as_the_config_files(stack, capsys, port, expected) -> None:
+    stack.external()
+    stack.fake.secrets["gitpod/database"]["data"]["port"] = base64.b64encode(port.encode()).decode()
+    _, results = stack.check(capsys)
+    r = results["cluster_database"]
+    assert (r["status"], r["reason"]) == ("error", "config")
+    # Named by where the value came from, then the field, as a bad file names its field.
+    assert "Secret database" in r["detail"] and f"port: {expected}" in r["detail"], r["detail"]
+    assert verdicts(results)["cluster_storage"] == PASS
 
 
 def test_certificate_without_workspace_wildcard_fails(stack, capsys) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from exporter import compat, httpcheck, metrics
 from exporter.checks.shared import (
@@ -18,6 +18,7 @@ from exporter.checks.shared import (
 from exporter.config import CheckSettings, Max, Min, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
     DependencyError,
     NotConfigured,
@@ -242,3 +243,42 @@ async def _floor(ctx: CheckContext[Settings]) -> Result:
             *samples,
         )
     return Result.passed(version, *samples, detail=note)
+
+
+# The settings that name its target: when the config file sets one, the installation is
+# not consulted.
+INSTALLATION_TARGETS = frozenset({"host"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    values: dict[str, Any] = {"database": "gitpod"}
+    if cfg.database == "external":
+        name = cfg.database_secret
+        data = await inst.secret(name, timeout)
+        port_text = data.get("port", b"3306").decode("utf-8", "replace").strip()
+        values.update(
+            host=await inst.secret_text(name, "host", timeout),
+            # Held to Settings.port's range by with_derived, as the config file's port is.
+            port=int(port_text) if port_text.isdigit() else port_text[:16],
+            user=await inst.secret_text(name, "username", timeout),
+            password=await inst.secret_value(name, "password", timeout),
+        )
+        what = f"database.external, Secret {name}"
+    else:
+        service, name = ("cloudsqlproxy", cfg.database_secret) if cfg.database == "cloudsql" \
+            else ("db", "mysql")  # fmt: skip
+        host, port = inst.service(service, 3306)
+        values.update(
+            host=host,
+            port=port,
+            user=await inst.secret_text(name, "username", timeout),
+            password=await inst.secret_value(name, "password", timeout),
+        )
+        what = f"database.{'cloudSQL' if service == 'cloudsqlproxy' else 'inCluster'}, " \
+            f"Service {service}, Secret {name}"  # fmt: skip
+    if cfg.database_ca_secret:
+        values.update(tls=True, ca_pem=await inst.secret_text(cfg.database_ca_secret, "ca.crt",
+                                                               timeout))  # fmt: skip
+        what += f", CA from Secret {cfg.database_ca_secret}"
+    return values, stated_origin(where, what)

@@ -3,15 +3,18 @@ expected (LoadBalancer) addresses when they are configured."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from exporter import metrics
 from exporter.checks.shared import client_timeout, probe_names
 from exporter.config import CheckSettings, Max, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
     DependencyError,
     NotConfigured,
@@ -115,3 +118,61 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             *samples,
         )
     return Result.passed(observed, *samples)
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    values: dict[str, Any] = {}
+    what, unread = [], []
+    try:
+        cfg, where = await inst.stated(timeout)
+        if cfg.domain:
+            values.update(domain=cfg.domain, workspace_prefix=cfg.workspace_prefix)
+            what.append(stated_origin(where, "domain"))
+    except NotConfigured as exc:
+        unread.append(str(exc))
+    try:
+        addresses = await proxy_addresses(inst, timeout)
+    except NotConfigured as exc:
+        # No API: the addresses the config file lists are expected, or any answer.
+        addresses = []
+        unread.append(str(exc))
+    if addresses:
+        values["addresses"] = addresses
+        what.append(f"expected addresses from Service {inst.namespace}/proxy")
+    if values:
+        return values, "; ".join(what)
+    if unread:
+        raise NotConfigured("; ".join(dict.fromkeys(unread)))
+    return None
+
+
+async def proxy_addresses(inst: Installation, timeout: float) -> list[str]:
+    """The proxy Service's LoadBalancer addresses, hostnames resolved (an ELB's name)."""
+    if inst.kube is None:
+        return []
+    from exporter.kube import KubeError
+
+    try:
+        svc = await inst.proxy_service(timeout)
+    except KubeError as exc:
+        if exc.status != 403:
+            raise
+        svc = None  # cluster_proxy_service reports it
+    if svc is None:
+        return []  # DNS then accepts any answer
+    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    found: list[str] = []
+    loop = asyncio.get_running_loop()
+    for entry in ingress if isinstance(ingress, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("ip"):
+            found.append(str(entry["ip"]))
+        elif entry.get("hostname"):
+            try:
+                infos = await loop.getaddrinfo(str(entry["hostname"]), None,
+                                               type=socket.SOCK_STREAM)  # fmt: skip
+            except OSError:
+                continue
+            found += [str(info[4][0]) for info in infos]
+    return list(dict.fromkeys(found))

@@ -13,7 +13,8 @@ from typing import Annotated
 from exporter import metrics
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
-from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS, labels_for_kind
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import first
 
@@ -79,3 +80,13 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
                 Reason.MISSING, observed, f"no node carries {label}={s.value}", sample
             )
     return results
+
+
+# The settings that name its target: when the config file sets one, the installation is
+# not consulted.
+INSTALLATION_TARGETS = frozenset({"labels"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    return {"labels": labels_for_kind(cfg.kind)}, stated_origin(where, f"kind {cfg.kind}")

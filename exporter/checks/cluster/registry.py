@@ -7,15 +7,18 @@ import base64
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from exporter import compat, httpcheck, metrics
 from exporter.checks.shared import client_timeout, compatibility_of, compatibility_requirement
-from exporter.config import CheckSettings, Secret
+from exporter.config import CheckSettings, Secret, SecretValue
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
+from exporter.installation.content import docker_credentials, host_of
 from exporter.model import (
+    CheckError,
     DependencyError,
     NotConfigured,
     Reason,
@@ -268,3 +271,44 @@ async def _v2(ctx: CheckContext[Settings]) -> Result:
     auth = client.auth.get("Authorization", "").split(" ")[0].lower() or "anonymous"
     observed = f"V2 ({auth})" + (", push ok" if s.push_check else "")
     return Result.passed(observed, sample, detail=pushed)
+
+
+# The settings that name its target: when the config file sets one, the installation is
+# not consulted.
+INSTALLATION_TARGETS = frozenset({"url"})
+
+
+# The in-cluster registry's certificate is issued by Gitpod's own CA into this Secret.
+REGISTRY_CERTS_SECRET = "builtin-registry-certs"
+REGISTRY_AUTH_SECRET = "builtin-registry-auth"
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    values: dict[str, Any] = {}
+    if cfg.registry == "external":
+        url = cfg.registry_url if "://" in cfg.registry_url else f"https://{cfg.registry_url}"
+        name, hosts = cfg.registry_secret, [host_of(url)]
+        what = f"containerRegistry.external, Secret {name}"
+    else:
+        host, port = inst.service("registry", 443)
+        url = f"https://{host}:{port}"
+        name, hosts = REGISTRY_AUTH_SECRET, [f"registry.{cfg.domain}", host_of(url)]
+        what = f"containerRegistry.inCluster, Service registry, Secret {name}"
+        try:
+            values["ca_pem"] = await inst.secret_text(REGISTRY_CERTS_SECRET, "ca.crt", timeout)
+            what += f", CA from Secret {REGISTRY_CERTS_SECRET}"
+        except CheckError as exc:
+            if exc.reason is not Reason.NOT_FOUND:
+                raise
+    values["url"] = url
+    data = await inst.secret(name, timeout)
+    if ".dockerconfigjson" not in data:
+        raise CheckError(Reason.CONFIG, f"Secret {name} has no key .dockerconfigjson")
+    for host in hosts:
+        creds = docker_credentials(data[".dockerconfigjson"], host, name)
+        if creds:
+            values["username"] = creds[0]
+            values["password"] = SecretValue(creds[1], f"Secret {name} .dockerconfigjson")
+            break
+    return values, stated_origin(where, what)

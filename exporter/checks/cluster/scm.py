@@ -11,6 +11,8 @@ from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, ConfigError, Max, Min, OneOf, Pattern
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
+from exporter.installation.content import provider_of
 from exporter.model import (
     DependencyError,
     NotConfigured,
@@ -125,3 +127,27 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             *samples,
         )
     return Result.passed(first(ok, 5), *samples, detail=skipped.removeprefix("; "))
+
+
+# The settings that name its target: when the config file sets one, the installation is
+# not consulted.
+INSTALLATION_TARGETS = frozenset({"providers"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    if not cfg.auth_providers:
+        return None
+    ca = await inst.custom_ca(cfg, timeout)
+    providers = []
+    # One Secret read per provider the check will probe, not per provider listed.
+    limit = s.max_providers
+    for name in cfg.auth_providers[:limit]:
+        fields = provider_of(await inst.secret_text(name, "provider", timeout), name)
+        # As the config file would list it: validated the same way (with_derived).
+        providers.append({**fields, "ca_pem": ca})
+    listed = cfg.auth_providers
+    what = f"authProviders, Secrets {first(list(listed[:limit]), 5)}"
+    if len(listed) > limit:
+        what += f" ({len(listed) - limit} more not read: max_providers {limit})"
+    return {"providers": providers}, stated_origin(where, what + (", customCACert" if ca else ""))

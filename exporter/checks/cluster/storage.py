@@ -14,6 +14,7 @@ from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
     DependencyError,
     NotConfigured,
@@ -205,3 +206,38 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.passed("buckets listed", *samples, detail=f"{s.endpoint}: keys accepted")
     observed = "bucket present" + (", round trip ok" if s.round_trip else "")
     return Result.passed(observed, *samples, detail=f"{s.endpoint or 'AWS S3'} bucket {s.bucket}")
+
+
+# The settings that name its target: when the config file sets one, the installation is
+# not consulted.
+INSTALLATION_TARGETS = frozenset({"bucket", "endpoint"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    if cfg.storage == "in_cluster":
+        host, port = inst.service("minio", 9000)
+        values = {
+            "endpoint": f"http://{host}:{port}",
+            "region": "local",
+            "bucket": "",
+            "addressing_style": "path",
+            "access_key_id": await inst.secret_value("minio", "root-user", timeout),
+            "secret_access_key": await inst.secret_value("minio", "root-password", timeout),
+        }
+        return values, stated_origin(where, "objectStorage.inCluster, Service minio, Secret minio")
+    if cfg.storage == "s3":
+        endpoint = cfg.storage_endpoint
+        if endpoint and "://" not in endpoint:
+            endpoint = ("http://" if cfg.storage_insecure else "https://") + endpoint
+        name = cfg.storage_secret
+        values = {
+            "endpoint": endpoint,
+            "bucket": cfg.storage_bucket,
+            "region": cfg.region,
+            "access_key_id": await inst.secret_value(name, "accessKeyId", timeout),
+            "secret_access_key": await inst.secret_value(name, "secretAccessKey", timeout),
+        }
+        return values, stated_origin(where, f"objectStorage.s3, Secret {name}")
+    raise NotConfigured(f"the installation uses {cfg.storage} object storage, which "
+                        "cluster_storage (S3 and MinIO) does not judge")  # fmt: skip

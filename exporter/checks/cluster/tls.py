@@ -15,6 +15,7 @@ from exporter.checks.shared import client_timeout, covers, probe_names
 from exporter.config import CheckSettings, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
     DependencyError,
     NotConfigured,
@@ -138,3 +139,22 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     else:
         expiry = Result.passed(observed)
     return {REQUIREMENT.id: main, EXPIRY.id: expiry}
+
+
+# The settings that name its target: when the config file sets one, the installation is
+# not consulted.
+INSTALLATION_TARGETS = frozenset({"domain"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    if not cfg.domain:
+        return None
+    values: dict[str, Any] = {"domain": cfg.domain, "workspace_prefix": cfg.workspace_prefix}
+    if "proxy" in inst.settings.services:
+        host, port = inst.service("proxy", 443)
+        values["address"] = f"{host}:{port}"
+    ca = await inst.custom_ca(cfg, timeout)
+    if ca:
+        values["ca_pem"] = ca
+    return values, stated_origin(where, "domain" + (", customCACert" if ca else ""))
