@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--gitpod-config",
             default=_env("GRE_GITPOD_CONFIG"),
             metavar="FILE",
-            help="cluster role: Gitpod's installer config (gitpod.config.yaml), for checking "
-            "before install; without it the installation's ConfigMap is read. Env: "
+            help="Gitpod's installer config (gitpod.config.yaml), for checking before install "
+            "(the cluster role's components, the node role's containerd paths and "
+            "fsShiftMethod); without it the installation's ConfigMap is read. Env: "
             "GRE_GITPOD_CONFIG.",
         )
 

@@ -4,7 +4,10 @@ so a DaemonSet on thousands of nodes costs the API server one small GET per node
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import quote
 
@@ -46,14 +49,54 @@ async def _get(ctx: Any, timeout: float) -> dict[str, str]:
 async def api_get(ctx: Any, path: str, timeout: float) -> Any:
     """The node role's GET of `path`, its JSON; NotConfigured without API access, CheckError
     with the reason when the API cannot tell."""
+    status, answer = await _api_get(ctx.blocking, ctx.kubeconfig, ctx.kube_context, path, timeout)
+    if status != 200:
+        reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
+        raise CheckError(reason, f"GET {path.split('?')[0]}: HTTP {status}")
+    return answer
+
+
+class NodeApi:
+    """The node role's API access for reading the Gitpod installation (its ConfigMap): the
+    shape of Kube.get, through the node role's small client rather than the cluster role's."""
+
+    def __init__(self, pool: Executor, kubeconfig: str | None, context: str, ttl: float) -> None:
+        self.pool, self.kubeconfig, self.context = pool, kubeconfig, context
+        self.cache_ttl = ttl  # how long the installation's reads are shared
+
+    async def get(self, path: str, timeout: float) -> Any:
+        from exporter.kube import KubeError
+
+        async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+        status, answer = await _api_get(blocking, self.kubeconfig, self.context, path, timeout)
+        if status != 200:
+            reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
+            detail = f"GET {path.split('?')[0]}: HTTP {status} ({reason.value})"
+            raise KubeError(status, reason, detail, {})
+        return answer
+
+    def credentials(self) -> set[str]:
+        return set()
+
+
+async def _api_get(
+    blocking: Callable[..., Awaitable[Any]],
+    kubeconfig: str | None,
+    context: str,
+    path: str,
+    timeout: float,
+) -> tuple[int, Any]:
     try:
-        endpoint = await ctx.blocking(kubelite.resolve, ctx.kubeconfig, ctx.kube_context)
+        endpoint = await blocking(kubelite.resolve, kubeconfig, context)
     except (kubelite.KubeConfigError, OSError, ssl.SSLError) as exc:
         raise CheckError(Reason.AUTH, f"Kubernetes credentials unusable: {exc}") from None
     if endpoint is None:
         raise NotConfigured("no kubeconfig and not running in a pod")
     try:
-        status, answer = await ctx.blocking(kubelite.get_json, endpoint, path, timeout)
+        answer: tuple[int, Any] = await blocking(kubelite.get_json, endpoint, path, timeout)
+        return answer
     except ssl.SSLError as exc:
         raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
     except TimeoutError:
@@ -66,7 +109,3 @@ async def api_get(ctx: Any, path: str, timeout: float) -> Any:
         raise CheckError(Reason.PROTOCOL, f"API server: {exc}") from None
     except ValueError as exc:
         raise CheckError(Reason.PROTOCOL, f"API server answered non-JSON: {exc}") from None
-    if status != 200:
-        reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
-        raise CheckError(reason, f"GET {path.split('?')[0]}: HTTP {status}")
-    return answer

@@ -15,8 +15,10 @@ from exporter.context import CheckContext
 from exporter.installation import Installation
 from exporter.kube import Kube
 from exporter.model import Requirement
-from exporter.node_identity import NodeIdentity
+from exporter.node_identity import NodeApi, NodeIdentity
 from exporter.scheduler import Job
+
+NODE_INSTALLATION_TTL = 600.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ def make_jobs(
             pool,
             options.gitpod_config,
             compat.load(config.compatibility.file),  # validated at start-up (cli, reload)
+        )
+    else:
+        # The node role reads the installer config too (what the workspace checks derive
+        # their paths and methods from), with its one small client, once per 10 minutes.
+        api = NodeApi(pool, options.kubeconfig, config.kubernetes.context, NODE_INSTALLATION_TTL)
+        installation = Installation(
+            config.gitpod, api, config.kubernetes.namespace, pool, options.gitpod_config
         )
     identity = NodeIdentity() if options.role == "node" else None
     jobs = []

@@ -23,6 +23,7 @@ from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
     from exporter.kube import Kube
+    from exporter.node_identity import NodeApi
 
 S = TypeVar("S", bound=CheckSettings)
 # What a check's `from_installation(inst, settings, timeout)` returns: (settings fields, the
@@ -52,7 +53,7 @@ class Installation:
     def __init__(
         self,
         settings: GitpodSettings,
-        kube: Kube | None,
+        kube: Kube | NodeApi | None,
         namespace: str,
         pool: Executor,
         file: str | None = None,

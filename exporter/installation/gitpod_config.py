@@ -50,6 +50,8 @@ class GitpodConfig:
     registry_secret: str = ""
     auth_providers: tuple[str, ...] = ()
     containerd_socket: str = DEFAULT_CONTAINERD_SOCKET
+    containerd_runtime_dir: str = DEFAULT_CONTAINERD_RUNTIME_DIR
+    fs_shift_method: str = "fuse"  # workspace.runtime.fsShiftMethod: fuse or shiftfs
     ssh_host_key: str = ""
     custom_ca: str = ""
     secrets: tuple[SecretRef, ...] = ()
@@ -236,6 +238,10 @@ def parse(text: str, what: str) -> GitpodConfig:
         if named[path]:
             refs.append(SecretRef(named[path], path, keys, content))
 
+    shift = r.get("workspace.runtime.fsShiftMethod", str, "fuse")
+    if shift not in ("fuse", "shiftfs"):
+        r.problems.append(f"workspace.runtime.fsShiftMethod: {excerpt(shift)} is not fuse or "
+                          "shiftfs")  # fmt: skip
     return GitpodConfig(
         domain=domain,
         kind=kind,
@@ -257,6 +263,10 @@ def parse(text: str, what: str) -> GitpodConfig:
         containerd_socket=r.get(
             "workspace.runtime.containerdSocket", str, DEFAULT_CONTAINERD_SOCKET
         ),
+        containerd_runtime_dir=r.get(
+            "workspace.runtime.containerdRuntimeDir", str, DEFAULT_CONTAINERD_RUNTIME_DIR
+        ),
+        fs_shift_method=shift,
         ssh_host_key=named["sshGatewayHostKey"],
         custom_ca=named["customCACert"],
         secrets=tuple(_unique(ref for ref in refs if ref.name)),

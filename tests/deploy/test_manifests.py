@@ -45,7 +45,8 @@ def test_every_kustomization_is_covered() -> None:
     }  # fmt: skip
     # The installation's RBAC is on by default, with the other Roles in Gitpod's namespaces.
     roles = {o["metadata"]["name"] for o in render("gitpod-rbac") if o["kind"] == "Role"}
-    assert roles == {"gitpod-requirements-cluster", "gitpod-requirements-installation"}
+    assert roles == {"gitpod-requirements-cluster", "gitpod-requirements-installation",
+                     "gitpod-requirements-installation-node"}  # fmt: skip
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS)

@@ -160,10 +160,13 @@ def test_a_missing_rule_shows_as_forbidden_not_a_crash(kube_api: FakeKube, tmp_p
     assert "cannot list resource" in sc["detail"]
 
 
-def test_node_role_gets_its_own_node_and_its_peers_only(kube_api: FakeKube, tmp_path: Path):
-    objects = render("base")
+def test_node_role_gets_its_own_node_its_peers_and_the_installer_config_only(
+    kube_api: FakeKube, tmp_path: Path
+) -> None:
+    objects = installed("base")
     clusters.gke_two_pools(kube_api)
     node_name = next(iter(kube_api.nodes))
+    gitpod_install.install(kube_api, gitpod_install.config(), {})
     kube_api.rbac = authorizer(objects, "gitpod-requirements-node")
     ns = "gitpod-requirements"
     kube_api.endpointslices = [endpoint_slice("peers", ns, "gitpod-requirements-node", 1,
@@ -176,7 +179,25 @@ def test_node_role_gets_its_own_node_and_its_peers_only(kube_api: FakeKube, tmp_
     assert kube_api.rbac.granted() == kube_api.rbac.used
     assert kube_api.calls[f"/api/v1/nodes/{node_name}"] == 1
     assert kube_api.calls[f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"] == 1
-    assert kube_api.total_calls == 2
+    # Read once for every check that derives from it, never a Secret.
+    assert kube_api.calls["/api/v1/namespaces/gitpod/configmaps/gitpod"] == 1
+    assert kube_api.total_calls == 3
+
+
+def test_node_role_without_the_installation_role_uses_the_installer_defaults(
+    kube_api: FakeKube, tmp_path: Path
+) -> None:
+    objects = render("base")  # Gitpod's namespace not there at install: no Role in it
+    clusters.gke_two_pools(kube_api)
+    node_name = next(n for n in kube_api.nodes if "workspaces" in n)
+    gitpod_install.install(kube_api, gitpod_install.config(), {})
+    kube_api.rbac = authorizer(objects, "gitpod-requirements-node")
+    results = run_check("node", config_text(objects), kube_api, tmp_path, NODE_NAME=node_name)
+    fs = results["node_fs_shift"]
+    # Judged by the installer's default (fuse) on whatever this host has; the reason said.
+    assert fs["reason"] != "forbidden", fs
+    assert "not derived from the Gitpod installation" in fs["detail"], fs
+    assert "forbidden" in fs["detail"] and "gitpod-rbac" in fs["detail"], fs
 
 
 def _covers(mount: str, path: str) -> bool:

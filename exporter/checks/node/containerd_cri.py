@@ -21,6 +21,7 @@ from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.grpc_unix import GrpcError, protobuf_fields, protobuf_strings, unary_call
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -46,6 +47,15 @@ class Settings(CheckSettings):
 
 def host_paths(settings: Settings) -> tuple[str, ...]:
     return tuple(settings.sockets)
+
+
+INSTALLATION_TARGETS = frozenset({"sockets"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    sockets = [cfg.containerd_socket] + [p for p in s.sockets if p != cfg.containerd_socket]
+    return {"sockets": sockets}, stated_origin(where, "workspace.runtime.containerdSocket")
 
 
 def cri_config(status: bytes) -> dict[str, Any]:

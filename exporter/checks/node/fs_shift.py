@@ -18,6 +18,7 @@ from exporter.checks.shared import (
 from exporter.config import CheckSettings, Interval, OneOf
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -46,6 +47,14 @@ class Settings(CheckSettings):
     interval: Interval = 600.0
     # workspace.runtime.fsShiftMethod; fuse is the installer's default.
     method: Annotated[str, OneOf(("fuse", "shiftfs"))] = "fuse"
+
+
+INSTALLATION_TARGETS = frozenset({"method"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    return {"method": cfg.fs_shift_method}, stated_origin(where, "workspace.runtime.fsShiftMethod")
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
