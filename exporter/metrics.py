@@ -236,6 +236,12 @@ NODE_KERNEL_FEATURES_MISSING = Family(
     "Kernel features workspaces need (veth, nf_tables, nft_chain_nat, nft_masq, overlay) that "
     "are neither loaded, built in nor loadable.",
 )
+NODE_FILESYSTEM_FREE_BYTES = Family(
+    "gitpod_node_filesystem_free_bytes",
+    "Bytes free (to unprivileged users) on the filesystem holding `path`: ws-daemon's "
+    "workspace location and containerd's root (node_workspace_disk).",
+    ("path",),
+)
 NODE_CGROUP_VERSION = Family(
     "gitpod_node_cgroup_version",
     "The cgroup version the node runs: 2 (unified hierarchy) or 1.",

@@ -60,6 +60,7 @@ class Reason(enum.StrEnum):
     INVALID = "invalid"
     UNTESTED = "untested"
     INCOMPATIBLE = "incompatible"
+    UNTRUSTED = "untrusted"
     NOT_GITPOD_NODE = "not_gitpod_node"
     NOT_INSTALLED = "not_installed"
     NOT_WORKSPACE_NODE = "not_workspace_node"

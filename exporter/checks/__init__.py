@@ -45,7 +45,10 @@ from exporter.checks.node import (
     os_release,
     pod_network,
     privileged,
+    registry_facade_trust,
     user_namespaces,
+    workspace_disk,
+    workspace_host_paths,
 )
 from exporter.config import CheckSettings
 from exporter.context import Check
@@ -68,6 +71,9 @@ NODE_CHECKS: tuple[Check, ...] = _registered(
     user_namespaces,
     kernel_features,
     fs_shift,
+    workspace_host_paths,
+    registry_facade_trust,
+    workspace_disk,
     cgroup,
     pod_network,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from exporter.checks.node.containerd_cri import cri_config
+from exporter.criconfig import status_config as cri_config
 from tests.conftest import run_check
 from tests.hosts import Node
 from tests.servers.grpc_fake import unix_peer

@@ -4,12 +4,10 @@ it answers its Version call (node_containerd passes) and refuses every pod."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
-from exporter import metrics
+from exporter import criconfig, metrics
 from exporter.checks.shared import (
     NotWorkspaceNode,
     client_timeout,
@@ -20,9 +18,10 @@ from exporter.checks.shared import (
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.grpc_unix import GrpcError, protobuf_fields, protobuf_strings, unary_call
+from exporter.grpc_unix import GrpcError
 from exporter.installation import Derived, Installation, stated_origin
-from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
+from exporter.parse import ParseError
 
 REQUIREMENT = Requirement(
     id="node_containerd_cri",
@@ -35,9 +34,6 @@ REQUIREMENT = Requirement(
     "installs one that disables it) and restart containerd.",
 )
 DEFAULT_SOCKETS = ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock"]
-# runtime.v1 since containerd 1.6; 1.5 serves only v1alpha2.
-API_VERSIONS = ("v1", "v1alpha2")
-UNIMPLEMENTED = "grpc-status 12"
 
 
 @dataclass(frozen=True)
@@ -58,22 +54,6 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
     return {"sockets": sockets}, stated_origin(where, "workspace.runtime.containerdSocket")
 
 
-def cri_config(status: bytes) -> dict[str, Any]:
-    """The effective CRI config from a verbose StatusResponse: its info map (field 2, entries
-    of key 1 and value 2) holds it as JSON under "config"."""
-    for number, entry in protobuf_fields(status):
-        if number != 2:
-            continue
-        kv = protobuf_strings(entry)
-        if kv.get(1) == "config":
-            try:
-                config = json.loads(kv.get(2, ""))
-            except (ValueError, RecursionError):
-                raise GrpcError("the CRI status' config is not JSON") from None
-            return config if isinstance(config, dict) else {}
-    return {}
-
-
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
     try:
@@ -88,36 +68,38 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     path = str(ctx.host_path(socket))
     budget = client_timeout(s.timeout, 3)
     try:
-        for api in API_VERSIONS:
-            try:
-                call = unary_call(path, f"/runtime.{api}.RuntimeService/Version")
-                version = protobuf_strings(await asyncio.wait_for(call, budget))
-                break
-            except GrpcError as exc:
-                if UNIMPLEMENTED not in str(exc):
-                    raise
-        else:
-            return with_note(
-                Result.failed(Reason.UNSUPPORTED, "no CRI",
-                              f"{socket}: containerd answers but serves no CRI (unknown service "
-                              "runtime.v1.RuntimeService): Docker's containerd, or the CRI plugin "
-                              "disabled in its config"),
-                note,
-            )  # fmt: skip
-        status = await asyncio.wait_for(
-            unary_call(path, f"/runtime.{api}.RuntimeService/Status", b"\x08\x01"), budget
-        )  # verbose: true
-        config = cri_config(status)
+        api, version = await criconfig.version(path, budget)
+        config = await criconfig.from_containerd(path, api, budget, socket)
+    except criconfig.NoCri:
+        why = await _disabled_in_file(ctx)
+        return with_note(
+            Result.failed(Reason.UNSUPPORTED, "no CRI",
+                          f"{socket}: containerd answers but serves no CRI (unknown service "
+                          f"runtime.v1.RuntimeService): {why}"),
+            note,
+        )  # fmt: skip
     except TimeoutError:
         return Result.failed(Reason.TIMEOUT, "unresponsive", f"{socket}: no CRI answer in time")
     except OSError as exc:
         return Result.failed(Reason.CONNECT, "unreachable", f"{socket}: {exc.strerror or exc}")
     except GrpcError as exc:
         return Result.failed(Reason.PROTOCOL, "unreachable", f"{socket}: {exc}")
-    snapshotter = str((config.get("containerd") or {}).get("snapshotter", ""))[:64]
-    config_path = str((config.get("registry") or {}).get("configPath", ""))[:256]
-    sample = metrics.NODE_CONTAINERD_CRI_INFO.sample(1.0, snapshotter, config_path)
+    sample = metrics.NODE_CONTAINERD_CRI_INFO.sample(1.0, config.snapshotter, config.config_path)
     observed = f"CRI {version.get(4, api)} ({version.get(2, '?')} {version.get(3, '?')})"
-    detail = (f"snapshotter {snapshotter or 'unknown'}, registry config_path "
-              f"{config_path or 'unset'}, via {socket}")  # fmt: skip
+    detail = (f"snapshotter {config.snapshotter or 'unknown'}, registry config_path "
+              f"{config.config_path or 'unset'}, via {socket}")  # fmt: skip
     return with_note(Result.passed(observed, sample, detail=detail), note)
+
+
+async def _disabled_in_file(ctx: CheckContext[Settings]) -> str:
+    """Why, when its config file says: Docker installs one that disables the CRI plugin."""
+    for path in criconfig.CONFIG_FILES:
+        if ctx.host_kind(path) != "file":
+            continue
+        try:
+            config = await ctx.blocking(criconfig.read_file, ctx.host_root, path)
+        except (CheckError, ParseError) as exc:
+            return f"Docker's containerd, or the CRI plugin disabled ({path}: {exc})"
+        if criconfig.CRI_PLUGIN in config.disabled or "cri" in config.disabled:
+            return f"{path} lists {criconfig.CRI_PLUGIN} in disabled_plugins"
+    return "Docker's containerd, or the CRI plugin disabled in its config"

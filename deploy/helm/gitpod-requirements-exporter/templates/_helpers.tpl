@@ -71,6 +71,15 @@ what the user wrote in .Values.config (which wins). */}}
     "node_containerd" (dict "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd)))
     "node_containerd_cri" (dict "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd)))
     "node_cni_calico" (dict "directory" .Values.node.hostPaths.cni)
+    "node_workspace_host_paths" (dict
+      "visible" (list .Values.node.hostPaths.containerd .Values.node.hostPaths.containerdTasks)
+      "config_files" (list (printf "%s/config.toml" .Values.node.hostPaths.containerdConfig)))
+    "node_registry_facade_trust" (dict
+      "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd))
+      "config_files" (list (printf "%s/config.toml" .Values.node.hostPaths.containerdConfig))
+      "certs_dir" .Values.node.hostPaths.registryCerts
+      "k3s_registries" .Values.node.hostPaths.k3sRegistries)
+    "node_workspace_disk" (dict "containerd_root" .Values.node.hostPaths.containerdTasks)
     "cluster_cert_manager" (dict "namespace" .Values.certManager.namespace)
     "node_pod_network" (dict "service" (include "gre.node.name" .)
                              "scheme" (include "gre.web.scheme" . | lower))

@@ -1,0 +1,190 @@
+"""node_workspace_host_paths: the host paths ws-daemon's DaemonSet mounts with a strict hostPath
+type exist with that type, as the kubelet checks them. One that does not stops ws-daemon's pod
+with "hostPath type check failed: <path> is not a directory", and no workspace starts here."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from exporter import criconfig, hostfs
+from exporter.checks.shared import (
+    NotWorkspaceNode,
+    client_timeout,
+    not_workspace_node,
+    with_note,
+    workspace_node,
+)
+from exporter.config import CheckSettings, NonEmpty
+from exporter.context import CheckContext
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation, stated_origin
+from exporter.installation.gitpod_config import (
+    DEFAULT_CONTAINERD_RUNTIME_DIR,
+    DEFAULT_CONTAINERD_SOCKET,
+)
+from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
+from exporter.parse import ParseError
+
+REQUIREMENT = Requirement(
+    id="node_workspace_host_paths",
+    title="The host paths ws-daemon mounts exist with their hostPath type",
+    severity=Severity.CRITICAL,
+    scope=Scope.NODE,
+    doc_url=GITPOD_REQUIREMENTS_DOC,
+    remedy="Set workspace.runtime.containerdSocket and containerdRuntimeDir in Gitpod's "
+    "installer config to where this node's containerd has them (the detail names the value), "
+    "or create what is missing; then re-deploy Gitpod.",
+)
+# What ws-daemon's DaemonSet mounts with a type beside the two containerd paths (Gitpod
+# 2022.11, install/installer/pkg/components/ws-daemon/daemonset.go). /etc/hosts (File) is not
+# looked at: mounting it to look would make the kubelet create it where it is missing.
+FIXED = (("/proc/mounts", "file"), ("/sys/fs/cgroup", "directory"), ("/usr/src", "directory"))
+# The containerd directories mounted for this check (the chart's node.hostPaths.containerd
+# and .containerdTasks): what lies outside them cannot be seen, only judged by containerd.
+VISIBLE = ["/run/containerd", "/var/lib/containerd/io.containerd.runtime.v2.task"]
+# Where `gitpod-installer config files containerd` finds the runtime dir on K3s and Amazon Linux.
+KNOWN_RUNTIME_DIRS = (
+    "/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io",
+    "/run/containerd/io.containerd.runtime.v2.task/k8s.io",
+)
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Settings(CheckSettings):
+    interval: float = 300.0
+    socket: str = DEFAULT_CONTAINERD_SOCKET  # workspace.runtime.containerdSocket
+    runtime_dir: str = DEFAULT_CONTAINERD_RUNTIME_DIR  # workspace.runtime.containerdRuntimeDir
+    visible: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(VISIBLE))
+    # containerd's config, read when containerd does not answer (K3s: its agent's).
+    config_files: list[str] = field(default_factory=lambda: list(criconfig.CONFIG_FILES[:1]))
+
+
+def host_paths(settings: Settings) -> tuple[str, ...]:
+    return (*settings.visible, *(path for path, _ in FIXED), *settings.config_files)
+
+
+INSTALLATION_TARGETS = frozenset({"socket", "runtime_dir"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    cfg, where = await inst.stated(timeout)
+    values = {"socket": cfg.containerd_socket, "runtime_dir": cfg.containerd_runtime_dir}
+    return values, stated_origin(where, "workspace.runtime.containerdSocket, containerdRuntimeDir")
+
+
+def found(root: object, path: str) -> str:
+    """What the kubelet would find at `path`: a kind, or why there is none (blocking)."""
+    kind = hostfs.kind(root, path)  # type: ignore[arg-type]
+    if kind != "absent":
+        return kind
+    # Absent: say whether a symlink points nowhere, the commonest surprise.
+    parent, name = posixpath.split(posixpath.normpath(path))
+    try:
+        real_parent = hostfs.resolve(root, parent)  # type: ignore[arg-type]
+        target = os.readlink(real_parent / name)
+    except OSError:
+        return "absent"
+    return f"a symlink to nowhere ({target[:80]!r})"
+
+
+def _visible(s: Settings, path: str) -> bool:
+    return any(posixpath.commonpath([v, path]) == v for v in s.visible) or path.startswith(
+        tuple(p for p, _ in FIXED)
+    )
+
+
+async def run(ctx: CheckContext[Settings]) -> Result:
+    s = ctx.settings
+    try:
+        note = await workspace_node(ctx)
+    except NotWorkspaceNode:
+        return not_workspace_node("")
+    refused: list[str] = []
+    notes: list[str] = []
+    for path, want in ((s.socket, "socket"), *FIXED):
+        if not _visible(s, path):
+            notes.append(f"{path} is not mounted here, not looked at")
+            continue
+        got = await ctx.blocking(found, ctx.host_root, path)
+        if got != want:
+            refused.append(f"{path} is {_a(got)}, not a {want}")
+    try:
+        runtime = await _runtime_dir(ctx)
+    except _CannotTell as exc:
+        notes.append(str(exc))
+    else:
+        if runtime:
+            refused.append(runtime)
+    observed = "ok" if not refused else f"{len(refused)} refused"
+    detail_notes = "; ".join(notes)
+    if refused:
+        shown = "; ".join(refused[:SHOWN])
+        more = f" (and {len(refused) - SHOWN} more)" if len(refused) > SHOWN else ""
+        result = Result.failed(
+            Reason.MISSING,
+            observed,
+            f"the kubelet would refuse ws-daemon's hostPaths: {shown}{more}"
+            + (f"; {detail_notes}" if detail_notes else ""),
+        )
+        return with_note(result, note)
+    checked = ", ".join([s.socket, s.runtime_dir, *(p for p, _ in FIXED)])
+    detail = f"as ws-daemon mounts them: {checked}" + (f"; {detail_notes}" if detail_notes else "")
+    return with_note(Result.passed(observed, detail=detail), note)
+
+
+async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
+    """Why the kubelet (or ws-daemon, looking for containers' root filesystems) would not find
+    containerdRuntimeDir; '' when it would."""
+    s = ctx.settings
+    try:
+        sockets = [s.socket, *(f"{v}/containerd.sock" for v in s.visible)]
+        cri = await criconfig.effective(
+            ctx, list(dict.fromkeys(sockets)), client_timeout(s.timeout, 3), s.config_files
+        )
+    except (CheckError, ParseError) as exc:
+        cri, unknown = None, str(exc)
+    else:
+        unknown = ""
+    ours = cri.task_dirs if cri else ()
+    if _visible(s, s.runtime_dir):
+        got = await ctx.blocking(found, ctx.host_root, s.runtime_dir)
+    else:
+        got = "unseen"
+    if got == "directory" and (not ours or s.runtime_dir in ours):
+        return ""
+    if got == "unseen" and s.runtime_dir in ours:
+        return ""  # containerd's own, where this pod cannot look: it exists while pods run
+    candidates = [*ours, *KNOWN_RUNTIME_DIRS]
+    existing = []
+    for path in dict.fromkeys(candidates):
+        seen = path != s.runtime_dir and _visible(s, path)
+        if seen and await ctx.blocking(found, ctx.host_root, path) == "directory":
+            existing.append(path)
+    if got == "directory":
+        why = f"{s.runtime_dir} is a directory but not where containerd keeps its tasks ({ours[0]})"
+    elif got == "unseen" and ours:
+        why = f"{s.runtime_dir} is not where containerd keeps its tasks ({' or '.join(ours)})"
+    elif got == "unseen":
+        raise _CannotTell(f"{s.runtime_dir} is not mounted here and containerd cannot say "
+                          f"where its tasks are ({unknown}): not judged")  # fmt: skip
+    else:
+        why = f"{s.runtime_dir} is {_a(got)}, not a directory"
+    if existing:
+        why += f": set workspace.runtime.containerdRuntimeDir to {existing[0]}"
+    if cri is not None:
+        why += f" (containerd's layout from {cri.source})"
+    return why
+
+
+class _CannotTell(Exception):
+    pass
+
+
+def _a(kind: str) -> str:
+    if kind == "absent" or kind.startswith("a "):
+        return kind
+    return f"a {kind}"

@@ -1,0 +1,195 @@
+"""containerd's effective CRI configuration, as the workspace checks need it: where it keeps its
+data and tasks, and how it trusts registries. Asked of containerd itself (its CRI `Status` with
+`verbose: true` returns the config it runs with), else read from its config file with tomllib,
+which may differ from what runs (containerd not restarted since an edit) and says so."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import posixpath
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter import hostfs
+from exporter.grpc_unix import GrpcError, protobuf_fields, protobuf_strings, unary_call
+from exporter.model import CheckError, Reason
+from exporter.parse import ParseError
+
+# runtime.v1 since containerd 1.6; 1.5 serves only v1alpha2.
+API_VERSIONS = ("v1", "v1alpha2")
+UNIMPLEMENTED = "grpc-status 12"
+CRI_PLUGIN = "io.containerd.grpc.v1.cri"
+# Where containerd's config is on a plain node and on K3s (its agent writes one of its own).
+CONFIG_FILES = (
+    "/etc/containerd/config.toml",
+    "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+)
+# A containerd config is a few KiB; a TOML file of 1 MiB bounds what tomllib is given.
+MAX_CONFIG_BYTES = 1 << 20
+# The namespace the kubelet's containers run in, and the runtime v2 plugin's directory name.
+K8S_TASKS = "io.containerd.runtime.v2.task/k8s.io"
+
+
+class NoCri(Exception):
+    """containerd answers on the socket but serves no CRI (Docker's, or the plugin disabled)."""
+
+
+@dataclass(frozen=True)
+class CriConfig:
+    source: str  # "containerd via <socket>" or "<config file> (containerd not asked)"
+    snapshotter: str = ""
+    config_path: str = ""  # registry hosts directories, ':'-separated
+    root: str = "/var/lib/containerd"
+    state: str = "/run/containerd"
+    # registry.configs: host -> its tls table (ca_file / insecure_skip_verify), legacy trust
+    tls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disabled: tuple[str, ...] = ()  # disabled_plugins, from a file only
+
+    @property
+    def config_paths(self) -> list[str]:
+        return [p for p in self.config_path.split(":") if p]
+
+    @property
+    def task_dirs(self) -> tuple[str, str]:
+        """Where containerd keeps the kubelet's tasks: under its root, then its state."""
+        return posixpath.join(self.root, K8S_TASKS), posixpath.join(self.state, K8S_TASKS)
+
+
+async def version(socket: str, timeout: float) -> tuple[str, dict[int, str]]:
+    """(the CRI API version answering, the VersionResponse's strings). NoCri when containerd
+    serves neither; GrpcError, OSError or TimeoutError when it cannot be asked."""
+    for api in API_VERSIONS:
+        try:
+            answer = await asyncio.wait_for(
+                unary_call(socket, f"/runtime.{api}.RuntimeService/Version"), timeout
+            )
+            return api, protobuf_strings(answer)
+        except GrpcError as exc:
+            if UNIMPLEMENTED not in str(exc):
+                raise
+    raise NoCri
+
+
+async def from_containerd(socket: str, api: str, timeout: float, shown: str) -> CriConfig:
+    status = await asyncio.wait_for(
+        unary_call(socket, f"/runtime.{api}.RuntimeService/Status", b"\x08\x01"), timeout
+    )  # verbose: true
+    return of_status(status, f"containerd via {shown}")
+
+
+def status_config(status: bytes) -> dict[str, Any]:
+    """The effective CRI config from a verbose StatusResponse: its info map (field 2, entries
+    of key 1 and value 2) holds it as JSON under "config"."""
+    for number, entry in protobuf_fields(status):
+        if number != 2:
+            continue
+        kv = protobuf_strings(entry)
+        if kv.get(1) == "config":
+            try:
+                config = json.loads(kv.get(2, ""))
+            except (ValueError, RecursionError):
+                raise GrpcError("the CRI status' config is not JSON") from None
+            return config if isinstance(config, dict) else {}
+    return {}
+
+
+def of_status(status: bytes, source: str) -> CriConfig:
+    config = status_config(status)
+    registry = _table(config.get("registry"))
+    state_dir = _text(config.get("stateDir"))  # the CRI plugin's own: <state>/<plugin>
+    return CriConfig(
+        source=source,
+        snapshotter=_text(_table(config.get("containerd")).get("snapshotter"), 64),
+        config_path=_text(registry.get("configPath")),
+        root=_text(config.get("containerdRootDir")) or "/var/lib/containerd",
+        state=posixpath.dirname(state_dir) if state_dir else "/run/containerd",
+        tls=_tls(registry.get("configs"), ("caFile", "insecure_skip_verify")),
+    )
+
+
+def read_file(root: Any, path: str) -> CriConfig:
+    """A containerd config file under --host-root, version 1 or 2 (blocking: run in the
+    pool). CheckError for what is not a bounded regular file, ParseError for what is not TOML."""
+    text = hostfs.read_text(root, path, MAX_CONFIG_BYTES)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"{path} is not TOML: {str(exc)[:120]}") from None
+    except RecursionError:
+        raise ParseError(f"{path}: TOML nested too deeply") from None
+    plugins = _table(doc.get("plugins"))
+    # Version 2 names the plugin by its full id; version 1 (no `version` key) by "cri".
+    cri = _table(plugins.get(CRI_PLUGIN if doc.get("version", 1) >= 2 else "cri"))
+    registry = _table(cri.get("registry"))
+    disabled = doc.get("disabled_plugins")
+    return CriConfig(
+        source=f"{path} (containerd not asked: its file, which a running containerd may not "
+        "have loaded)",
+        snapshotter=_text(_table(cri.get("containerd")).get("snapshotter"), 64) or "overlayfs",
+        config_path=_text(registry.get("config_path")),
+        root=_text(doc.get("root")) or "/var/lib/containerd",
+        state=_text(doc.get("state")) or "/run/containerd",
+        tls=_tls(registry.get("configs"), ("ca_file", "insecure_skip_verify")),
+        disabled=tuple(_text(d, 64) for d in disabled) if isinstance(disabled, list) else (),
+    )
+
+
+async def effective(
+    ctx: Any, sockets: list[str], timeout: float, files: list[str] | tuple[str, ...] = CONFIG_FILES
+) -> CriConfig:
+    """What containerd runs with: asked through the first socket that exists, else read from
+    the first config file there is. CheckError when neither can tell."""
+    socket = next((p for p in sockets if ctx.host_kind(p) == "socket"), None)
+    asked = ""
+    if socket is not None:
+        path = str(ctx.host_path(socket))
+        try:
+            api, _ = await version(path, timeout)
+            return await from_containerd(path, api, timeout, socket)
+        except NoCri:
+            asked = f"{socket} serves no CRI"
+        except (GrpcError, OSError, TimeoutError) as exc:
+            asked = f"{socket}: {_why(exc)}"
+    else:
+        asked = f"no containerd socket at {', '.join(sockets)}"
+    for path in files:
+        kind = ctx.host_kind(path)
+        if kind == "absent":
+            continue
+        if kind != "file":
+            raise CheckError(Reason.IO, f"{path} is a {kind}: refused ({asked})")
+        config: CriConfig = await ctx.blocking(read_file, ctx.host_root, path)
+        return config
+    raise CheckError(Reason.NO_SOCKET, f"{asked}, and no {' or '.join(files)}")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no CRI answer in time"
+    if isinstance(exc, OSError):
+        return exc.strerror or os.strerror(exc.errno or 0) or str(exc)
+    return str(exc)[:200]
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, limit: int = 256) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _tls(configs: Any, keys: tuple[str, str]) -> dict[str, dict[str, Any]]:
+    """registry.configs' tls tables by host, as (ca_file, insecure_skip_verify), at most 64."""
+    out: dict[str, dict[str, Any]] = {}
+    for host, entry in list(_table(configs).items())[:64]:
+        tls = _table(_table(entry).get("tls"))
+        if tls:
+            out[str(host)[:256]] = {
+                "ca_file": _text(tls.get(keys[0])),
+                "insecure_skip_verify": tls.get(keys[1]) is True,
+            }
+    return out
