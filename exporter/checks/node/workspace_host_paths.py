@@ -177,6 +177,8 @@ async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
         why += f": set workspace.runtime.containerdRuntimeDir to {existing[0]}"
     if cri is not None:
         why += f" (containerd's layout from {cri.source})"
+    else:
+        why += f" (containerd's layout unknown: {unknown})"
     return why
 
 

@@ -1,0 +1,276 @@
+"""What ws-daemon and registry-facade need of a workspace node: the strict hostPaths, containerd's
+trust of reg.<domain>:20000 and the disk. containerd's layout and registry config come from
+real containerd (the suite's, started with each config under test) or, when it does not answer,
+from its config.toml; registry-facade is a TLS stand-in with certificates from a test CA."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket as sock
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from aiohttp import web
+
+from exporter import criconfig
+from tests.conftest import run_check
+from tests.hosts import Node
+from tests.servers.containerd import CRI_CONFIG, DISABLED, Containerd, _running
+from tests.servers.tls import leaf, server_context, serving
+
+D = "gitpod.test"
+HOST = f"reg.{D}:20000"
+RUNTIME = "/var/lib/containerd/io.containerd.runtime.v2.task/k8s.io"
+CONFIG_V2 = 'version = 2\nroot = "/var/lib/containerd"\nstate = "/run/containerd"\n'
+
+
+def tree(tmp_path: Path, socket: Path | None = None, config: str | None = CONFIG_V2, **dirs):
+    """A workspace node's host root: Node's files, /proc/mounts as the link it is, containerd's
+    task directory and /usr/src, and containerd's config.toml (when given)."""
+    if socket is None:
+        # A socket nothing listens on: containerd is not asked, its config file is read.
+        short = Path(tempfile.mkdtemp(prefix="gre-", dir="/tmp")) / "s"
+        with contextlib.closing(sock.socket(sock.AF_UNIX)) as s:
+            s.bind(str(short))
+        socket = short
+    root = Node().build(tmp_path / "host", socket)
+    (root / "proc/self").mkdir(parents=True, exist_ok=True)
+    (root / "proc/self/mounts").write_text("overlay / overlay rw 0 0\n")
+    (root / "proc/mounts").symlink_to("self/mounts")
+    for path in (RUNTIME, "/usr/src", "/var/gitpod/workspaces", *dirs.get("extra", ())):
+        (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (root / "etc/containerd").mkdir(parents=True, exist_ok=True)
+        (root / "etc/containerd/config.toml").write_text(config)
+    return root
+
+
+@contextlib.contextmanager
+def cri_containerd(extra: str) -> Iterator[Containerd]:
+    """containerd with its CRI plugin and `extra` config, once its CRI answers (the plugin
+    registers its services a moment after the socket appears)."""
+    with _running(DISABLED[1:], extra) as c:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                asyncio.run(criconfig.version(str(c.socket), 1.0))
+                break
+            except criconfig.NoCri:
+                if time.monotonic() > deadline:
+                    pytest.fail("containerd's CRI plugin did not load: see its log")
+                time.sleep(0.1)
+        yield c
+
+
+# --- node_workspace_host_paths -------------------------------------------------------------
+
+
+def test_a_healthy_node_passes_with_containerds_layout_from_its_config(tmp_path, pool) -> None:
+    result = run_check("node_workspace_host_paths", tree(tmp_path), pool).result
+    assert result.status == "pass", result
+    assert RUNTIME in result.detail and "/usr/src" in result.detail
+
+
+def test_amazon_linux_runtime_dir_is_named_as_the_value_to_set(tmp_path, pool) -> None:
+    config = 'version = 2\nroot = "/var/lib/containerd"\nstate = "/run/containerd"\n'
+    root = tree(tmp_path, config=config,
+                extra=["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])  # fmt: skip
+    (root / RUNTIME.lstrip("/")).rmdir()
+    result = run_check("node_workspace_host_paths", root, pool).result
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert f"{RUNTIME} is absent, not a directory" in result.detail
+    assert ("set workspace.runtime.containerdRuntimeDir to "
+            "/run/containerd/io.containerd.runtime.v2.task/k8s.io") in result.detail  # fmt: skip
+
+
+def test_flatcar_without_usr_src_and_a_dangling_link_are_named(tmp_path, pool) -> None:
+    root = tree(tmp_path)
+    (root / "usr/src").rmdir()
+    (root / "usr/src").symlink_to("/nowhere/src")
+    result = run_check("node_workspace_host_paths", root, pool).result
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert "/usr/src is a symlink to nowhere ('/nowhere/src'), not a directory" in result.detail
+    (root / "usr/src").unlink()
+    (root / "proc/mounts").unlink()
+    (root / "proc/mounts").mkdir()
+    detail = run_check("node_workspace_host_paths", root, pool).result.detail
+    assert "/usr/src is absent, not a directory" in detail
+    assert "/proc/mounts is a directory, not a file" in detail
+
+
+def test_a_runtime_dir_that_is_not_containerds_fails_as_containerd_reports_it(
+    tmp_path, pool
+) -> None:
+    with cri_containerd(CRI_CONFIG) as c:
+        ours = c.socket.parent / "root" / criconfig.K8S_TASKS
+        root = tree(tmp_path, c.socket, config=None, extra=[str(ours)])
+        visible = ["/run/containerd", str(c.socket.parent)]
+        # The installer's default exists here, but containerd keeps its tasks elsewhere.
+        result = run_check("node_workspace_host_paths", root, pool, visible=visible).result
+        assert (result.status, result.reason) == ("fail", "missing"), result
+        assert f"not where containerd keeps its tasks ({ours} or" in result.detail
+        assert f"set workspace.runtime.containerdRuntimeDir to {ours}" in result.detail
+        assert "containerd via /run/containerd/containerd.sock" in result.detail
+        good = run_check("node_workspace_host_paths", root, pool, visible=visible,
+                         runtime_dir=str(ours)).result  # fmt: skip
+        assert good.status == "pass", good
+
+
+def test_hostile_containerd_configs_are_bounded_and_refused(tmp_path, pool) -> None:
+    bomb = "a = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    root = tree(tmp_path, config=bomb)
+    (root / RUNTIME.lstrip("/")).rmdir()
+    started = time.monotonic()
+    result = run_check("node_workspace_host_paths", root, pool).result
+    assert time.monotonic() - started < 5
+    assert result.status == "fail" and "cannot say" not in result.detail, result
+    assert "not TOML" in result.detail or "nested too deeply" in result.detail, result
+    # A FIFO as config.toml must not hold a thread.
+    fifo_root = tree(tmp_path / "fifo", config=None)
+    (fifo_root / "etc/containerd").mkdir(parents=True)
+    os.mkfifo(fifo_root / "etc/containerd/config.toml")
+    trust = run_check("node_registry_facade_trust", fifo_root, pool, domain=D,
+                      custom_ca=True, timeout=3.0).result  # fmt: skip
+    assert (trust.status, trust.reason) == ("error", "io"), trust
+    assert "is a fifo: refused" in trust.detail
+
+
+# --- node_registry_facade_trust --------------------------------------------------------------
+
+
+def facade(ca: trustme.CA, *names: str):
+    """A registry-facade stand-in: TLS with a certificate for `names` from `ca`."""
+    app = web.Application()
+    async def v2(_: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app.router.add_get("/v2/", v2)
+    return serving(app, server_context(leaf(ca, *names)))
+
+
+def trust(root: Path, pool, **settings):
+    return run_check("node_registry_facade_trust", root, pool, domain=D, custom_ca=True,
+                     **settings).result  # fmt: skip
+
+
+def put_ca(root: Path, ca: trustme.CA) -> Path:
+    path = root / "etc/containerd/certs.d" / HOST / "ca.crt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def test_without_custom_ca_containerd_needs_nothing(tmp_path, pool) -> None:
+    result = run_check("node_registry_facade_trust", tree(tmp_path), pool, domain=D).result
+    assert result.status == "pass" and "no customCACert" in result.detail, result
+
+
+def test_certs_d_before_and_after_registry_facade_runs(tmp_path, pool, tls_ca) -> None:
+    with cri_containerd(CRI_CONFIG) as c:
+        root = tree(tmp_path, c.socket, config=None)
+        before = trust(root, pool, address="127.0.0.1:1")
+        assert before.status == "pass", before
+        assert "will write /etc/containerd/certs.d/reg.gitpod.test:20000/ca.crt" in before.detail
+        assert "nothing answers at 127.0.0.1:1" in before.detail
+        with facade(tls_ca, f"reg.{D}") as port:
+            missing = trust(root, pool, address=f"127.0.0.1:{port}")
+            assert (missing.status, missing.reason) == ("fail", "missing"), missing
+            assert "registry-facade runs here but" in missing.detail
+            put_ca(root, tls_ca)
+            ok = trust(root, pool, address=f"127.0.0.1:{port}")
+            assert ok.status == "pass", ok
+            assert f"verified against /etc/containerd/certs.d/{HOST}/ca.crt" in ok.detail
+        with facade(trustme.CA(organization_name="Someone Else"), f"reg.{D}") as port:
+            bad = trust(root, pool, address=f"127.0.0.1:{port}")
+            assert (bad.status, bad.reason) == ("fail", "untrusted"), bad
+            assert "Someone Else" in bad.detail and "unknown authority" in bad.detail
+        with facade(tls_ca, f"other.{D}") as port:
+            wrong = trust(root, pool, address=f"127.0.0.1:{port}")
+            assert (wrong.status, wrong.reason) == ("fail", "mismatch"), wrong
+            assert f"not valid for reg.{D}" in wrong.detail
+
+
+def test_a_hosts_toml_naming_the_ca_stands_for_ca_crt(tmp_path, pool, tls_ca) -> None:
+    with cri_containerd(CRI_CONFIG) as c:
+        root = tree(tmp_path, c.socket, config=None)
+        ca = put_ca(root, tls_ca).rename(root / "etc/containerd/private-ca.pem")
+        hosts = root / "etc/containerd/certs.d" / HOST / "hosts.toml"
+        hosts.write_text(f'server = "https://{HOST}"\n[host."https://{HOST}"]\n'
+                         f'  ca = "/etc/containerd/{ca.name}"\n')  # fmt: skip
+        with facade(tls_ca, f"reg.{D}") as port:
+            result = trust(root, pool, address=f"127.0.0.1:{port}")
+        assert result.status == "pass", result
+        assert "private-ca.pem" in result.detail
+
+
+def test_config_path_unset_fails_and_a_legacy_tls_entry_passes(tmp_path, pool, tls_ca) -> None:
+    unset = CRI_CONFIG.replace("/etc/containerd/certs.d", "")
+    with cri_containerd(unset) as c:
+        result = trust(tree(tmp_path / "a", c.socket, config=None), pool)
+        assert (result.status, result.reason) == ("fail", "mismatch"), result
+        assert "config_path is 'unset'" in result.detail and "will not read the CA" in result.detail
+    legacy = unset + (f'[plugins."io.containerd.grpc.v1.cri".registry.configs."{HOST}".tls]\n'
+                      '  ca_file = "/etc/ssl/gitpod-ca.pem"\n')  # fmt: skip
+    with cri_containerd(legacy) as c:
+        root = tree(tmp_path / "b", c.socket, config=None)
+        (root / "etc/ssl").mkdir(parents=True)
+        tls_ca.cert_pem.write_to_path(str(root / "etc/ssl/gitpod-ca.pem"))
+        with facade(tls_ca, f"reg.{D}") as port:
+            result = trust(root, pool, address=f"127.0.0.1:{port}")
+        assert result.status == "pass", result
+        assert f'registry.configs."{HOST}".tls.ca_file' in result.detail
+
+
+def test_without_containerd_its_config_file_is_read(tmp_path, pool) -> None:
+    config = CONFIG_V2 + ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                          '  config_path = "/etc/docker/certs.d"\n')  # fmt: skip
+    result = trust(tree(tmp_path, config=config), pool)
+    assert (result.status, result.reason) == ("fail", "mismatch"), result
+    assert "'/etc/docker/certs.d'" in result.detail
+    assert "/etc/containerd/config.toml (containerd not asked" in result.detail
+
+
+def test_k3s_registries_yaml_with_insecure_skip_verify_passes(tmp_path, pool) -> None:
+    root = tree(tmp_path, config=CONFIG_V2)
+    (root / "etc/rancher/k3s").mkdir(parents=True)
+    (root / "etc/rancher/k3s/registries.yaml").write_text(
+        f'configs:\n  "{HOST}":\n    tls:\n      insecure_skip_verify: true\n'
+    )
+    result = trust(root, pool, k3s_registries="/etc/rancher/k3s/registries.yaml")
+    assert result.status == "pass" and "insecure_skip_verify" in result.detail, result
+
+
+# --- node_workspace_disk ---------------------------------------------------------------------
+
+
+def test_disk_below_the_floor_warns_with_the_free_bytes(tmp_path, pool) -> None:
+    root = tree(tmp_path)
+    result = run_check(
+        "node_workspace_disk",
+        root,
+        pool,
+        min_free_bytes=1 << 60,
+        containerd_root="/var/lib/containerd/io.containerd.runtime.v2.task",
+    ).result
+    assert (result.status, result.reason) == ("fail", "below_minimum"), result
+    paths = {dict(s.labels)["path"]: s.value for s in result.samples}
+    free = os.statvfs(root)
+    assert paths["/var/gitpod/workspaces"] == free.f_bavail * free.f_frsize
+    assert set(paths) == {"/var/gitpod/workspaces",
+                          "/var/lib/containerd/io.containerd.runtime.v2.task"}  # fmt: skip
+    ok = run_check("node_workspace_disk", root, pool, min_free_bytes=0).result
+    assert ok.status == "pass", ok
+
+
+def test_disk_measures_the_nearest_existing_ancestor(tmp_path, pool) -> None:
+    root = tree(tmp_path)
+    (root / "var/gitpod/workspaces").rmdir()
+    result = run_check("node_workspace_disk", root, pool, min_free_bytes=0).result
+    assert result.status == "pass", result
+    assert "/var/gitpod/workspaces (measured at /var/gitpod)" in result.detail
