@@ -195,6 +195,14 @@ class Node:
             (root / "sys/module/shiftfs").mkdir(parents=True, exist_ok=True)
         if self.kernel_headers:
             (root / f"usr/src/linux-headers-{self.kernel}").mkdir(parents=True, exist_ok=True)
+        # What ws-daemon mounts (node_workspace_host_paths, node_workspace_disk).
+        (root / "proc/self").mkdir(parents=True, exist_ok=True)
+        put("/proc/self/mounts", "overlay / overlay rw 0 0\n")
+        if not os.path.lexists(root / "proc/mounts"):
+            (root / "proc/mounts").symlink_to("self/mounts")
+        for path in ("usr/src", "var/gitpod/workspaces",
+                     "var/lib/containerd/io.containerd.runtime.v2.task/k8s.io"):  # fmt: skip
+            (root / path).mkdir(parents=True, exist_ok=True)
         if self.cni is not None:
             (root / "etc/cni/net.d").mkdir(parents=True, exist_ok=True)
             for name, doc in self.cni.items():

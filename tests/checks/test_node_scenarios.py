@@ -30,6 +30,10 @@ HEALTHY = {
     "node_kernel_features": ("pass", ""),
     "node_fs_shift": ("pass", ""),
     "node_cgroup": ("pass", ""),
+    "node_workspace_host_paths": ("pass", ""),
+    "node_workspace_disk": ("pass", ""),
+    # No installation read and no domain set: nothing to trust.
+    "node_registry_facade_trust": ("skipped", "not_configured"),
 }
 
 
@@ -72,7 +76,16 @@ def test_node_scenario_verdicts(
     monkeypatch.delenv("NODE_NAME", raising=False)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     root = node.build(tmp_path / "host", containerd.socket)
-    rc = main(["check", "--role", "node", "--host-root", str(root), "--output", "json"])
+    # The suite's containerd keeps its tasks under its own root, not /var/lib/containerd: the
+    # installation states that runtime dir (and K3s' socket), as gitpod.config.yaml would.
+    tasks = f"{containerd.socket.parent}/root/io.containerd.runtime.v2.task/k8s.io"
+    (root / tasks.lstrip("/")).mkdir(parents=True)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps({"checks": {"node_workspace_host_paths": {
+        "socket": node.socket, "runtime_dir": tasks,
+        "visible": ["/run/containerd", str(containerd.socket.parent)]}}}))  # fmt: skip
+    args = ["--host-root", str(root), "--output", "json", "--config", str(cfg)]
+    rc = main(["check", "--role", "node", *args])
     doc = json.loads(capsys.readouterr().out)
     got = {r["requirement"]: (r["status"], r["reason"]) for r in doc["results"]}
     assert got == expected

@@ -40,9 +40,6 @@ def tree(tmp_path: Path, socket: Path | None = None, config: str | None = CONFIG
             s.bind(str(short))
         socket = short
     root = Node().build(tmp_path / "host", socket)
-    (root / "proc/self").mkdir(parents=True, exist_ok=True)
-    (root / "proc/self/mounts").write_text("overlay / overlay rw 0 0\n")
-    (root / "proc/mounts").symlink_to("self/mounts")
     for path in (RUNTIME, "/usr/src", "/var/gitpod/workspaces", *dirs.get("extra", ())):
         (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     if config is not None:
