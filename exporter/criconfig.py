@@ -98,11 +98,11 @@ def status_config(status: bytes) -> dict[str, Any]:
 
 def of_status(status: bytes, source: str) -> CriConfig:
     config = status_config(status)
-    registry = _table(config.get("registry"))
+    registry = table(config.get("registry"))
     state_dir = _text(config.get("stateDir"))  # the CRI plugin's own: <state>/<plugin>
     return CriConfig(
         source=source,
-        snapshotter=_text(_table(config.get("containerd")).get("snapshotter"), 64),
+        snapshotter=_text(table(config.get("containerd")).get("snapshotter"), 64),
         config_path=_text(registry.get("configPath")),
         root=_text(config.get("containerdRootDir")) or "/var/lib/containerd",
         state=posixpath.dirname(state_dir) if state_dir else "/run/containerd",
@@ -113,22 +113,16 @@ def of_status(status: bytes, source: str) -> CriConfig:
 def read_file(root: Any, path: str) -> CriConfig:
     """A containerd config file under --host-root, version 1 or 2 (blocking: run in the
     pool). CheckError for what is not a bounded regular file, ParseError for what is not TOML."""
-    text = hostfs.read_text(root, path, MAX_CONFIG_BYTES)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ParseError(f"{path} is not TOML: {str(exc)[:120]}") from None
-    except RecursionError:
-        raise ParseError(f"{path}: TOML nested too deeply") from None
-    plugins = _table(doc.get("plugins"))
+    doc = parse_toml(hostfs.read_text(root, path, MAX_CONFIG_BYTES), path)
+    plugins = table(doc.get("plugins"))
     # Version 2 names the plugin by its full id; version 1 (no `version` key) by "cri".
-    cri = _table(plugins.get(CRI_PLUGIN if doc.get("version", 1) >= 2 else "cri"))
-    registry = _table(cri.get("registry"))
+    cri = table(plugins.get(CRI_PLUGIN if doc.get("version", 1) >= 2 else "cri"))
+    registry = table(cri.get("registry"))
     disabled = doc.get("disabled_plugins")
     return CriConfig(
         source=f"{path} (containerd not asked: its file, which a running containerd may not "
         "have loaded)",
-        snapshotter=_text(_table(cri.get("containerd")).get("snapshotter"), 64) or "overlayfs",
+        snapshotter=_text(table(cri.get("containerd")).get("snapshotter"), 64) or "overlayfs",
         config_path=_text(registry.get("config_path")),
         root=_text(doc.get("root")) or "/var/lib/containerd",
         state=_text(doc.get("state")) or "/run/containerd",
@@ -166,16 +160,26 @@ async def effective(
     raise CheckError(Reason.NO_SOCKET, f"{asked}, and no {' or '.join(files)}")
 
 
+def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """A containerd TOML file (config.toml, hosts.toml); ParseError for what is not TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"{path} is not TOML: {str(exc)[:120]}") from None
+    except RecursionError:
+        raise ParseError(f"{path}: TOML nested too deeply") from None
+
+
+def table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "no CRI answer in time"
     if isinstance(exc, OSError):
         return exc.strerror or os.strerror(exc.errno or 0) or str(exc)
     return str(exc)[:200]
-
-
-def _table(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any, limit: int = 256) -> str:
@@ -185,8 +189,8 @@ def _text(value: Any, limit: int = 256) -> str:
 def _tls(configs: Any, keys: tuple[str, str]) -> dict[str, dict[str, Any]]:
     """registry.configs' tls tables by host, as (ca_file, insecure_skip_verify), at most 64."""
     out: dict[str, dict[str, Any]] = {}
-    for host, entry in list(_table(configs).items())[:64]:
-        tls = _table(_table(entry).get("tls"))
+    for host, entry in list(table(configs).items())[:64]:
+        tls = table(table(entry).get("tls"))
         if tls:
             out[str(host)[:256]] = {
                 "ca_file": _text(tls.get(keys[0])),

@@ -144,6 +144,7 @@ def test_hostile_containerd_configs_are_bounded_and_refused(tmp_path, pool) -> N
 def facade(ca: trustme.CA, *names: str):
     """A registry-facade stand-in: TLS with a certificate for `names` from `ca`."""
     app = web.Application()
+
     async def v2(_: web.Request) -> web.Response:
         return web.json_response({})
 

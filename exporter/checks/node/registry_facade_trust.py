@@ -10,9 +10,8 @@ import asyncio
 import os
 import posixpath
 import ssl
-import tomllib
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from exporter import criconfig, hostfs, node_identity, safeyaml
 from exporter.checks.shared import (
@@ -28,7 +27,7 @@ from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.gitpod_config import DEFAULT_CONTAINERD_SOCKET
 from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result, Scope, Severity
-from exporter.parse import ParseError, excerpt
+from exporter.parse import excerpt
 
 REQUIREMENT = Requirement(
     id="node_registry_facade_trust",
@@ -172,8 +171,8 @@ async def _hosts_toml(ctx: CheckContext[Settings], path: str) -> Trust | str:
     if ctx.host_kind(path) != "file":
         return ""
     text = await ctx.blocking(hostfs.read_text, ctx.host_root, path, criconfig.MAX_CONFIG_BYTES)
-    doc = await ctx.blocking(_toml, text, path)
-    tables = [doc, *(t for t in _table(doc.get("host")).values() if isinstance(t, dict))]
+    doc = await ctx.blocking(criconfig.parse_toml, text, path)
+    tables = [doc, *(t for t in criconfig.table(doc.get("host")).values() if isinstance(t, dict))]
     for table in tables:
         if table.get("skip_verify") is True:
             return Trust(f"{path} sets skip_verify: containerd does not verify it", insecure=True)
@@ -184,21 +183,13 @@ async def _hosts_toml(ctx: CheckContext[Settings], path: str) -> Trust | str:
     return f" and {path} names no ca"
 
 
-def _toml(text: str, path: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ParseError(f"{path} is not TOML: {str(exc)[:120]}") from None
-    except RecursionError:
-        raise ParseError(f"{path}: TOML nested too deeply") from None
-
-
 async def _k3s(ctx: CheckContext[Settings], path: str, host: str) -> Trust | Result | None:
     if ctx.host_kind(path) != "file":
         return None
     text = await ctx.blocking(hostfs.read_text, ctx.host_root, path, safeyaml.MAX_BYTES)
     doc = await ctx.blocking(safeyaml.load, text, path)
-    tls = _table(_table(_table(_table(doc).get("configs")).get(host)).get("tls"))
+    table = criconfig.table
+    tls = table(table(table(table(doc).get("configs")).get(host)).get("tls"))
     if tls.get("insecure_skip_verify") is True:
         return Trust(f"{path} sets insecure_skip_verify for {host}", insecure=True)
     if isinstance(tls.get("ca_file"), str) and tls["ca_file"]:
@@ -304,7 +295,3 @@ async def _issuer(ip: str, port: int, name: str, timeout: float) -> str:
     except ValueError:
         return "an unreadable certificate"
     return excerpt(cert.issuer.rfc4514_string(), 120)
-
-
-def _table(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
