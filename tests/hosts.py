@@ -207,6 +207,17 @@ class Node:
             (root / "etc/cni/net.d").mkdir(parents=True, exist_ok=True)
             for name, doc in self.cni.items():
                 put(f"/etc/cni/net.d/{name}", json.dumps(doc, indent=2))
+        if containerd_socket is not None and (containerd_socket.parent / "root").is_dir():
+            # The suite's containerd keeps its root beside its socket: /var/lib/containerd
+            # links there, as a node's may link to a data disk, so the installer's default
+            # runtime dir is containerd's own.
+            ours = f"{containerd_socket.parent}/root"
+            (root / ours.lstrip("/") / "io.containerd.runtime.v2.task/k8s.io").mkdir(parents=True)
+            tasks = root / "var/lib/containerd/io.containerd.runtime.v2.task/k8s.io"
+            tasks.rmdir()
+            tasks.parent.rmdir()
+            (root / "var/lib/containerd").rmdir()
+            (root / "var/lib/containerd").symlink_to(ours)
         if containerd_socket is not None:
             # A hard link: the socket is inside the host root, as on a node. (A symlink to
             # the test's socket would point outside the root, where the exporter, rightly,

@@ -106,7 +106,10 @@ def test_a_runtime_dir_that_is_not_containerds_fails_as_containerd_reports_it(
 ) -> None:
     with cri_containerd(CRI_CONFIG) as c:
         ours = c.socket.parent / "root" / criconfig.K8S_TASKS
-        root = tree(tmp_path, c.socket, config=None, extra=[str(ours)])
+        root = tree(tmp_path, c.socket, config=None)
+        # A real directory where the installer's default points, not a link to containerd's.
+        (root / "var/lib/containerd").unlink()
+        (root / RUNTIME.lstrip("/")).mkdir(parents=True)
         visible = ["/run/containerd", str(c.socket.parent)]
         # The installer's default exists here, but containerd keeps its tasks elsewhere.
         result = run_check("node_workspace_host_paths", root, pool, visible=visible).result

@@ -107,7 +107,10 @@ def fleet(stack, containerd, tmp_path: Path) -> Iterator[dict[str, Any]]:
         agents: dict[str, Prometheus] = {}
         for name in CLUSTERS:
             kernel = "4.19.0-26-cloud-amd64" if name == BROKEN else "5.15.0-1034-azure"
-            root = Node(kernel=kernel).build(tmp_path / f"{name}-host", containerd.socket)
+            # The installation asks for shiftfs: the nodes have the headers to build it.
+            root = Node(kernel=kernel, kernel_headers=True).build(
+                tmp_path / f"{name}-host", containerd.socket
+            )
             node = start(
                 ["--role", "node", "--host-root", str(root), "--kubeconfig", str(kubeconfig)],
                 {"NODE_NAME": NODES[name]},

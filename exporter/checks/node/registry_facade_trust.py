@@ -21,7 +21,7 @@ from exporter.checks.shared import (
     with_note,
     workspace_node,
 )
-from exporter.config import CheckSettings, Max, Min
+from exporter.config import CheckSettings, Interval, Max, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
@@ -47,7 +47,7 @@ MAX_CA_BYTES = 256 << 10
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: float = 300.0
+    interval: Interval = 300.0
     domain: str = ""  # Gitpod's domain; empty: not configured
     custom_ca: bool = False  # whether the installation sets customCACert
     namespace: str = "gitpod"  # Gitpod's: registry-facade's ready label names it

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from exporter import hostfs, metrics
 from exporter.checks.shared import NotWorkspaceNode, not_workspace_node, with_note, workspace_node
-from exporter.config import CheckSettings, Min
+from exporter.config import CheckSettings, Interval, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
@@ -39,7 +39,7 @@ MIN_FREE_BYTES = 21474836480
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: float = 120.0
+    interval: Interval = 120.0
     min_free_bytes: Annotated[int, Min(0)] = MIN_FREE_BYTES
     workspaces: str = "/var/gitpod/workspaces"  # ws-daemon's workspace location
     # containerd's root, measured where the chart mounts it (its runtime v2 task directory,

@@ -17,7 +17,7 @@ from exporter.checks.shared import (
     with_note,
     workspace_node,
 )
-from exporter.config import CheckSettings, NonEmpty
+from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
@@ -55,7 +55,7 @@ SHOWN = 5
 
 @dataclass(frozen=True)
 class Settings(CheckSettings):
-    interval: float = 300.0
+    interval: Interval = 300.0
     socket: str = DEFAULT_CONTAINERD_SOCKET  # workspace.runtime.containerdSocket
     runtime_dir: str = DEFAULT_CONTAINERD_RUNTIME_DIR  # workspace.runtime.containerdRuntimeDir
     visible: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(VISIBLE))
@@ -154,9 +154,10 @@ async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
         got = await ctx.blocking(found, ctx.host_root, s.runtime_dir)
     else:
         got = "unseen"
-    if got == "directory" and (not ours or s.runtime_dir in ours):
+    mine = await ctx.blocking(_same, ctx.host_root, s.runtime_dir, ours)
+    if got == "directory" and (not ours or mine):
         return ""
-    if got == "unseen" and s.runtime_dir in ours:
+    if got == "unseen" and mine:
         return ""  # containerd's own, where this pod cannot look: it exists while pods run
     candidates = [*ours, *KNOWN_RUNTIME_DIRS]
     existing = []
@@ -180,6 +181,25 @@ async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
     else:
         why += f" (containerd's layout unknown: {unknown})"
     return why
+
+
+def _same(root: object, path: str, others: tuple[str, ...]) -> bool:
+    """Whether `path` is one of `others` on the node: the same after symlinks are followed
+    inside the host root (/var/lib/containerd linked to a data disk is containerd's root
+    still), else the same string. Blocking."""
+    if path in others:
+        return True
+    try:
+        real = hostfs.resolve(root, path)  # type: ignore[arg-type]
+    except OSError:
+        return False
+    for other in others:
+        try:
+            if hostfs.resolve(root, other) == real:  # type: ignore[arg-type]
+                return True
+        except OSError:
+            continue
+    return False
 
 
 class _CannotTell(Exception):
