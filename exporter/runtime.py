@@ -65,7 +65,12 @@ def make_jobs(
         # their paths and methods from), with its one small client, once per 10 minutes.
         api = NodeApi(pool, options.kubeconfig, config.kubernetes.context, NODE_INSTALLATION_TTL)
         installation = Installation(
-            config.gitpod, api, config.kubernetes.namespace, pool, options.gitpod_config
+            config.gitpod,
+            api,
+            config.kubernetes.namespace,
+            pool,
+            options.gitpod_config,
+            compat.load(config.compatibility.file),  # node_cgroup: the release's versions
         )
     identity = NodeIdentity() if options.role == "node" else None
     jobs = []

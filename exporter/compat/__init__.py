@@ -25,6 +25,7 @@ COMPONENTS = (
     "cert_manager",
     "database",
     "registry",
+    "cgroup",  # judged by node_cgroup on each node, not as cluster_compatibility:<component>
 )
 MAX_MATRIX_BYTES = 1 << 20
 
@@ -89,6 +90,9 @@ def load(path: str = "") -> Matrix:
                 f"releases.{name}.{sorted(unknown)[0]}",
                 f"unknown component; expected one of {', '.join(COMPONENTS)}",
             )
+        versions = (body.get("cgroup") or {}).get("versions", [1, 2])
+        if not (isinstance(versions, list) and versions and set(versions) <= {1, 2}):
+            raise ConfigError(f"releases.{name}.cgroup.versions", "expected a list of 1 and/or 2")
         for pattern in (body.get("registry") or {}).get("unsupported_hosts", []):
             try:
                 re.compile(pattern)

@@ -48,6 +48,26 @@ function(c)
     g.thresholds([['text', null], ['green', 1]]),
   ) + { fieldConfig+: { defaults+: { mappings: g.mappings({ '0': ['None', 'text'] }) } } };
 
+  // The workspace data plane: what ws-daemon and registry-facade need of a workspace node.
+  local cri = g.info(
+    'containerd CRI',
+    "The snapshotter and registry config_path containerd's CRI runs with. config_path must include /etc/containerd/certs.d for a customCACert installation (node_registry_facade_trust).",
+    on('gitpod_node_containerd_cri_info'),
+    '{{snapshotter}}, config_path {{config_path}}',
+  );
+  local cgroup = g.stat(
+    'cgroup version',
+    "The node's cgroup version: Gitpod's 2022 releases run on v1 and v2.",
+    on('gitpod_node_cgroup_version'),
+    g.thresholds([['text', null]]),
+  );
+  local disk = g.timeseries(
+    'Free disk for workspaces and images',
+    "Free bytes on the filesystem of ws-daemon's /var/gitpod/workspaces and of containerd's root. Below 20 GiB ws-daemon marks the node diskPressure and no workspace starts there (node_workspace_disk).",
+    [g.target(on('gitpod_node_filesystem_free_bytes'), '{{path}}')],
+    'bytes',
+  );
+
   local durations = g.timeseries(
     'Check duration',
     'How long each node check takes on this node; one close to its timeout will error soon (a slow containerd socket, a loaded node).',
@@ -91,6 +111,7 @@ function(c)
       [[kernel, 4, 4], [os, 4, 4], [containerd, 4, 4], [cni, 4, 4], [cpus, 2, 4], [memory, 3, 4], [workload, 3, 4]],
       [[matrix, 24, 10]],
       [[history, 24, 8]],
+      [[cri, 9, 4], [cgroup, 3, 4], [disk, 12, 8]],
       [[durations, 12, 8], [footprint, 12, 8]],
     ]),
   )

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_check
+from tests.helpers.exporter import check_json
 from tests.hosts import Node
 from tests.servers.kube_fake import FakeKube, node
 
@@ -168,3 +169,23 @@ def test_nothing_is_read_outside_the_declared_host_paths() -> None:
         assert paths and all(p.startswith(("/proc", "/sys", "/lib", "/dev", "/usr"))
                              for p in paths), paths  # fmt: skip
     assert dataclasses.is_dataclass(Node)
+
+
+def test_a_release_that_needs_cgroup_v2_fails_a_v1_node_by_the_matrix(tmp_path: Path) -> None:
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        'releases:\n  "2023.01":\n    source: a release needing v2\n    cgroup:\n'
+        "      versions: [2]\n"
+    )
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"compatibility:\n  file: {matrix}\ngitpod:\n  release: '2023.01'\n")
+    root = Node(cgroup_v2=False).build(tmp_path / "host")
+    _, results, stderr = check_json("--role", "node", "--host-root", str(root), "--config",
+                                    str(cfg), "--only", "node_cgroup")  # fmt: skip
+    r = results["node_cgroup"]
+    assert (r["status"], r["reason"], r["observed"]) == ("fail", "unsupported", "v1"), stderr
+    assert "the release needs v2" in r["detail"]
+    assert "compatibility matrix: release 2023.01 (gitpod.release)" in r["detail"]
+    # The built-in matrix's 2022 releases run on both.
+    _, results, _ = check_json("--role", "node", "--host-root", str(root), "--only", "node_cgroup")
+    assert results["node_cgroup"]["status"] == "pass"

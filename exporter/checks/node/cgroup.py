@@ -9,6 +9,7 @@ from exporter import metrics
 from exporter.config import CheckSettings, Interval
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.installation import Derived, Installation
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
@@ -29,6 +30,17 @@ class Settings(CheckSettings):
     interval: Interval = 600.0
     # The versions the release runs on: 2022 releases both; later ones [2].
     versions: list[int] = field(default_factory=lambda: [1, 2])
+
+
+INSTALLATION_TARGETS = frozenset({"versions"})
+
+
+async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
+    release, why = await inst.release(timeout)
+    versions = release.rule("cgroup").get("versions")
+    if not versions:
+        return None
+    return {"versions": versions}, f"from the compatibility matrix: {why}"
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
