@@ -361,7 +361,7 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             _convert(k, key_tp, f"{path}.{k}"): _convert(v, value_tp, f"{path}.{k}")
             for k, v in value.items()
         }
-    elif dataclasses.is_dataclass(tp) and isinstance(value, tp):
+    elif isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, tp):
         out = value  # derived by a check from the installation (a SecretValue), not read
     elif dataclasses.is_dataclass(tp):
         out = build(tp, value, path)  # type: ignore[arg-type]
@@ -417,7 +417,7 @@ def build(cls: type[T], data: Any, path: str) -> T:
     if isinstance(obj, CheckSettings) and obj.timeout > obj.interval:
         if "timeout" not in data:
             # Only the default timeout is longer than a short interval: shorten it to fit.
-            return dataclasses.replace(obj, timeout=obj.interval)  # type: ignore[return-value]
+            return dataclasses.replace(obj, timeout=obj.interval)
         raise ConfigError(
             f"{path}.timeout" if path else "timeout",
             f"expected at most the interval ({obj.interval:g}s), got {obj.timeout:g}s",
@@ -493,7 +493,8 @@ def load(text: str | None, settings_types: typing.Mapping[str, type[CheckSetting
     _raise_all(errors)
     assert top is not None
     explicit = {k: frozenset(v or {}) for k, v in raw_checks.items() if isinstance(v, dict)}
-    return dataclasses.replace(top, checks=checks, explicit=explicit)
+    config: Config = dataclasses.replace(top, checks=checks, explicit=explicit)
+    return config
 
 
 def load_file(path: str | None, settings_types: typing.Mapping[str, type[CheckSettings]]) -> Config:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import functools
 import inspect
 import threading
@@ -23,10 +22,6 @@ if TYPE_CHECKING:
     from exporter.installation import Installation
     from exporter.kube import Kube
     from exporter.node_identity import NodeIdentity
-
-# The check whose run is in progress in this task: Kube notes which checks read the nodes, so
-# a node change wakes exactly those (set by the scheduler's run_job).
-CURRENT_CHECK: contextvars.ContextVar[str] = contextvars.ContextVar("current_check", default="")
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
@@ -147,7 +142,9 @@ class Check:
     - `from_installation(inst, settings, timeout)`: the settings the Gitpod installation
       states for it ((values, origin) or None), validated as the config file's are, and
       `INSTALLATION_TARGETS`, the settings that, set in the config file, make it configured
-      by hand (the installation is then not consulted for it).
+      by hand (the installation is then not consulted for it);
+    - `READS`: the shared state it reads, so a change to it wakes the check: {"nodes"} for a
+      check that reads the node cache (ctx.kube.nodes()).
     Exceptions are the scheduler's business (scheduler.result_of), never the check's.
     """
 
@@ -161,6 +158,7 @@ class Check:
     requirement_for: Callable[[str, Any], Requirement] | None = None
     from_installation: Callable[[Any, Any, float], Awaitable[Any]] | None = None
     installation_targets: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, module: ModuleType) -> Check:
@@ -184,6 +182,7 @@ class Check:
             requirement_for=getattr(module, "requirement_for", None),
             from_installation=getattr(module, "from_installation", None),
             installation_targets=frozenset(getattr(module, "INSTALLATION_TARGETS", ())),
+            reads=frozenset(getattr(module, "READS", ())),
         )
 
     @property

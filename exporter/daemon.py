@@ -72,8 +72,7 @@ class Daemon(Collector):
 
     def _wake_node_readers(self) -> None:
         self._wake_pending = None
-        if self.kube is not None:
-            self.scheduler.wake(self.kube.node_readers)
+        self.scheduler.wake(j.check.id for j in self.scheduler.jobs if "nodes" in j.check.reads)
 
     async def stop(self) -> None:
         # SIGTERM: a run in progress gets a moment to land its result, then everything stops.

@@ -9,19 +9,17 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from exporter.bounded import TooLarge, read_bounded
-from exporter.context import CURRENT_CHECK
 from exporter.model import CheckError, NotConfigured, Reason
-from exporter.parse import ParseError, quantity, timestamp
+from exporter.model import KubeError as KubeError  # re-exported: the checks catch it from here
+from exporter.nodefacts import NodeFacts
 from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
@@ -32,13 +30,6 @@ _STATUS_REASON = {
     403: Reason.FORBIDDEN,
     404: Reason.NOT_FOUND,
 }
-
-
-class KubeError(CheckError):
-    def __init__(self, status: int, reason: Reason, detail: str, body: Mapping[str, Any]) -> None:
-        super().__init__(reason, detail)
-        self.status = status
-        self.body = body
 
 
 def _json_or_none(raw: bytes | None) -> Any:
@@ -121,7 +112,6 @@ class Kube:
         self._api_lock = threading.Lock()  # checks start together, in several pool threads
         self._reads = SharedReads()  # API failures are each caller's own, never kept
         self.watch: NodeWatch | None = None
-        self.node_readers: set[str] = set()  # the checks that read the nodes
         self.node_lists = 0  # LISTs of all nodes made here (not by the watch)
         self.node_list_at = 0.0
 
@@ -310,7 +300,6 @@ class Kube:
         """All Nodes, shared by the node-derived checks: the watched cache while it is
         usable; else one paginated LIST per cache_ttl, concurrent callers waiting for the
         same LIST rather than starting their own."""
-        self.node_readers.add(CURRENT_CHECK.get())
         watch = self.watch
         if watch is not None:
             if not watch.synced.is_set():  # its first LIST is under way: no second one
@@ -325,64 +314,3 @@ class Kube:
         self.node_lists += 1
         self.node_list_at = time.time()
         return nodes
-
-
-@dataclass(frozen=True, slots=True)
-class NodeFacts:
-    """What the checks use of a Node; the rest of its JSON is dropped page by page, so a
-    20,000-node list costs a few MB, not the full objects."""
-
-    name: str
-    labels: Mapping[str, str]
-    provider_id: str
-    ready: bool
-    schedulable: bool
-    kubelet_version: str
-    runtime: str
-    os_image: str
-    kernel: str
-    cpu: float | None
-    memory: float | None
-    # When Ready last changed (its condition's lastTransitionTime, Unix time); 0.0 when not
-    # given. A kubelet heartbeat leaves it alone, so the cache still ignores heartbeats.
-    ready_since: float = 0.0
-
-    @classmethod
-    def from_json(cls, item: Mapping[str, Any]) -> NodeFacts:
-        meta = item.get("metadata") or {}
-        spec = item.get("spec") or {}
-        status = item.get("status") or {}
-        info = status.get("nodeInfo") or {}
-        capacity = status.get("capacity") or {}
-        ready_condition = next(
-            (c for c in status.get("conditions") or []
-             if isinstance(c, Mapping) and c.get("type") == "Ready"),
-            {},
-        )  # fmt: skip
-        ready = ready_condition.get("status") == "True"
-
-        def amount(key: str) -> float | None:
-            try:
-                return quantity(str(capacity[key]))
-            except (KeyError, ParseError):
-                return None
-
-        # Interned: thousands of nodes share their label keys and most values, their
-        # versions and OS; one copy each keeps a 20,000-node cache small.
-        return cls(
-            name=str(meta.get("name", "")),
-            labels={
-                sys.intern(str(k)): sys.intern(str(v))
-                for k, v in (meta.get("labels") or {}).items()
-            },
-            provider_id=str(spec.get("providerID", "")),
-            ready=ready,
-            schedulable=not spec.get("unschedulable", False),
-            kubelet_version=sys.intern(str(info.get("kubeletVersion", ""))),
-            runtime=sys.intern(str(info.get("containerRuntimeVersion", ""))),
-            os_image=sys.intern(str(info.get("osImage", ""))),
-            kernel=sys.intern(str(info.get("kernelVersion", ""))),
-            cpu=amount("cpu"),
-            memory=amount("memory"),
-            ready_since=timestamp(ready_condition.get("lastTransitionTime")),
-        )

@@ -109,8 +109,9 @@ def _merged(paths: list[str]) -> tuple[dict[str, Any], str]:
             merged["current-context"] = doc["current-context"]
         for kind in ("contexts", "clusters", "users"):
             for item in doc.get(kind) or []:
-                if isinstance(item, dict) and item.get("name") not in seen[kind]:
-                    seen[kind].add(item.get("name"))
+                name = item.get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and name not in seen[kind]:
+                    seen[kind].add(name)
                     merged[kind].append(item)
     if not first:
         raise KubeConfigError(f"no kubeconfig file found in {os.pathsep.join(paths)}")

@@ -574,7 +574,7 @@ class Exposition:
             return generate_latest(registry)
         from prometheus_client.openmetrics.exposition import generate_latest as generate_om
 
-        text = generate_om(registry)
+        text: bytes = generate_om(registry)
         return text[: -len(_EOF)] if text.endswith(_EOF) else text
 
     def _render_fresh(self, openmetrics: bool) -> bytes:

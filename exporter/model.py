@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class Severity(enum.StrEnum):
@@ -187,3 +189,12 @@ def valid_record(record: Record) -> Record:
             res, observed=valid_text(res.observed), detail=valid_text(res.detail), samples=samples
         ),
     )
+
+
+class KubeError(CheckError):
+    """An answer of the Kubernetes API other than success: its HTTP status and Status body."""
+
+    def __init__(self, status: int, reason: Reason, detail: str, body: Mapping[str, Any]) -> None:
+        super().__init__(reason, detail)
+        self.status = status
+        self.body = body

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from exporter import kubelite
 from exporter.bounded import TooLarge
-from exporter.model import CheckError, NotConfigured, Reason
+from exporter.model import CheckError, KubeError, NotConfigured, Reason
 from exporter.sharedreads import SharedReads
 
 TTL = 60.0
@@ -37,7 +37,8 @@ async def labels(ctx: Any, timeout: float) -> dict[str, str]:
         raise NotConfigured("NODE_NAME is not set")
     if ctx.identity is None:
         return await _get(ctx, timeout)
-    return await ctx.identity.labels(ctx, timeout)
+    found: dict[str, str] = await ctx.identity.labels(ctx, timeout)
+    return found
 
 
 async def _get(ctx: Any, timeout: float) -> dict[str, str]:
@@ -65,8 +66,6 @@ class NodeApi:
         self.cache_ttl = ttl  # how long the installation's reads are shared
 
     async def get(self, path: str, timeout: float) -> Any:
-        from exporter.kube import KubeError
-
         async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
             return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 

@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from exporter.model import CheckError, Reason
+from exporter.model import CheckError, KubeError, Reason
+from exporter.nodefacts import NodeFacts
 
 if TYPE_CHECKING:
-    from exporter.kube import Kube, NodeFacts
+    from exporter.kube import Kube
 
 log = logging.getLogger("exporter.nodewatch")
 
@@ -153,7 +154,6 @@ class NodeWatch:
     def _list(self) -> str:
         """Every node, page by page, slimmed to NodeFacts as each page arrives; the list's
         resourceVersion, to watch from."""
-        from exporter.kube import KubeError, NodeFacts
 
         for attempt in (1, 2):
             facts: dict[str, NodeFacts] = {}
@@ -224,7 +224,6 @@ class NodeWatch:
             response.close()
 
     def _apply(self, line: bytes, rv: str) -> str:
-        from exporter.kube import NodeFacts
 
         try:
             event = json.loads(line)

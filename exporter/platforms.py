@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.kube import NodeFacts
+from exporter.nodefacts import NodeFacts
 
 GKE, EKS, AKS, K3S, RKE2, OPENSHIFT, OTHER = (
     "gke",

@@ -3,11 +3,12 @@ the HTML page, all from one Summary so they never disagree about the verdict."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
@@ -170,22 +171,23 @@ def summarize(all_rows: list[Row], strict: bool = False, role: str = "") -> Summ
     """The verdict. Critical failures and critical errors are unmet (an unknown requirement is
     not a met one); with `strict`, so are skipped criticals. Nothing judged at all is its own
     verdict: a preflight must not pass having checked nothing."""
-    ids = {
-        key: [r.requirement.id for r in all_rows if test(r)]
-        for key, test in (
-            (
-                "critical_unmet",
-                lambda r: (
-                    r.critical
-                    and (r.status in ("fail", "error") or (strict and r.status == "skipped"))
-                ),
-            ),
-            ("warnings_unmet", lambda r: not r.critical and r.status == "fail"),
-            ("errors", lambda r: r.status == "error"),
-            ("skipped", lambda r: r.status == "skipped"),
+
+    def ids(test: Callable[[Row], bool]) -> list[str]:
+        return [r.requirement.id for r in all_rows if test(r)]
+
+    unmet = ids(
+        lambda r: (
+            r.critical and (r.status in ("fail", "error") or (strict and r.status == "skipped"))
         )
-    }
-    met = sum(1 for r in all_rows if r.critical and r.status == "pass")
+    )
+    summary = Summary(
+        "not_ready" if unmet else "ready",
+        critical_unmet=unmet,
+        warnings_unmet=ids(lambda r: not r.critical and r.status == "fail"),
+        errors=ids(lambda r: r.status == "error"),
+        skipped=ids(lambda r: r.status == "skipped"),
+        critical_met=sum(1 for r in all_rows if r.critical and r.status == "pass"),
+    )
     if all(r.status == "skipped" for r in all_rows):
         hint = (
             "Give it Kubernetes access: --kubeconfig FILE, KUBECONFIG, or run it in a pod "
@@ -193,9 +195,8 @@ def summarize(all_rows: list[Row], strict: bool = False, role: str = "") -> Summ
             if role == "cluster"
             else ""
         )
-        return Summary("nothing_judged", **ids, critical_met=met, hint=hint)
-    verdict = "not_ready" if ids["critical_unmet"] else "ready"
-    return Summary(verdict, **ids, critical_met=met)
+        return dataclasses.replace(summary, verdict="nothing_judged", hint=hint)
+    return summary
 
 
 def exit_code(summary: Summary) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import CheckSettings, ConfigError
-from exporter.context import CURRENT_CHECK, Check, CheckContext, Outcome
+from exporter.context import Check, CheckContext, Outcome
 from exporter.model import (
     CheckError,
     DependencyError,
@@ -42,7 +42,8 @@ class Job:
 
     @property
     def settings(self) -> CheckSettings:
-        return self.ctx.settings
+        settings: CheckSettings = self.ctx.settings
+        return settings
 
     @property
     def requirements(self) -> tuple[Requirement, ...]:
@@ -88,7 +89,6 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
     started = time.perf_counter()
     origin = unread = ""
     ctx = job.ctx
-    CURRENT_CHECK.set(job.check.id)  # this task's own context: no reset needed
     outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):

@@ -235,7 +235,7 @@ class HTTPServer:
         self._conns.pop(victim.task, None)
         return True
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         if not self._make_room():
@@ -290,7 +290,7 @@ class HTTPServer:
             try:
                 # Idle up to IDLE_SECONDS for a request to begin; once its first bytes are in,
                 # the whole head within HEAD_SECONDS (slowloris dribbles a byte at a time).
-                event = http.next_event()  # a pipelined request may be buffered already
+                event: object = http.next_event()  # a pipelined request may be buffered already
                 if event is h11.NEED_DATA:
                     async with asyncio.timeout(IDLE_SECONDS):
                         first = await reader.read(MAX_HEAD + 1)

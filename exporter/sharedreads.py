@@ -32,4 +32,4 @@ class SharedReads:
                 self._cache[key] = cached
         if cached[2] is not None:
             raise cached[2]
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]

@@ -218,7 +218,8 @@ MODULES_DEP_LIMIT = 8 << 20
 
 async def kernel_release(ctx: Any) -> str:
     """The running kernel's release, as the name of a directory under /lib/modules."""
-    release = (await ctx.read_host("/proc/sys/kernel/osrelease")).strip()
+    text: str = await ctx.read_host("/proc/sys/kernel/osrelease")
+    release = text.strip()
     if not release or "/" in release or len(release) > 128:
         raise ParseError(f"unusable kernel release {release[:40]!r}")
     return release

@@ -116,10 +116,10 @@ class Installation:
                 raise CheckError(Reason.FORBIDDEN, f"{exc.detail}; {RBAC_HINT}") from None
             raise
         data = cm.get("data") or {}
-        text = data.get("config.yaml")
-        if not isinstance(text, str):
+        config_yaml: Any = data.get("config.yaml")
+        if not isinstance(config_yaml, str):
             raise CheckError(Reason.NOT_FOUND, f"{where} has no key config.yaml")
-        return await self._parse(text, f"{where} key config.yaml", data.get("versions.json"))
+        return await self._parse(config_yaml, f"{where} key config.yaml", data.get("versions.json"))
 
     async def _parse(self, text: str, origin: str, versions: Any = None) -> Loaded:
         # Parsed in the pool: a large document must not hold the event loop.

@@ -169,7 +169,7 @@ def parse(text: str, what: str) -> GitpodConfig:
         db = "in_cluster"
     elif r.get("database.external", dict) is not None:
         db, db_secret = "external", r.secret("database.external.certificate")
-        keys = ("encryptionKeys", "host", "password", "port", "username")
+        keys: tuple[str, ...] = ("encryptionKeys", "host", "password", "port", "username")
         refs.append(SecretRef(db_secret, "database.external.certificate", keys, "database"))
     elif r.get("database.cloudSQL", dict) is not None:
         db, db_secret = "cloudsql", r.secret("database.cloudSQL.serviceAccount")
@@ -226,7 +226,7 @@ def parse(text: str, what: str) -> GitpodConfig:
         providers.append(name)
         refs.append(SecretRef(name, f"authProviders[{i}]", ("provider",), "provider"))
 
-    optional = (
+    optional: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("sshGatewayHostKey", (), "ssh"),
         ("customCACert", ("ca.crt",), "ca"),
         ("license", ("license",), ""),

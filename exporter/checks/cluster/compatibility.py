@@ -16,12 +16,15 @@ from exporter.checks.shared import compatibility_requirement, compatibility_resu
 from exporter.config import CheckSettings
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX
-from exporter.kube import KubeError, NodeFacts, path
+from exporter.kube import KubeError, path
 from exporter.model import Requirement, Result
+from exporter.nodefacts import NodeFacts
 
 # What the API shows; the database and registry checks judge their own components.
 COMPONENTS = tuple(c for c in compat.COMPONENTS if c not in ("database", "registry", "cgroup"))
 REQUIREMENT = compatibility_requirement("")  # the family; one requirement per component
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 
 @dataclass(frozen=True)

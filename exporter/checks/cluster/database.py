@@ -105,17 +105,19 @@ def _bounded_connection(deadline: float) -> type:
     read_timeout would otherwise hold the thread for ever."""
     import pymysql
 
-    class Bounded(pymysql.connections.Connection):  # type: ignore[misc]
+    class Bounded(pymysql.connections.Connection):
         _packet_bytes = 0
 
         def _read_packet(self, *args: object, **kwargs: object) -> object:
             self._packet_bytes = 0
-            return super()._read_packet(*args, **kwargs)
+            return super()._read_packet(*args, **kwargs)  # type: ignore[no-untyped-call]
 
         def _read_bytes(self, num_bytes: int) -> bytes:
+            # pymysql's private helpers, which its stubs leave out.
+            conn: Any = self
             self._packet_bytes += num_bytes
             if self._packet_bytes > _PACKET_LIMIT:
-                self._force_close()
+                conn._force_close()
                 raise pymysql.err.OperationalError(
                     _CR_MALFORMED_PACKET,
                     f"a packet over {_PACKET_LIMIT >> 20} MiB: refused",
@@ -124,19 +126,19 @@ def _bounded_connection(deadline: float) -> type:
             wanted = num_bytes
             while wanted:
                 if time.monotonic() > deadline:
-                    self._force_close()
+                    conn._force_close()
                     raise pymysql.err.OperationalError(
                         2013, "the answer was still arriving at the deadline"
                     )
                 try:
-                    chunk = self._rfile.read1(min(wanted, 65536))
+                    chunk = conn._rfile.read1(min(wanted, 65536))
                 except OSError as exc:
-                    self._force_close()
+                    conn._force_close()
                     raise pymysql.err.OperationalError(
                         2013, f"Lost connection to MySQL server during query ({exc})"
                     ) from None
                 if not chunk:
-                    self._force_close()
+                    conn._force_close()
                     raise pymysql.err.OperationalError(
                         2013, "Lost connection to MySQL server during query"
                     )

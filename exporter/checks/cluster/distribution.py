@@ -18,6 +18,8 @@ REQUIREMENT = Requirement(
     doc_url=GITPOD_REQUIREMENTS_DOC,
     remedy="Gitpod is tested on GKE, EKS, AKS and K3s; other distributions may need extra work.",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 
 @dataclass(frozen=True)

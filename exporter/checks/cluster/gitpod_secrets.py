@@ -108,7 +108,12 @@ def _https(data: Mapping[str, bytes], cfg: GitpodConfig) -> tuple[str, list[Samp
         raise _Bad(Reason.EXPIRED, f"tls.crt is not valid before {leaf.not_valid_before_utc}")
     try:
         ext = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-        sans = ext.value.get_values_for_type(x509.DNSName)
+        names = ext.value
+        sans = (
+            names.get_values_for_type(x509.DNSName)
+            if isinstance(names, x509.SubjectAlternativeName)
+            else []
+        )
     except x509.ExtensionNotFound:
         sans = []
     uncovered = [
@@ -152,7 +157,8 @@ def _provider(data: Mapping[str, bytes], cfg: GitpodConfig) -> str:
         raise _Bad(Reason.PARSE, str(exc)) from None
     if not isinstance(doc, dict):
         raise _Bad(Reason.INVALID, "provider is not a mapping")
-    oauth = doc.get("oauth") if isinstance(doc.get("oauth"), dict) else {}
+    found = doc.get("oauth")
+    oauth: dict[str, Any] = found if isinstance(found, dict) else {}
     missing = [f for f in PROVIDER_FIELDS if not doc.get(f)]
     missing += [f"oauth.{f}" for f in OAUTH_FIELDS if not oauth.get(f)]
     if missing:

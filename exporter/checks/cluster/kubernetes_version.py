@@ -22,6 +22,8 @@ REQUIREMENT = Requirement(
     remedy="Upgrade the control plane and every node pool to a Kubernetes version in the "
     "supported range.",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 
 @dataclass(frozen=True)

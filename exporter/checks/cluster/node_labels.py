@@ -27,6 +27,8 @@ REQUIREMENT = Requirement(
     remedy="Label at least one Ready node per workload, e.g. "
     "kubectl label node NAME gitpod.io/workload_meta=true.",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 
 @dataclass(frozen=True)

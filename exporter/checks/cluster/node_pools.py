@@ -26,6 +26,8 @@ REQUIREMENT = Requirement(
     remedy="Put meta/ide workloads on their own node pool and give headless (prebuild) "
     "workspaces a pool apart from regular workspaces.",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 SPLITS = {
     # split name: (one side's labels, the other side's labels)

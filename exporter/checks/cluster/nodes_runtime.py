@@ -12,8 +12,8 @@ from exporter.checks.shared import VERSION, recommended_requirement
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
-from exporter.kube import NodeFacts
 from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.nodefacts import NodeFacts
 from exporter.parse import ParseError, first, version_tuple
 from exporter.sizing import CPU_BY_ROLE, MEMORY_BY_ROLE, Size, roles, strictest
 
@@ -26,6 +26,8 @@ REQUIREMENT = Requirement(
     remedy="Replace the listed nodes with Ubuntu/containerd nodes sized for their Gitpod role "
     "(workspace: 4 vCPU, 16 GB; meta: 2 vCPU, 8 GB; IDE: 2 vCPU, 4 GB).",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 RECOMMENDED = recommended_requirement(
     REQUIREMENT,
     "Gitpod nodes have the size recommended for their role",

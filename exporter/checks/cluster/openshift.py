@@ -20,6 +20,8 @@ REQUIREMENT = Requirement(
     remedy="Run Gitpod on a supported distribution (GKE, EKS, AKS, K3s); OpenShift's security "
     "context constraints block Gitpod's workspaces.",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if not addresses:
         return Result.failed(Reason.PENDING, "pending", f"Service {where} has no external address")
     observed = ", ".join(addresses)
-    ports = {p.get("port") for p in spec.get("ports") or [] if isinstance(p, dict)}
+    ports = {
+        p["port"]
+        for p in spec.get("ports") or []
+        if isinstance(p, dict) and isinstance(p.get("port"), int)
+    }
     if loaded is not None and loaded.config.ssh_host_key and 22 not in ports:
         return Result.failed(
             Reason.MISSING, observed, "sshGatewayHostKey is set but the Service exposes no port 22"

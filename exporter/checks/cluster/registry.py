@@ -4,6 +4,7 @@ Gitpod's credentials (Basic or the Bearer token flow); optionally, that it lets 
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,8 +65,9 @@ class _Client:
     def __init__(self, http: aiohttp.ClientSession, s: Settings, password: str) -> None:
         self.http, self.s, self.password = http, s, password
         self.base = s.url.rstrip("/")
-        self.ssl = (
-            httpcheck.tls_context(s.ca_file, s.ca_pem) if self.base.startswith("https") else None
+        # True: aiohttp's default verification (and unused for plain http).
+        self.ssl: ssl.SSLContext | bool = (
+            httpcheck.tls_context(s.ca_file, s.ca_pem) if self.base.startswith("https") else True
         )
         self.auth: dict[str, str] = {}
 
@@ -122,7 +124,7 @@ class _Client:
         token_ssl = (
             httpcheck.tls_context(self.s.ca_file, self.s.ca_pem)
             if realm.startswith("https")
-            else None
+            else True
         )
         refused = self.s.username and _realm_refused(self.base, realm, self.s.token_hosts)
         if refused:

@@ -15,8 +15,9 @@ from exporter import metrics
 from exporter.config import CheckSettings, Duration, Max, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS
-from exporter.kube import KubeError, NodeFacts, path
+from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
+from exporter.nodefacts import NodeFacts
 
 REQUIREMENT = Requirement(
     id="cluster_workspace_daemons",
@@ -28,6 +29,8 @@ REQUIREMENT = Requirement(
     "-o wide -l component=ws-daemon (and registry-facade); kubectl describe pod NAME shows the "
     "scheduler's message, a failed hostPath type check or the container's last termination.",
 )
+# The node cache: a node change wakes this check.
+READS = frozenset({"nodes"})
 
 DAEMONS = ("ws-daemon", "registry-facade")
 

@@ -149,7 +149,7 @@ async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
         cri, unknown = None, str(exc)
     else:
         unknown = ""
-    ours = cri.task_dirs if cri else ()
+    ours: tuple[str, ...] = cri.task_dirs if cri else ()
     if _visible(s, s.runtime_dir):
         got = await ctx.blocking(found, ctx.host_root, s.runtime_dir)
     else:
