@@ -275,3 +275,58 @@ def test_disk_measures_the_nearest_existing_ancestor(tmp_path, pool) -> None:
     result = run_check("node_workspace_disk", root, pool, min_free_bytes=0).result
     assert result.status == "pass", result
     assert "/var/gitpod/workspaces (measured at /var/gitpod)" in result.detail
+
+
+# --- judged on workspace nodes only; confined to the host root ------------------------------
+
+NEW = ("node_workspace_host_paths", "node_registry_facade_trust", "node_workspace_disk")
+
+
+@pytest.mark.parametrize("check", NEW)
+@pytest.mark.parametrize(
+    ("labels", "status"),
+    [({"gitpod.io/workload_meta": "true"}, "skipped"),
+     ({}, "skipped"),
+     ({"gitpod.io/workload_workspace_regular": "true"}, "fail")],
+    ids=["meta-node", "unlabelled", "workspace-node"],
+)  # fmt: skip
+def test_judged_on_workspace_nodes_only(check, labels, status, kube_api, tmp_path, pool) -> None:
+    from tests.servers.kube_fake import node
+
+    kube_api.nodes["n1"] = node("n1", labels)
+    root = tree(tmp_path)
+    (root / "usr/src").rmdir()  # refused by ws-daemon's hostPath
+    settings = {
+        "node_workspace_host_paths": {},
+        "node_registry_facade_trust": {"domain": D, "custom_ca": True},  # no CA anywhere
+        "node_workspace_disk": {"min_free_bytes": 1 << 60},
+    }[check]
+    if check == "node_registry_facade_trust":
+        (root / "etc/containerd/config.toml").write_text(CONFIG_V2)  # config_path unset
+    kc = str(kube_api.kubeconfig(tmp_path / "kc"))
+    result = run_check(check, root, pool, node_name="n1", kubeconfig=kc, **settings).result
+    assert result.status == status, result
+    if status == "skipped":
+        assert result.reason == "not_workspace_node"
+    else:
+        assert "labels are unknown" not in result.detail
+
+
+def test_a_symlink_out_of_the_host_root_is_not_followed(tmp_path, pool) -> None:
+    root = tree(tmp_path)
+    outside = tmp_path / "outside-src"
+    outside.mkdir()
+    (root / "usr/src").rmdir()
+    (root / "usr/src").symlink_to(outside)  # absolute: <root><tmp>/outside-src, absent there
+    result = run_check("node_workspace_host_paths", root, pool).result
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert "/usr/src is a symlink to nowhere" in result.detail
+    # containerd's config linked out of the root is not read either.
+    config = root / "etc/containerd/config.toml"
+    real = tmp_path / "outside.toml"
+    real.write_text(CONFIG_V2 + '[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                    '  config_path = "/etc/containerd/certs.d"\n')  # fmt: skip
+    config.unlink()
+    config.symlink_to(real)
+    trust = run_check("node_registry_facade_trust", root, pool, domain=D, custom_ca=True).result
+    assert trust.status == "error", trust  # neither containerd nor a config inside the root
