@@ -218,8 +218,9 @@ GITPOD_SOURCES = ("auto", "configmap", "file", "none")
 
 @dataclass(frozen=True)
 class GitpodSettings:
-    """Where the Gitpod installation's own config is read from (README, "Reading the Gitpod
-    installation"); what it states fills every check setting the config file leaves unset."""
+    """Where the Gitpod installation's own config is read from (docs/configuration.md,
+    "Reading the Gitpod installation"); what it states fills every check setting the config
+    file leaves unset."""
 
     # auto: the file if given, else the ConfigMap if it exists, else none.
     source: Annotated[str, OneOf(GITPOD_SOURCES)] = "auto"

@@ -1,5 +1,5 @@
 """The metric contract in one place: every family the exporter defines is declared here
-(README's metrics table is tested against this file), and the collector that renders the Store
+(docs/metrics.md's table is tested against this file), and the collector that renders the Store
 from it: no I/O, no awaits, no checks. What the checks found is rendered once per change of the
 Store (Exposition); only the small part that must be fresh is rendered at each scrape."""
 
@@ -159,7 +159,7 @@ KUBERNETES_CACHE_LAST_SYNC = Family(
     ("resource",),
 )
 
-# --- Observed values: every family a check's Samples may carry (README, Metrics) ---
+# --- Observed values: every family a check's Samples may carry (docs/metrics.md) ---
 COMPATIBILITY_INFO = Family(
     "gitpod_compatibility_info",
     "What a component was seen as, judged against a release of Gitpod's compatibility matrix; "
@@ -408,7 +408,7 @@ _FAMILY_TYPES: dict[str, Any] = {
 class RequirementsCollector(Collector):
     def __init__(self, store: Store, node: str = "") -> None:
         self.store = store
-        # The node role labels every requirement series with its node (README, "Metrics").
+        # The node role labels every requirement series with its node (docs/metrics.md).
         self.extra = (("node", node),) if node else ()
 
     def collect(self) -> Iterator[Metric]:

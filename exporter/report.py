@@ -28,8 +28,8 @@ REASON_REMEDY: dict[str, str] = {
     Reason.AUTH: "The credentials were refused: renew the kubeconfig's token or the service "
     "account's, or fix the credentials in the config.",
     Reason.FORBIDDEN: "RBAC refused a read this check needs: install the Helm chart, or apply "
-    "deploy/base and, once Gitpod's namespaces exist, deploy/gitpod-rbac (README lists the rule "
-    "of every check); or add the rule to your own Role.",
+    "deploy/base and, once Gitpod's namespaces exist, deploy/gitpod-rbac (docs/install.md "
+    "lists the rule of every check); or add the rule to your own Role.",
     Reason.TLS: "TLS failed: give the CA that signed the server's certificate (kubeconfig "
     "certificate-authority, or the check's ca_file).",
     Reason.CONFIG: "A setting is present but unusable: fix what the detail names.",
@@ -80,7 +80,8 @@ class Row:
                 return SKIPPED_ADVICE[self.reason]
             family = self.requirement.id.split(":")[0]
             also = (
-                ", or let it read Gitpod's installation (README, Reading the Gitpod installation)"
+                ", or let it read Gitpod's installation (docs/configuration.md, Reading the "
+                "Gitpod installation)"
                 if role == "cluster"
                 else ""
             )

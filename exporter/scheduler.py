@@ -54,7 +54,7 @@ class Job:
 
 def result_of(exc: BaseException, timeout: float, requirement: Requirement) -> Result:
     """The Result a check's exception stands for, for one requirement it judges: the one place
-    the failure semantics live (README, "Adding a check")."""
+    the failure semantics live (docs/architecture.md, "A check's life")."""
     if isinstance(exc, NotConfigured):
         return Result.skipped(Reason.NOT_CONFIGURED, str(exc))
     if isinstance(exc, DependencyError) and requirement.unreachable_fails:

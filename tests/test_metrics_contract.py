@@ -1,5 +1,6 @@
-"""The metric contract is declared once, in exporter/metrics.py: README's table lists exactly
-those families (with their labels where it names them), and no other module names a metric."""
+"""The metric contract is declared once, in exporter/metrics.py: docs/metrics.md's table lists
+exactly those families (with their labels where it names them), and no other module names a
+metric."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from exporter import metrics
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PAGE = ROOT / "docs" / "metrics.md"
+
+
 def _readme_metrics() -> dict[str, set[str] | None]:
-    text = (ROOT / "README.md").read_text()
+    text = PAGE.read_text()
     section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
     found: dict[str, set[str] | None] = {}
     for name, labels in re.findall(r"`(gitpod_[a-z_]+)(?:\{([a-z_,]*)\})?`", section):
@@ -23,7 +27,11 @@ def _readme_metrics() -> dict[str, set[str] | None]:
 def test_readme_lists_every_declared_family_and_nothing_else() -> None:
     declared = metrics.families()
     documented = _readme_metrics()
-    assert set(documented) == set(declared)
+    line = PAGE.read_text().split("\n## Metrics\n", 1)[0].count("\n") + 2
+    add, remove = sorted(set(declared) - set(documented)), sorted(set(documented) - set(declared))
+    assert not add and not remove, (
+        f"{PAGE.relative_to(ROOT)} line {line}, table '## Metrics': add {add}, remove {remove}"
+    )
     for name, labels in documented.items():
         if labels is not None:
             assert labels == set(declared[name].labels), name

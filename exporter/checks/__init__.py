@@ -1,6 +1,6 @@
 """The single registry of checks: the CLI, scheduler, report and tests iterate these tuples.
 
-Adding a check: its module here, in its role's tuple (README, "Adding a check")."""
+Adding a check: its module here, in its role's tuple (docs/architecture.md, "Adding a check")."""
 
 from __future__ import annotations
 

@@ -213,7 +213,7 @@ def test_one_cluster_breaks_one_alert_group_names_it_and_the_dashboards_split_by
     # Only the failing node's rows are one-sided: the healthy cluster has no failing node.
     assert all(c == {BROKEN} for c in one_sided.values()), one_sided
 
-    # What a fleet owner sizes the central store by (README "Many clusters").
+    # What a fleet owner sizes the central store by (docs/metrics.md, "Many clusters").
     for job, extra in (("node", ""), ("cluster", ""), ("cluster", ',node!=""')):
         sel = f'job="gitpod-requirements-{job}",cluster="west"{extra}'
         count = _series(central, f"count({{{sel}}})")

@@ -20,5 +20,6 @@ def requirements(role: str | None = None) -> list[Requirement]:
 
 
 def families() -> set[str]:
-    """Requirement ids without their `:<instance>` part: one runbook section, one README row."""
+    """Requirement ids without their `:<instance>` part: one runbook section, one row in
+    docs/requirements.md."""
     return {req.id.split(":")[0] for req in requirements()}
