@@ -11,12 +11,15 @@ import os
 import posixpath
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter import hostfs
 from exporter.grpc_unix import GrpcError, protobuf_fields, protobuf_strings, unary_call
 from exporter.model import CheckError, Reason
 from exporter.parse import ParseError
+
+if TYPE_CHECKING:
+    from exporter.context import CheckContext
 
 # runtime.v1 since containerd 1.6; 1.5 serves only v1alpha2.
 API_VERSIONS = ("v1", "v1alpha2")
@@ -132,7 +135,10 @@ def read_file(root: Any, path: str) -> CriConfig:
 
 
 async def effective(
-    ctx: Any, sockets: list[str], timeout: float, files: list[str] | tuple[str, ...] = CONFIG_FILES
+    ctx: CheckContext[Any],
+    sockets: list[str],
+    timeout: float,
+    files: list[str] | tuple[str, ...] = CONFIG_FILES,
 ) -> CriConfig:
     """What containerd runs with: asked through the first socket that exists, else read from
     the first config file there is. CheckError when neither can tell."""

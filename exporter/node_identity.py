@@ -8,13 +8,16 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from exporter import kubelite
 from exporter.bounded import TooLarge
 from exporter.model import CheckError, KubeError, NotConfigured, Reason
 from exporter.sharedreads import SharedReads
+
+if TYPE_CHECKING:
+    from exporter.context import CheckContext
 
 TTL = 60.0
 _STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
@@ -26,11 +29,11 @@ class NodeIdentity:
     def __init__(self) -> None:
         self._reads = SharedReads((CheckError, NotConfigured))
 
-    async def labels(self, ctx: Any, timeout: float) -> dict[str, str]:
+    async def labels(self, ctx: CheckContext[Any], timeout: float) -> dict[str, str]:
         return await self._reads.get("labels", TTL, lambda: _get(ctx, timeout))
 
 
-async def labels(ctx: Any, timeout: float) -> dict[str, str]:
+async def labels(ctx: CheckContext[Any], timeout: float) -> dict[str, str]:
     """This node's labels, shared through ctx.identity when the role has one. NotConfigured
     without NODE_NAME or API access; CheckError with the reason when the API cannot tell."""
     if not ctx.node_name:
@@ -41,13 +44,13 @@ async def labels(ctx: Any, timeout: float) -> dict[str, str]:
     return found
 
 
-async def _get(ctx: Any, timeout: float) -> dict[str, str]:
+async def _get(ctx: CheckContext[Any], timeout: float) -> dict[str, str]:
     node = await api_get(ctx, f"/api/v1/nodes/{quote(ctx.node_name, safe='')}", timeout)
     found = node.get("metadata", {}).get("labels") if isinstance(node, dict) else None
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-async def api_get(ctx: Any, path: str, timeout: float) -> Any:
+async def api_get(ctx: CheckContext[Any], path: str, timeout: float) -> Any:
     """The node role's GET of `path`, its JSON; NotConfigured without API access, CheckError
     with the reason when the API cannot tell."""
     status, answer = await _api_get(ctx.blocking, ctx.kubeconfig, ctx.kube_context, path, timeout)

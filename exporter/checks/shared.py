@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from exporter import hostfs, metrics, node_identity
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
+from exporter.context import CheckContext
 from exporter.gitpod import COMPATIBILITY_DOC, WORKSPACE_LABELS
 from exporter.model import (
     CheckError,
@@ -94,7 +95,7 @@ def recommended_requirement(base: Requirement, title: str, remedy: str) -> Requi
 
 
 async def sized(
-    ctx: Any,
+    ctx: CheckContext[Any],
     amount: float,
     show: Callable[[float], str],
     floor: float,
@@ -162,7 +163,7 @@ async def within(call: Awaitable[T], timeout: float, what: str) -> T:
 
 
 async def compatibility_of(
-    ctx: Any, component: str, judge: Callable[[Release], Verdict | Awaitable[Verdict]]
+    ctx: CheckContext[Any], component: str, judge: Callable[[Release], Verdict | Awaitable[Verdict]]
 ) -> Result | Exception:
     """cluster_compatibility:<component> for a check that also judges something else: the
     release's rule applied by `judge`, or the exception that stopped it (the scheduler turns it
@@ -177,7 +178,7 @@ async def compatibility_of(
         return exc
 
 
-async def workspace_node(ctx: Any) -> str | None:
+async def workspace_node(ctx: CheckContext[Any]) -> str | None:
     """Whether the workspace data plane is judged on this node: None for a workspace node (a
     regular or headless workspace label); a note to add to `detail` when its labels are
     unknown (judged, as a preflight on one machine expects); NotWorkspaceNode otherwise."""
@@ -216,7 +217,7 @@ def with_note(result: Result, note: str | None) -> Result:
 MODULES_DEP_LIMIT = 8 << 20
 
 
-async def kernel_release(ctx: Any) -> str:
+async def kernel_release(ctx: CheckContext[Any]) -> str:
     """The running kernel's release, as the name of a directory under /lib/modules."""
     text: str = await ctx.read_host("/proc/sys/kernel/osrelease")
     release = text.strip()
@@ -225,7 +226,7 @@ async def kernel_release(ctx: Any) -> str:
     return release
 
 
-async def kernel_modules(ctx: Any, release: str) -> tuple[set[str], set[str], str]:
+async def kernel_modules(ctx: CheckContext[Any], release: str) -> tuple[set[str], set[str], str]:
     """(available modules: loaded, built in or loadable; filesystems the kernel knows; a note
     when /lib/modules/<release> is missing)."""
     names = module_names(await ctx.read_host("/proc/modules"), "loaded")

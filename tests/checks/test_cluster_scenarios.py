@@ -10,6 +10,7 @@ import pytest
 
 from exporter.cli import main
 from tests import clusters
+from tests.helpers.catalogue import requirements
 from tests.servers.kube_fake import FakeKube, Fault
 
 LABELS = [
@@ -35,21 +36,15 @@ COMPONENTS = [
 
 
 def healthy(distribution: str = "gke") -> dict[str, tuple[str, str]]:
+    """Every cluster requirement of the catalogue passes on a healthy cluster (a new check is
+    expected to, with nothing to add here), except these; the compatibility matrix's are
+    tests/checks/test_compatibility.py's."""
     verdicts = {
-        "cluster_kubernetes_version": PASS,
-        "cluster_distribution": PASS,
-        "cluster_openshift": PASS,
-        **{f"cluster_node_label:{label}": PASS for label in LABELS},
-        "cluster_node_pools": PASS,
-        "cluster_nodes_runtime": PASS,
-        "cluster_nodes_runtime_recommended": PASS,
-        "cluster_storage_class": PASS,
-        "cluster_namespace": PASS,
-        "cluster_privileged_pods": PASS,
-        "cluster_loadbalancer": PASS,
-        "cluster_proxy_service": PASS,
-        "cluster_cert_manager": PASS,
-        "cluster_cert_manager_issuer": PASS,
+        req.id: PASS
+        for req in requirements("cluster")
+        if not req.id.startswith("cluster_compatibility:")
+    }
+    verdicts |= {
         # Gitpod's components: not configured, and no Gitpod installed yet (no ConfigMap).
         **{
             c: ("skipped", "not_configured")
