@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import posixpath
 import tomllib
 from dataclasses import dataclass, field
@@ -184,7 +183,7 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "no CRI answer in time"
     if isinstance(exc, OSError):
-        return exc.strerror or os.strerror(exc.errno or 0) or str(exc)
+        return exc.strerror or str(exc)
     return str(exc)[:200]
 
 

@@ -35,7 +35,10 @@ hypothesis_settings.load_profile("suite")
 # server or binary, root, a child exporter process, or waits out timeouts on purpose: tests
 # using these fixtures, in these directories, or starting a process themselves.
 SERVER_FIXTURES = {"mariadb", "registry_server", "containerd", "stack", "node_exporter"}
-SERVER_DIRS = {"e2e", "monitoring", "deploy", "faults"}
+SERVER_DIRS = {"e2e", "deploy", "faults", "cluster_cache"}
+# What a test calls that starts a process (an exporter, promtool, a Debian binary).
+SPAWNS = ("check_json(", "start(", "require_binary(", "promtool(", "assert_queries_parse(",
+          "subprocess.run(")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,7 +55,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = set(Path(str(item.path)).relative_to(Path(__file__).parent).parts[:-1])
         function = getattr(item, "function", None)
         source = inspect.getsource(function) if function else ""
-        spawns = any(s in source for s in ("check_json(", "start(", "require_binary("))
+        spawns = any(s in source for s in SPAWNS)
         if fixtures & SERVER_FIXTURES or parts & SERVER_DIRS or spawns:
             item.add_marker(pytest.mark.integration)
 

@@ -110,11 +110,14 @@ def test_a_ping_flood_is_refused_and_leaves_nothing_behind(tmp_path: Path, pool)
         (root / SOCK).parent.mkdir(parents=True)
         os.link(p, root / SOCK)
         before = open_sockets()
-        started = time.monotonic()
         for _ in range(3):
             result = run_check("node_containerd", root, pool, timeout=2.0).result
+            # protocol, not timeout: the client gave up on the flood, not on the clock.
             assert (result.status, result.reason) == ("fail", "protocol"), result
             assert "control frames" in result.detail
-        elapsed = time.monotonic() - started
+        # The peer's side closes on its own thread once it sees the hang-up; a leaked client
+        # socket would stay.
+        deadline = time.monotonic() + 5
+        while open_sockets() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert open_sockets() <= before
-    assert elapsed < 3
