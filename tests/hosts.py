@@ -150,6 +150,9 @@ class Node:
     cgroup_v2: bool = True
     shiftfs_loaded: bool = False
     kernel_headers: bool = False
+    # The kubelet's process (comm, command line) as /proc shows it; None: none running.
+    kubelet: tuple[str, tuple[str, ...]] | None = (
+        "kubelet", ("/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"))  # fmt: skip
 
     def build(self, root: Path, containerd_socket: Path | None = None) -> Path:
         def put(path: str, text: str) -> None:
@@ -195,6 +198,11 @@ class Node:
             (root / "sys/module/shiftfs").mkdir(parents=True, exist_ok=True)
         if self.kernel_headers:
             (root / f"usr/src/linux-headers-{self.kernel}").mkdir(parents=True, exist_ok=True)
+        if self.kubelet is not None:
+            comm, args = self.kubelet
+            put("/proc/4242/comm", comm + "\n")
+            put("/proc/4242/cmdline", "\0".join(args) + "\0")
+        put("/proc/1/comm", "systemd\n")
         # What ws-daemon mounts (node_workspace_host_paths, node_workspace_disk).
         (root / "proc/self").mkdir(parents=True, exist_ok=True)
         put("/proc/self/mounts", "overlay / overlay rw 0 0\n")
@@ -237,6 +245,7 @@ EKS_AMAZON_LINUX = Node(
 )
 K3S_NODE = Node(
     kernel="5.15.0-91-generic",
+    kubelet=("k3s-agent", ("/usr/local/bin/k3s", "agent", "--node-name=k3s-1")),
     socket="/run/k3s/containerd/containerd.sock",
     cni={"10-flannel.conflist": FLANNEL_K3S_CONFLIST},
     sysfs_cpus=False,

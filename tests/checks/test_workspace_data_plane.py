@@ -33,19 +33,21 @@ CONFIG_V2 = 'version = 2\nroot = "/var/lib/containerd"\nstate = "/run/containerd
 def tree(tmp_path: Path, socket: Path | None = None, config: str | None = CONFIG_V2, **dirs):
     """A workspace node's host root: Node's files, /proc/mounts as the link it is, containerd's
     task directory and /usr/src, and containerd's config.toml (when given)."""
-    if socket is None:
-        # A socket nothing listens on: containerd is not asked, its config file is read.
-        short = Path(tempfile.mkdtemp(prefix="gre-", dir="/tmp")) / "s"
-        with contextlib.closing(sock.socket(sock.AF_UNIX)) as s:
-            s.bind(str(short))
-        socket = short
-    root = Node().build(tmp_path / "host", socket)
+    root = Node().build(tmp_path / "host", socket or _idle_socket())
     for path in (RUNTIME, "/usr/src", "/var/gitpod/workspaces", *dirs.get("extra", ())):
         (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     if config is not None:
         (root / "etc/containerd").mkdir(parents=True, exist_ok=True)
         (root / "etc/containerd/config.toml").write_text(config)
     return root
+
+
+def _idle_socket() -> Path:
+    """A socket nothing listens on: containerd is not asked, its config file is read."""
+    short = Path(tempfile.mkdtemp(prefix="gre-", dir="/tmp")) / "s"
+    with contextlib.closing(sock.socket(sock.AF_UNIX)) as s:
+        s.bind(str(short))
+    return short
 
 
 @contextlib.contextmanager
@@ -120,6 +122,28 @@ def test_a_runtime_dir_that_is_not_containerds_fails_as_containerd_reports_it(
         good = run_check("node_workspace_host_paths", root, pool, visible=visible,
                          runtime_dir=str(ours)).result  # fmt: skip
         assert good.status == "pass", good
+
+
+@pytest.mark.parametrize(
+    ("kubelet", "status", "said"),
+    [(("kubelet", ("/usr/bin/kubelet", "--root-dir=/var/lib/k0s/kubelet")), "fail",
+      "the kubelet keeps its files in /var/lib/k0s/kubelet (--root-dir), not /var/lib/kubelet"),
+     (("kubelet", ("/usr/bin/kubelet", "--root-dir", "/var/lib/kubelet/")), "pass",
+      "the kubelet's root dir /var/lib/kubelet"),
+     (("k3s-agent", ("/usr/local/bin/k3s", "agent")), "pass",
+      "the kubelet's root dir /var/lib/kubelet"),
+     (None, "pass", "no kubelet process among 1 on the host: its root dir not judged")],
+    ids=["k0s-root-dir", "root-dir-default-spelt-out", "k3s-embedded", "no-kubelet"],
+)  # fmt: skip
+def test_the_kubelets_root_dir_is_where_gitpod_puts_its_seccomp_profile(
+    kubelet, status, said, tmp_path, pool
+) -> None:
+    root = Node(kubelet=kubelet).build(tmp_path / "host", _idle_socket())
+    (root / "etc/containerd").mkdir(parents=True)
+    (root / "etc/containerd/config.toml").write_text(CONFIG_V2)
+    result = run_check("node_workspace_host_paths", root, pool).result
+    assert result.status == status, result
+    assert said in result.detail, result.detail
 
 
 def test_hostile_containerd_configs_are_bounded_and_refused(tmp_path, pool) -> None:
@@ -262,7 +286,8 @@ def test_disk_below_the_floor_warns_with_the_free_bytes(tmp_path, pool) -> None:
     assert (result.status, result.reason) == ("fail", "below_minimum"), result
     paths = {dict(s.labels)["path"]: s.value for s in result.samples}
     free = os.statvfs(root)
-    assert paths["/var/gitpod/workspaces"] == free.f_bavail * free.f_frsize
+    # The same filesystem, measured a moment apart (other writers move it a little).
+    assert abs(paths["/var/gitpod/workspaces"] - free.f_bavail * free.f_frsize) < 1 << 30
     assert set(paths) == {"/var/gitpod/workspaces",
                           "/var/lib/containerd/io.containerd.runtime.v2.task"}  # fmt: skip
     ok = run_check("node_workspace_disk", root, pool, min_free_bytes=0).result

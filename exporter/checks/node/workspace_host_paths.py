@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from exporter import criconfig, hostfs
@@ -51,6 +52,12 @@ KNOWN_RUNTIME_DIRS = (
     "/run/containerd/io.containerd.runtime.v2.task/k8s.io",
 )
 SHOWN = 5
+# Where Gitpod's seccomp-profile-installer puts workspace_default_<version>.json (ws-daemon's
+# DaemonSet mounts /var/lib/kubelet/seccomp): the kubelet reads profiles under its --root-dir.
+KUBELET_ROOT = "/var/lib/kubelet"
+# The kubelet's process name, alone or embedded (K3s' agent and server, MicroK8s' kubelite).
+KUBELET_PROCESSES = ("kubelet", "k3s-agent", "k3s-server", "k3s", "kubelite")
+MAX_PROCESSES = 4096
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,8 @@ class Settings(CheckSettings):
 
 
 def host_paths(settings: Settings) -> tuple[str, ...]:
-    return (*settings.visible, *(path for path, _ in FIXED), *settings.config_files)
+    # /proc: the kubelet's command line, for its root dir.
+    return (*settings.visible, *(path for path, _ in FIXED), *settings.config_files, "/proc")
 
 
 INSTALLATION_TARGETS = frozenset({"socket", "runtime_dir"})
@@ -76,19 +84,48 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
     return values, stated_origin(where, "workspace.runtime.containerdSocket, containerdRuntimeDir")
 
 
-def found(root: object, path: str) -> str:
+def found(root: Path, path: str) -> str:
     """What the kubelet would find at `path`: a kind, or why there is none (blocking)."""
-    kind = hostfs.kind(root, path)  # type: ignore[arg-type]
+    kind = hostfs.kind(root, path)
     if kind != "absent":
         return kind
     # Absent: say whether a symlink points nowhere, the commonest surprise.
     parent, name = posixpath.split(posixpath.normpath(path))
     try:
-        real_parent = hostfs.resolve(root, parent)  # type: ignore[arg-type]
+        real_parent = hostfs.resolve(root, parent)
         target = os.readlink(real_parent / name)
     except OSError:
         return "absent"
     return f"a symlink to nowhere ({target[:80]!r})"
+
+
+def kubelet_root_dir(root: Path) -> tuple[str | None, int]:
+    """The running kubelet's --root-dir (its default when not given), from the host's /proc;
+    None when no kubelet process is seen. Also how many processes were looked at. Blocking:
+    at most MAX_PROCESSES, each name and command line bounded."""
+    try:
+        pids = [p for p in hostfs.listdir(root, "/proc") if p.isdigit()]
+    except OSError:
+        return None, 0
+    pids = pids[:MAX_PROCESSES]
+    for pid in pids:
+        try:
+            name = hostfs.read_text(root, f"/proc/{pid}/comm", 64).strip()
+            if name not in KUBELET_PROCESSES:
+                continue
+            raw = hostfs.read_text(root, f"/proc/{pid}/cmdline", 64 << 10)
+        except (OSError, CheckError, ParseError):
+            continue  # gone, or not text: not the kubelet we are after
+        args = raw.split("\0")
+        if name.startswith("k3s") and not any(a in ("agent", "server") for a in args[:3]):
+            continue
+        for i, arg in enumerate(args):
+            if arg.startswith("--root-dir="):
+                return arg.split("=", 1)[1][:256] or KUBELET_ROOT, len(pids)
+            if arg == "--root-dir" and i + 1 < len(args):
+                return args[i + 1][:256] or KUBELET_ROOT, len(pids)
+        return KUBELET_ROOT, len(pids)
+    return None, len(pids)
 
 
 def _visible(s: Settings, path: str) -> bool:
@@ -119,6 +156,15 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     else:
         if runtime:
             refused.append(runtime)
+    kubelet_root, seen = await ctx.blocking(kubelet_root_dir, ctx.host_root)
+    if kubelet_root is None:
+        notes.append(f"no kubelet process among {seen} on the host: its root dir not judged")
+    elif kubelet_root.rstrip("/") != KUBELET_ROOT:
+        refused.append(
+            f"the kubelet keeps its files in {kubelet_root} (--root-dir), not {KUBELET_ROOT}: "
+            f"Gitpod installs its workspace seccomp profile under {KUBELET_ROOT}/seccomp, "
+            "where this kubelet does not look"
+        )
     observed = "ok" if not refused else f"{len(refused)} refused"
     detail_notes = "; ".join(notes)
     if refused:
@@ -127,11 +173,13 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         result = Result.failed(
             Reason.MISSING,
             observed,
-            f"the kubelet would refuse ws-daemon's hostPaths: {shown}{more}"
+            f"ws-daemon's host paths are not as it needs them: {shown}{more}"
             + (f"; {detail_notes}" if detail_notes else ""),
         )
         return with_note(result, note)
     checked = ", ".join([s.socket, s.runtime_dir, *(p for p, _ in FIXED)])
+    if kubelet_root is not None:
+        checked += f"; the kubelet's root dir {KUBELET_ROOT}"
     detail = f"as ws-daemon mounts them: {checked}" + (f"; {detail_notes}" if detail_notes else "")
     return with_note(Result.passed(observed, detail=detail), note)
 
@@ -183,19 +231,19 @@ async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
     return why
 
 
-def _same(root: object, path: str, others: tuple[str, ...]) -> bool:
+def _same(root: Path, path: str, others: tuple[str, ...]) -> bool:
     """Whether `path` is one of `others` on the node: the same after symlinks are followed
     inside the host root (/var/lib/containerd linked to a data disk is containerd's root
     still), else the same string. Blocking."""
     if path in others:
         return True
     try:
-        real = hostfs.resolve(root, path)  # type: ignore[arg-type]
+        real = hostfs.resolve(root, path)
     except OSError:
         return False
     for other in others:
         try:
-            if hostfs.resolve(root, other) == real:  # type: ignore[arg-type]
+            if hostfs.resolve(root, other) == real:
                 return True
         except OSError:
             continue
