@@ -4,6 +4,7 @@ business, not errors. Pure functions: the text comes from a ConfigMap or a file.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,19 @@ DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 DEFAULT_CONTAINERD_RUNTIME_DIR = "/var/lib/containerd/io.containerd.runtime.v2.task/k8s.io"
 
 
+class Content(enum.StrEnum):
+    """What a referenced Secret holds beyond its keys, for cluster_gitpod_secret to judge."""
+
+    NONE = ""
+    HTTPS = "https"  # a certificate and its key for the domain and its wildcards
+    DATABASE = "database"  # host, port, credentials and encryption keys
+    DOCKERCONFIG = "dockerconfig"  # a .dockerconfigjson with the registry's host
+    PROVIDER = "provider"  # an auth provider's YAML
+    SSH = "ssh"  # an SSH host key
+    CA = "ca"  # a PEM CA certificate
+    JSON = "json"  # a JSON document (a service account)
+
+
 @dataclass(frozen=True)
 class SecretRef:
     """A Secret the config references, with what the installer requires of it."""
@@ -26,8 +40,7 @@ class SecretRef:
     name: str
     field: str  # where the config references it, e.g. database.external.certificate
     keys: tuple[str, ...] = ()
-    # Content checks beyond the keys: https, database, dockerconfig, provider, ssh, ca.
-    content: str = ""
+    content: Content = Content.NONE
 
 
 @dataclass(frozen=True)
@@ -162,7 +175,7 @@ def parse(text: str, what: str) -> GitpodConfig:
     if not certificate:
         r.problems.append("certificate: required, and missing")
     else:
-        refs.append(SecretRef(certificate, "certificate", ("tls.crt", "tls.key"), "https"))
+        refs.append(SecretRef(certificate, "certificate", ("tls.crt", "tls.key"), Content.HTTPS))
 
     db, db_secret = "in_cluster", ""
     if r.get("database.inCluster", bool, False):
@@ -170,14 +183,14 @@ def parse(text: str, what: str) -> GitpodConfig:
     elif r.get("database.external", dict) is not None:
         db, db_secret = "external", r.secret("database.external.certificate")
         keys: tuple[str, ...] = ("encryptionKeys", "host", "password", "port", "username")
-        refs.append(SecretRef(db_secret, "database.external.certificate", keys, "database"))
+        refs.append(SecretRef(db_secret, "database.external.certificate", keys, Content.DATABASE))
     elif r.get("database.cloudSQL", dict) is not None:
         db, db_secret = "cloudsql", r.secret("database.cloudSQL.serviceAccount")
         keys = ("credentials.json", "encryptionKeys", "password", "username")
         refs.append(SecretRef(db_secret, "database.cloudSQL.serviceAccount", keys))
     db_ca = r.secret("database.ssl.caCert")
     if db_ca:
-        refs.append(SecretRef(db_ca, "database.ssl.caCert", ("ca.crt",), "ca"))
+        refs.append(SecretRef(db_ca, "database.ssl.caCert", ("ca.crt",), Content.CA))
 
     storage, st_secret, endpoint, bucket, insecure = "in_cluster", "", "", "", False
     if r.get("objectStorage.inCluster", bool, False):
@@ -194,7 +207,7 @@ def parse(text: str, what: str) -> GitpodConfig:
     elif r.get("objectStorage.cloudStorage", dict) is not None:
         storage, st_secret = "gcs", r.secret("objectStorage.cloudStorage.serviceAccount")
         field_ = "objectStorage.cloudStorage.serviceAccount"
-        refs.append(SecretRef(st_secret, field_, ("service-account.json",), "json"))
+        refs.append(SecretRef(st_secret, field_, ("service-account.json",), Content.JSON))
     elif r.get("objectStorage.azure", dict) is not None:
         storage, st_secret = "azure", r.secret("objectStorage.azure.credentials")
         refs.append(SecretRef(st_secret, "objectStorage.azure.credentials",
@@ -210,7 +223,7 @@ def parse(text: str, what: str) -> GitpodConfig:
             r.problems.append("containerRegistry.external.url: required, and missing")
         reg_secret = r.secret("containerRegistry.external.certificate")
         refs.append(SecretRef(reg_secret, "containerRegistry.external.certificate",
-                              (".dockerconfigjson",), "dockerconfig"))  # fmt: skip
+                              (".dockerconfigjson",), Content.DOCKERCONFIG))  # fmt: skip
     s3_reg = r.secret("containerRegistry.s3storage.certificate")
     if s3_reg:
         refs.append(SecretRef(s3_reg, "containerRegistry.s3storage.certificate",
@@ -224,13 +237,13 @@ def parse(text: str, what: str) -> GitpodConfig:
             r.problems.append(f"authProviders[{i}]: a secret reference without a name")
             continue
         providers.append(name)
-        refs.append(SecretRef(name, f"authProviders[{i}]", ("provider",), "provider"))
+        refs.append(SecretRef(name, f"authProviders[{i}]", ("provider",), Content.PROVIDER))
 
-    optional: tuple[tuple[str, tuple[str, ...], str], ...] = (
-        ("sshGatewayHostKey", (), "ssh"),
-        ("customCACert", ("ca.crt",), "ca"),
-        ("license", ("license",), ""),
-        ("httpProxy", ("httpProxy", "httpsProxy", "noProxy"), ""),
+    optional: tuple[tuple[str, tuple[str, ...], Content], ...] = (
+        ("sshGatewayHostKey", (), Content.SSH),
+        ("customCACert", ("ca.crt",), Content.CA),
+        ("license", ("license",), Content.NONE),
+        ("httpProxy", ("httpProxy", "httpsProxy", "noProxy"), Content.NONE),
     )
     named: dict[str, str] = {}
     for path, keys, content in optional:

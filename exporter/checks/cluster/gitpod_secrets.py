@@ -22,7 +22,7 @@ from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings, Max, Min
 from exporter.context import CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.installation.gitpod_config import GitpodConfig, SecretRef
+from exporter.installation.gitpod_config import Content, GitpodConfig, SecretRef
 from exporter.model import (
     CheckError,
     NotConfigured,
@@ -199,14 +199,14 @@ def _json(data: Mapping[str, bytes], cfg: GitpodConfig) -> str:
     return "keys ok"
 
 
-_CONTENT: dict[str, Any] = {
-    "https": _https,
-    "database": _database,
-    "dockerconfig": _dockerconfig,
-    "provider": _provider,
-    "ssh": _ssh,
-    "ca": _ca,
-    "json": _json,
+_CONTENT: dict[Content, Any] = {
+    Content.HTTPS: _https,
+    Content.DATABASE: _database,
+    Content.DOCKERCONFIG: _dockerconfig,
+    Content.PROVIDER: _provider,
+    Content.SSH: _ssh,
+    Content.CA: _ca,
+    Content.JSON: _json,
 }
 
 
