@@ -20,6 +20,7 @@ from exporter.bounded import TooLarge, read_bounded
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.model import KubeError as KubeError  # re-exported: the checks catch it from here
 from exporter.nodefacts import NodeFacts
+from exporter.pager import Pager
 from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
@@ -252,24 +253,19 @@ class Kube:
         """Every item of a list, `page_size` at a time, each through `convert` if given. An
         expired continue token (410 Gone) restarts the list once from the beginning, as
         client-go's pager does."""
-        for attempt in (1, 2):
-            items: list[Any] = []
-            token = ""
+        pager = Pager(self.page_size, query)
+        items: list[Any] = []
+        while (params := pager.next()) is not None:
             try:
-                while True:
-                    params = {**query, "limit": str(self.page_size)}
-                    if token:
-                        params["continue"] = token
-                    page = await self.get(resource, timeout, **params)
-                    page_items = page.get("items") or []
-                    items.extend(map(convert, page_items) if convert else page_items)
-                    token = (page.get("metadata") or {}).get("continue") or ""
-                    if not token:
-                        return items
+                page = await self.get(resource, timeout, **params)
             except KubeError as exc:
-                if exc.status != 410 or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                pager.failed(exc)
+                items.clear()
+                continue
+            page_items = page.get("items") or []
+            items.extend(map(convert, page_items) if convert else page_items)
+            pager.took(page)
+        return items
 
     async def shared_list(self, resource: str, timeout: float = 10.0) -> list[Any]:
         """A list that several checks read in the same round (cert-manager's Deployments):

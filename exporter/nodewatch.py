@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.model import CheckError, KubeError, Reason
 from exporter.nodefacts import NodeFacts
+from exporter.pager import Pager
 
 if TYPE_CHECKING:
     from exporter.kube import Kube
@@ -155,40 +156,33 @@ class NodeWatch:
         """Every node, page by page, slimmed to NodeFacts as each page arrives; the list's
         resourceVersion, to watch from."""
 
-        for attempt in (1, 2):
-            facts: dict[str, NodeFacts] = {}
-            token, rv = "", ""
+        pager = Pager(self.page_size)
+        facts: dict[str, NodeFacts] = {}
+        rv = ""
+        while (query := pager.next()) is not None:
             try:
-                while True:
-                    query = {"limit": str(self.page_size)}
-                    if token:
-                        query["continue"] = token
-                    page = self.kube.request("GET", RESOURCE, query, None, self.timeout)
-                    for item in page.get("items") or []:
-                        node = NodeFacts.from_json(item)
-                        facts[node.name] = node
-                    del page["items"]  # the full objects go now, not with the next page
-                    meta = page.get("metadata") or {}
-                    rv = str(meta.get("resourceVersion") or "")
-                    token = str(meta.get("continue") or "")
-                    if not token:
-                        break
+                page = self.kube.request("GET", RESOURCE, query, None, self.timeout)
             except KubeError as exc:
-                if exc.status == 410 and attempt == 1:
-                    continue  # the continue token expired: start over, as client-go's pager
-                raise
-            if not rv:
-                raise CheckError(Reason.PROTOCOL, "node list without a resourceVersion")
-            with self._lock:
-                changed = facts != self._facts
-                self._facts = facts
-            self.lists += 1
-            self.last_sync = time.time()
-            self._call(self.synced.set)
-            if changed:
-                self._call(self.on_change)
-            return rv
-        raise AssertionError("unreachable")
+                pager.failed(exc)
+                facts.clear()
+                continue
+            for item in page.get("items") or []:
+                node = NodeFacts.from_json(item)
+                facts[node.name] = node
+            del page["items"]  # the full objects go now, not with the next page
+            rv = str((page.get("metadata") or {}).get("resourceVersion") or "")
+            pager.took(page)
+        if not rv:
+            raise CheckError(Reason.PROTOCOL, "node list without a resourceVersion")
+        with self._lock:
+            changed = facts != self._facts
+            self._facts = facts
+        self.lists += 1
+        self.last_sync = time.time()
+        self._call(self.synced.set)
+        if changed:
+            self._call(self.on_change)
+        return rv
 
     def _watch(self) -> None:
         """One watch stream from self._rv, until the server ends it; each event or bookmark

@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.logs",
         "exporter.report",
         "exporter.nodefacts",
+        "exporter.pager",
     ),
     ("exporter.safeyaml",),
     ("exporter.parse", "exporter.model", "exporter"),
