@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from exporter.installation import Installation
     from exporter.kube import Kube
     from exporter.node_identity import NodeIdentity
+    from exporter.nodecache import NodeCache
+    from exporter.nodefacts import NodeFacts
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
@@ -63,6 +65,7 @@ class CheckContext(Generic[S]):
     # installation (read by the scheduler, not by checks) and the settings keys the config
     # file sets, which win over what the installation states.
     api: Kube | None = None
+    node_cache: NodeCache | None = None
     namespace: str = "gitpod"
     installation: Installation | None = None
     explicit: frozenset[str] = frozenset()
@@ -81,6 +84,12 @@ class CheckContext(Generic[S]):
         if self.api is None:
             raise NotConfigured("no Kubernetes API access in this role")
         return self.api
+
+    async def nodes(self, timeout: float) -> list[NodeFacts]:
+        """All Nodes, from the role's node cache (a check reading them declares READS)."""
+        if self.node_cache is None:
+            raise NotConfigured("no Kubernetes API access in this role")
+        return await self.node_cache.nodes(timeout)
 
     @property
     def gitpod(self) -> Installation:
@@ -144,7 +153,7 @@ class Check:
       `INSTALLATION_TARGETS`, the settings that, set in the config file, make it configured
       by hand (the installation is then not consulted for it);
     - `READS`: the shared state it reads, so a change to it wakes the check: {"nodes"} for a
-      check that reads the node cache (ctx.kube.nodes()).
+      check that reads the node cache (ctx.nodes()).
     Exceptions are the scheduler's business (scheduler.result_of), never the check's.
     """
 

@@ -15,8 +15,8 @@ from exporter import compat, metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
 from exporter.context import InFlight
-from exporter.kube import Kube
 from exporter.metrics import Exposition, make_exposition
+from exporter.nodecache import CacheStats, NodeCache
 from exporter.runtime import Options, make_jobs, make_kube, requirements
 from exporter.scheduler import Scheduler
 from exporter.store import Store
@@ -41,7 +41,8 @@ class Daemon(Collector):
         self.config_path = config_path
         self.pool = ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check")
         self.kube = make_kube(options, config, self.pool)
-        jobs = make_jobs(options, config, self.pool, self.kube)
+        self.node_cache = NodeCache(self.kube) if self.kube is not None else None
+        jobs = make_jobs(options, config, self.pool, self.kube, self.node_cache)
         self.store = Store(requirements(jobs))
         self.scheduler = Scheduler(jobs, self.store)
         self.reload_ok = True
@@ -59,8 +60,8 @@ class Daemon(Collector):
         self.scheduler.start()
 
     def _start_watch(self) -> None:
-        if self.kube is not None and self.config.kubernetes.watch:
-            self.kube.start_watch(self._nodes_changed)
+        if self.node_cache is not None and self.config.kubernetes.watch:
+            self.node_cache.start_watch(self._nodes_changed)
 
     def _nodes_changed(self) -> None:
         # A burst of changes (a node pool scaling, a label applied to 200 nodes) becomes one
@@ -76,8 +77,8 @@ class Daemon(Collector):
 
     async def stop(self) -> None:
         # SIGTERM: a run in progress gets a moment to land its result, then everything stops.
-        if self.kube is not None:
-            self.kube.stop_watch()
+        if self.node_cache is not None:
+            self.node_cache.stop_watch()
         await self.scheduler.stop(grace=STOP_GRACE_SECONDS)
         # Threads stuck in a hung client cannot be interrupted; do not wait for them.
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -118,12 +119,13 @@ class Daemon(Collector):
             log.warning("thread_pool_size changes take effect at restart")
         logging.getLogger().setLevel(config.log_level.upper())
         self.config = config
-        old, old_kube = self.scheduler, self.kube
+        old, old_cache = self.scheduler, self.node_cache
         self.kube = make_kube(self.options, config, self.pool)
-        jobs = make_jobs(self.options, config, self.pool, self.kube)
+        self.node_cache = NodeCache(self.kube) if self.kube is not None else None
+        jobs = make_jobs(self.options, config, self.pool, self.kube, self.node_cache)
         self.scheduler = Scheduler(jobs, self.store)
-        if old_kube is not None:
-            old_kube.stop_watch()
+        if old_cache is not None:
+            old_cache.stop_watch()
         await old.stop()
         self.store.set_requirements(requirements(jobs))
         self._start_watch()
@@ -140,25 +142,21 @@ class Daemon(Collector):
         abandoned = metrics.ABANDONED_THREADS.gauge()
         abandoned.add_metric([], float(InFlight.abandoned_total))
         yield abandoned
-        if self.kube is not None:
-            yield from self._node_cache_metrics(self.kube)
+        if self.node_cache is not None:
+            yield from self._node_cache_metrics(self.node_cache.stats())
 
     @staticmethod
-    def _node_cache_metrics(kube: Kube) -> Iterator[Metric]:
-        watch = kube.watch
+    def _node_cache_metrics(stats: CacheStats) -> Iterator[Metric]:
         up = metrics.KUBERNETES_WATCH_UP.gauge()
         objects = metrics.KUBERNETES_CACHE_OBJECTS.gauge()
         relists = metrics.KUBERNETES_RELISTS.counter()
         events = metrics.KUBERNETES_WATCH_EVENTS.counter()
         synced = metrics.KUBERNETES_CACHE_LAST_SYNC.gauge()
-        watching = watch is not None and watch.up and not watch.fallback
-        up.add_metric(["nodes"], 1.0 if watching else 0.0)
-        lists = kube.node_lists + (watch.lists if watch else 0)
-        relists.add_metric(["nodes"], float(max(lists - 1, 0)))
-        events.add_metric(["nodes"], float(watch.events if watch else 0))
-        if watch is not None and watch.synced.is_set() and not watch.fallback:
-            objects.add_metric(["nodes"], float(len(watch)))
-        last = max(kube.node_list_at, watch.last_sync if watch else 0.0)
-        if last:
-            synced.add_metric(["nodes"], last)
+        up.add_metric(["nodes"], 1.0 if stats.watching else 0.0)
+        relists.add_metric(["nodes"], float(max(stats.lists - 1, 0)))
+        events.add_metric(["nodes"], float(stats.events))
+        if stats.objects is not None:
+            objects.add_metric(["nodes"], float(stats.objects))
+        if stats.last_sync:
+            synced.add_metric(["nodes"], stats.last_sync)
         yield from (up, objects, relists, events, synced)

@@ -1,17 +1,15 @@
-"""The cluster role's Kubernetes access: the official client for credentials and transport,
-raw JSON for bodies (typed models cost memory and time on 20,000-node lists). The nodes come
-from a watched cache while `serve` runs (exporter/nodewatch.py), else from one shared and
-briefly cached paginated LIST, so node-derived checks cost one LIST per round at most."""
+"""The cluster role's Kubernetes access, transport only: the official client for credentials
+and transport, raw JSON for bodies (typed models cost memory and time on 20,000-node lists),
+every answer bounded while it arrives. The nodes are exporter/nodecache.py's business."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -19,12 +17,11 @@ from urllib.parse import quote
 from exporter.bounded import TooLarge, read_bounded
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.model import KubeError as KubeError  # re-exported: the checks catch it from here
-from exporter.nodefacts import NodeFacts
 from exporter.pager import Pager
 from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
-    from exporter.nodewatch import NodeWatch
+    pass
 
 _STATUS_REASON = {
     401: Reason.AUTH,
@@ -112,9 +109,6 @@ class Kube:
         self._api: Any = None
         self._api_lock = threading.Lock()  # checks start together, in several pool threads
         self._reads = SharedReads()  # API failures are each caller's own, never kept
-        self.watch: NodeWatch | None = None
-        self.node_lists = 0  # LISTs of all nodes made here (not by the watch)
-        self.node_list_at = 0.0
 
     def credentials(self) -> set[str]:
         """The credentials this client sends (bearer token, basic auth), for the scrubber: an
@@ -275,38 +269,7 @@ class Kube:
         )
 
     async def version(self, timeout: float = 10.0) -> dict[str, Any]:
-        """GET /version, shared like the node list by the checks that need it."""
+        """GET /version, shared for cache_ttl by the checks that need it."""
         return await self._reads.get(
             "version", self.cache_ttl, lambda: self.get("/version", timeout)
         )
-
-    def start_watch(self, on_change: Callable[[], None]) -> None:
-        """serve: feed nodes() from a watched cache from now on (one LIST, then changes)."""
-        from exporter.nodewatch import LIST_PAGE_SIZE, NodeWatch
-
-        page_size = min(self.page_size, LIST_PAGE_SIZE)
-        self.watch = NodeWatch(self, asyncio.get_running_loop(), on_change, page_size)
-        self.watch.start()
-
-    def stop_watch(self) -> None:
-        if self.watch is not None:
-            self.watch.stop()
-
-    async def nodes(self, timeout: float = 10.0) -> list[NodeFacts]:
-        """All Nodes, shared by the node-derived checks: the watched cache while it is
-        usable; else one paginated LIST per cache_ttl, concurrent callers waiting for the
-        same LIST rather than starting their own."""
-        watch = self.watch
-        if watch is not None:
-            if not watch.synced.is_set():  # its first LIST is under way: no second one
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watch.synced.wait(), timeout)
-            if watch.usable:
-                return watch.snapshot()
-        return await self._reads.get("nodes", self.cache_ttl, lambda: self._list_nodes(timeout))
-
-    async def _list_nodes(self, timeout: float) -> list[NodeFacts]:
-        nodes = await self.list_all("/api/v1/nodes", timeout, NodeFacts.from_json)
-        self.node_lists += 1
-        self.node_list_at = time.time()
-        return nodes

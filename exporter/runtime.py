@@ -16,6 +16,7 @@ from exporter.installation import Installation
 from exporter.kube import Kube
 from exporter.model import Requirement
 from exporter.node_identity import NodeApi, NodeIdentity
+from exporter.nodecache import NodeCache
 from exporter.scheduler import Job
 
 NODE_INSTALLATION_TTL = 600.0
@@ -48,8 +49,14 @@ def make_kube(options: Options, config: Config, pool: Executor) -> Kube | None:
 
 
 def make_jobs(
-    options: Options, config: Config, pool: Executor, kube: Kube | None = None
+    options: Options,
+    config: Config,
+    pool: Executor,
+    kube: Kube | None = None,
+    node_cache: NodeCache | None = None,
 ) -> list[Job]:
+    if kube is not None and node_cache is None:
+        node_cache = NodeCache(kube)
     installation = None
     if options.role == "cluster":
         installation = Installation(
@@ -83,6 +90,7 @@ def make_jobs(
             kubeconfig=options.kubeconfig,
             kube_context=config.kubernetes.context,
             api=kube,
+            node_cache=node_cache,
             namespace=config.kubernetes.namespace,
             installation=installation,
             explicit=config.explicit.get(check.id, frozenset()),

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.installation.*",
         "exporter.kube",
         "exporter.nodewatch",
+        "exporter.nodecache",
         "exporter.node_identity",
         "exporter.kubelite",
         "exporter.criconfig",

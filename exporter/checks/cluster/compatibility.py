@@ -127,7 +127,7 @@ async def _cert_manager(ctx: CheckContext[Settings], rule: dict[str, Any]) -> co
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     release, why = await ctx.gitpod.release(ctx.settings.timeout)
-    nodes = await ctx.kube.nodes(ctx.settings.timeout)
+    nodes = await ctx.nodes(ctx.settings.timeout)
     info = await ctx.kube.version(ctx.settings.timeout)
     git_version = str(info.get("gitVersion", ""))
     # Judged where Gitpod runs: its labelled nodes (all nodes while none is labelled yet).

@@ -36,7 +36,7 @@ class Settings(CheckSettings):
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     info = await ctx.kube.version(ctx.settings.timeout)
-    nodes = await ctx.kube.nodes(ctx.settings.timeout)
+    nodes = await ctx.nodes(ctx.settings.timeout)
     found = platforms.detect(str(info.get("gitVersion", "")), nodes)
     sample = metrics.CLUSTER_DISTRIBUTION_INFO.sample(1.0, found)
     if found not in ctx.settings.supported:

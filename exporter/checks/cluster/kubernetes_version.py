@@ -52,7 +52,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return v < low or (high is not None and v > high)
 
     bad_nodes = []
-    for node in await ctx.kube.nodes(s.timeout):
+    for node in await ctx.nodes(s.timeout):
         try:
             if out_of_range(_minor(node.kubelet_version)):
                 bad_nodes.append(f"{node.name} ({node.kubelet_version})")

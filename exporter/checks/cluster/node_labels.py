@@ -59,7 +59,7 @@ def requirements(settings: Settings) -> tuple[Requirement, ...]:
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     s = ctx.settings
-    nodes = await ctx.kube.nodes(s.timeout)
+    nodes = await ctx.nodes(s.timeout)
     results = {}
     for label in s.labels:
         carrying = [n for n in nodes if n.labels.get(label) == s.value]

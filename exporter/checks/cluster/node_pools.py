@@ -46,7 +46,7 @@ class Settings(CheckSettings):
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     value = ctx.settings.value
-    nodes = await ctx.kube.nodes(ctx.settings.timeout)
+    nodes = await ctx.nodes(ctx.settings.timeout)
     samples = []
     problems = []
     for split, (left, right) in SPLITS.items():

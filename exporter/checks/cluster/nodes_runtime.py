@@ -98,7 +98,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     s = ctx.settings
     nodes = [
         n
-        for n in await ctx.kube.nodes(s.timeout)
+        for n in await ctx.nodes(s.timeout)
         if any(k.startswith(s.label_prefix) and v == "true" for k, v in n.labels.items())
     ]
     failing: dict[str, list[str]] = {r: [] for r in REASONS}

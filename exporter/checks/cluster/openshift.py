@@ -31,9 +31,7 @@ class Settings(CheckSettings):
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     info = await ctx.kube.version(ctx.settings.timeout)
-    found = platforms.detect(
-        str(info.get("gitVersion", "")), await ctx.kube.nodes(ctx.settings.timeout)
-    )
+    found = platforms.detect(str(info.get("gitVersion", "")), await ctx.nodes(ctx.settings.timeout))
     if found == platforms.OPENSHIFT:
         return Result.failed(Reason.UNSUPPORTED, found, "the nodes run Red Hat CoreOS (OpenShift)")
     return Result.passed(found)

@@ -84,7 +84,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )
 
     now = time.time()
-    candidates = [n for n in await kube.nodes(s.timeout) if is_workspace_node(n)]
+    candidates = [n for n in await ctx.nodes(s.timeout) if is_workspace_node(n)]
     usable = [n for n in candidates if n.ready and n.schedulable]
     judged = [n for n in usable if now - n.ready_since >= s.grace]
     joining = len(usable) - len(judged)
