@@ -1,18 +1,16 @@
 """The rendered RBAC against what the checks call: the fake API server enforces exactly the
 rules bound to each ServiceAccount, every check runs without a 403, and every granted rule is
-used. And the DaemonSet mounts exactly the host paths the node checks read."""
+used. (The DaemonSet's mounts against the node checks' host paths: tests/test_mounts.py.)"""
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 import yaml
 
-from exporter.checks import NODE_CHECKS, settings_types
-from exporter.config import load
 from tests import clusters, gitpod_install
-from tests.deploy.manifests import CHART, WORKLOADS, config_text, installed, one, render
+from tests.deploy.manifests import CHART, WORKLOADS, config_text, installed, render
 from tests.helpers.exporter import check_json
 from tests.servers.kube_fake import FakeKube, endpoint_slice, obj
 from tests.servers.kube_rbac import Authorizer, grants_for
@@ -198,35 +196,3 @@ def test_node_role_without_the_installation_role_uses_the_installer_defaults(
     assert fs["reason"] != "forbidden", fs
     assert "not derived from the Gitpod installation" in fs["detail"], fs
     assert "forbidden" in fs["detail"] and "gitpod-rbac" in fs["detail"], fs
-
-
-def _covers(mount: str, path: str) -> bool:
-    return PurePosixPath(path).is_relative_to(mount)
-
-
-@pytest.mark.parametrize("directory", WORKLOADS)
-def test_daemonset_mounts_exactly_what_the_node_checks_read(directory: str) -> None:
-    objects = render(directory)
-    config = load(config_text(objects), settings_types())
-    reads = {
-        p
-        for check in NODE_CHECKS
-        for p in check.host_paths(config.for_check(check.id, check.settings_type))
-    }
-    assert "/run/containerd/containerd.sock" in reads or directory.endswith("k3s")
-    pod = one(objects, "DaemonSet", "gitpod-requirements-node")["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    (container,) = pod["containers"]
-    mounts = {}
-    for m in container["volumeMounts"]:
-        host = volumes[m["name"]].get("hostPath")
-        if host is None:
-            continue
-        assert m["readOnly"] is True, m
-        # Seen at the same path under --host-root, so the checks find it where they look.
-        assert m["mountPath"] == "/host" + host["path"], m
-        mounts[host["path"]] = host
-    uncovered = {p for p in reads if not any(_covers(m, p) for m in mounts)}
-    assert uncovered == set(), "the node checks read paths the DaemonSet does not mount"
-    unused = {m for m in mounts if not any(_covers(m, p) for p in reads)}
-    assert unused == set(), "mounted but never read"
