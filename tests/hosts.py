@@ -236,6 +236,19 @@ class Node:
         return root
 
 
+# Host paths the node checks may read that a healthy Ubuntu workspace node does not have; every
+# other path they declare, Node.build makes (tests/test_hosts_contract.py).
+ABSENT_ON_A_HEALTHY_NODE = {
+    "/usr/lib/os-release": "/etc/os-release is there",
+    "/run/k3s/containerd/containerd.sock": "not K3s",
+    "/proc/sys/kernel/unprivileged_userns_clone": "Debian's switch, not Ubuntu's",
+    "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "Ubuntu 23.10 and later",
+    "/sys/module/shiftfs": "fsShiftMethod fuse",
+    "/etc/containerd/config.toml": "containerd answers; its file is the fallback",
+    "/etc/containerd/certs.d": "no customCACert, or registry-facade not there yet",
+}
+
+
 GKE_UBUNTU_2204 = Node()
 GKE_UBUNTU_2004 = Node(os_release=UBUNTU_2004, kernel="5.4.0-1104-gke", cpus=8, mem_kib=32_880_000)
 EKS_AMAZON_LINUX = Node(
