@@ -191,6 +191,11 @@ async def workspace_node(ctx: CheckContext[Any]) -> str | None:
     raise NotWorkspaceNode
 
 
+def socket_first(socket: str, sockets: list[str]) -> list[str]:
+    """The installation's containerdSocket tried first, then the others a check knows."""
+    return [socket, *(p for p in sockets if p != socket)]
+
+
 class NotWorkspaceNode(Exception):
     """No workspace runs on this node: its workspace requirements are not judged."""
 

@@ -12,6 +12,7 @@ from exporter.checks.shared import (
     NotWorkspaceNode,
     client_timeout,
     not_workspace_node,
+    socket_first,
     with_note,
     workspace_node,
 )
@@ -50,7 +51,7 @@ INSTALLATION_TARGETS = frozenset({"sockets"})
 
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
-    sockets = [cfg.containerd_socket] + [p for p in s.sockets if p != cfg.containerd_socket]
+    sockets = socket_first(cfg.containerd_socket, s.sockets)
     return {"sockets": sockets}, stated_origin(where, "workspace.runtime.containerdSocket")
 
 

@@ -18,6 +18,7 @@ from exporter.checks.shared import (
     NotWorkspaceNode,
     client_timeout,
     not_workspace_node,
+    socket_first,
     with_note,
     workspace_node,
 )
@@ -74,7 +75,7 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
     cfg, where = await inst.stated(timeout)
     if not cfg.domain:
         return None
-    sockets = [cfg.containerd_socket] + [p for p in s.sockets if p != cfg.containerd_socket]
+    sockets = socket_first(cfg.containerd_socket, s.sockets)
     values = {"domain": cfg.domain, "custom_ca": bool(cfg.custom_ca),
               "namespace": inst.namespace, "sockets": sockets}  # fmt: skip
     return values, stated_origin(where, "domain, customCACert, containerdSocket")
