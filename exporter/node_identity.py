@@ -79,9 +79,6 @@ class NodeApi:
             raise KubeError(status, reason, detail, {})
         return answer
 
-    def credentials(self) -> set[str]:
-        return set()
-
 
 async def _api_get(
     blocking: Callable[..., Awaitable[Any]],

@@ -5,9 +5,12 @@ The file contents are what these systems really show; only the paths are relocat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,6 +237,15 @@ class Node:
             link.parent.mkdir(parents=True, exist_ok=True)
             os.link(containerd_socket, link)
         return root
+
+
+def idle_socket() -> Path:
+    """A Unix socket nothing listens on, under a short path (107 bytes at most): hard-linked
+    into a host tree, containerd is there but does not answer, so its config file is read."""
+    path = Path(tempfile.mkdtemp(prefix="gre-", dir="/tmp")) / "s"
+    with contextlib.closing(socket.socket(socket.AF_UNIX)) as s:
+        s.bind(str(path))
+    return path
 
 
 # Host paths the node checks may read that a healthy Ubuntu workspace node does not have; every

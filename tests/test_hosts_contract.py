@@ -4,22 +4,16 @@ check reading a new host path fails here until tests/hosts.py builds it."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import tempfile
 from pathlib import Path
 
 from exporter import hostfs
 from exporter.checks import NODE_CHECKS
 from exporter.config import Config
-from tests.hosts import ABSENT_ON_A_HEALTHY_NODE, Node
+from tests.hosts import ABSENT_ON_A_HEALTHY_NODE, Node, idle_socket
 
 
 def test_the_healthy_host_tree_has_what_the_node_checks_read(tmp_path: Path) -> None:
-    sock = Path(tempfile.mkdtemp(prefix="gre-", dir="/tmp")) / "s"
-    with contextlib.closing(socket.socket(socket.AF_UNIX)) as s:
-        s.bind(str(sock))
-    root = Node().build(tmp_path / "host", sock)
+    root = Node().build(tmp_path / "host", idle_socket())
     config = Config()
     missing = sorted(
         f"{check.id}: {path}"

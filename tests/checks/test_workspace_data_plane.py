@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket as sock
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from aiohttp import web
 
 from exporter import criconfig
 from tests.conftest import run_check
-from tests.hosts import Node
+from tests.hosts import Node, idle_socket
 from tests.servers.containerd import CRI_CONFIG, DISABLED, Containerd, _running
 from tests.servers.tls import leaf, server_context, serving
 
@@ -33,21 +31,13 @@ CONFIG_V2 = 'version = 2\nroot = "/var/lib/containerd"\nstate = "/run/containerd
 def tree(tmp_path: Path, socket: Path | None = None, config: str | None = CONFIG_V2, **dirs):
     """A workspace node's host root: Node's files, /proc/mounts as the link it is, containerd's
     task directory and /usr/src, and containerd's config.toml (when given)."""
-    root = Node().build(tmp_path / "host", socket or _idle_socket())
+    root = Node().build(tmp_path / "host", socket or idle_socket())
     for path in (RUNTIME, "/usr/src", "/var/gitpod/workspaces", *dirs.get("extra", ())):
         (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     if config is not None:
         (root / "etc/containerd").mkdir(parents=True, exist_ok=True)
         (root / "etc/containerd/config.toml").write_text(config)
     return root
-
-
-def _idle_socket() -> Path:
-    """A socket nothing listens on: containerd is not asked, its config file is read."""
-    short = Path(tempfile.mkdtemp(prefix="gre-", dir="/tmp")) / "s"
-    with contextlib.closing(sock.socket(sock.AF_UNIX)) as s:
-        s.bind(str(short))
-    return short
 
 
 @contextlib.contextmanager
@@ -138,7 +128,7 @@ def test_a_runtime_dir_that_is_not_containerds_fails_as_containerd_reports_it(
 def test_the_kubelets_root_dir_is_where_gitpod_puts_its_seccomp_profile(
     kubelet, status, said, tmp_path, pool
 ) -> None:
-    root = Node(kubelet=kubelet).build(tmp_path / "host", _idle_socket())
+    root = Node(kubelet=kubelet).build(tmp_path / "host", idle_socket())
     (root / "etc/containerd").mkdir(parents=True)
     (root / "etc/containerd/config.toml").write_text(CONFIG_V2)
     result = run_check("node_workspace_host_paths", root, pool).result
