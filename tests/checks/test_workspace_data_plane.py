@@ -224,6 +224,18 @@ def test_a_hosts_toml_naming_the_ca_stands_for_ca_crt(tmp_path, pool, tls_ca) ->
         assert "private-ca.pem" in result.detail
 
 
+def test_a_hosts_toml_naming_a_missing_ca_fails(tmp_path, pool) -> None:
+    config = CONFIG_V2 + ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                          '  config_path = "/etc/containerd/certs.d"\n')  # fmt: skip
+    root = tree(tmp_path, config=config)
+    hosts = root / "etc/containerd/certs.d" / HOST / "hosts.toml"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text(f'[host."https://{HOST}"]\n  ca = "/etc/containerd/gone.pem"\n')
+    result = trust(root, pool)  # before registry-facade runs, too
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert "ca is /etc/containerd/gone.pem, which is not a file" in result.detail
+
+
 def test_config_path_unset_fails_and_a_legacy_tls_entry_passes(tmp_path, pool, tls_ca) -> None:
     unset = CRI_CONFIG.replace("/etc/containerd/certs.d", "")
     with cri_containerd(unset) as c:

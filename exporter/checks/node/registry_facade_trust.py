@@ -128,7 +128,7 @@ async def _trust(
             return Trust(f"registry.configs.\"{host}\".tls.insecure_skip_verify = true: "
                          "containerd does not verify it", insecure=True)  # fmt: skip
         if legacy["ca_file"]:
-            return await _ca_file(ctx, legacy["ca_file"], f'registry.configs."{host}".tls.ca_file')
+            return _ca_file(ctx, legacy["ca_file"], f'registry.configs."{host}".tls.ca_file')
     if s.k3s_registries:
         k3s = await _k3s(ctx, s.k3s_registries, host)
         if k3s is not None:
@@ -147,8 +147,8 @@ async def _trust(
     if ctx.host_kind(ca) == "file":
         return Trust(f"config_path includes {s.certs_dir}; {ca} is there", ca)
     named = await _hosts_toml(ctx, posixpath.join(hosts_dir, "hosts.toml"))
-    if isinstance(named, Trust):
-        return named
+    if not isinstance(named, str):
+        return named  # the CA it names, or why that is no CA
     if running:
         return Result.failed(
             Reason.MISSING,
@@ -160,15 +160,15 @@ async def _trust(
                  f"write {ca} when it starts here")  # fmt: skip
 
 
-async def _ca_file(ctx: CheckContext[Settings], path: str, where: str) -> Trust | Result:
+def _ca_file(ctx: CheckContext[Settings], path: str, where: str) -> Trust | Result:
     if ctx.host_kind(path) != "file":
         return Result.failed(Reason.MISSING, "no CA", f"{where} is {path}, which is not a file")
     return Trust(f"{where} = {path}", path)
 
 
-async def _hosts_toml(ctx: CheckContext[Settings], path: str) -> Trust | str:
-    """A hosts.toml naming a CA (or skip_verify) stands for ca.crt; else why not, for the
-    detail."""
+async def _hosts_toml(ctx: CheckContext[Settings], path: str) -> Trust | Result | str:
+    """A hosts.toml naming a CA (or skip_verify) stands for ca.crt, and one naming a CA that
+    is not there fails; else why it does not count, for the detail."""
     if ctx.host_kind(path) != "file":
         return ""
     text = await ctx.blocking(hostfs.read_text, ctx.host_root, path, criconfig.MAX_CONFIG_BYTES)
@@ -180,7 +180,7 @@ async def _hosts_toml(ctx: CheckContext[Settings], path: str) -> Trust | str:
         ca = table.get("ca")
         first = ca[0] if isinstance(ca, list) and ca else ca
         if isinstance(first, str) and first:
-            return await _ca_file(ctx, first, f"{path} ca")  # type: ignore[return-value]
+            return _ca_file(ctx, first, f"{path} ca")
     return f" and {path} names no ca"
 
 
@@ -194,7 +194,7 @@ async def _k3s(ctx: CheckContext[Settings], path: str, host: str) -> Trust | Res
     if tls.get("insecure_skip_verify") is True:
         return Trust(f"{path} sets insecure_skip_verify for {host}", insecure=True)
     if isinstance(tls.get("ca_file"), str) and tls["ca_file"]:
-        return await _ca_file(ctx, tls["ca_file"], f"{path} ca_file")
+        return _ca_file(ctx, tls["ca_file"], f"{path} ca_file")
     return None
 
 
