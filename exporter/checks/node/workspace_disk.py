@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from exporter import hostfs, metrics
@@ -51,13 +52,13 @@ def host_paths(s: Settings) -> tuple[str, ...]:
     return (posixpath.dirname(s.workspaces.rstrip("/")) or "/", s.containerd_root)
 
 
-def free_bytes(root: object, path: str, floor: str) -> tuple[str, int]:
+def free_bytes(root: Path, path: str, floor: str) -> tuple[str, int]:
     """(the nearest existing ancestor of `path`, not above `floor`; its free bytes as an
     unprivileged user sees them). Blocking."""
     at = posixpath.normpath(path)
     while True:
         try:
-            real = hostfs.resolve(root, at)  # type: ignore[arg-type]
+            real = hostfs.resolve(root, at)
         except OSError:
             real = None
         if real is not None:
