@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import dataclasses
 import functools
 import inspect
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from exporter import hostfs
 from exporter.config import CheckSettings, check_schema
+from exporter.inflight import InFlight
 from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result
 
 if TYPE_CHECKING:
@@ -27,30 +27,6 @@ if TYPE_CHECKING:
 
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
-
-
-class InFlight:
-    """One check's blocking calls that outlived the run that started them: a hung client
-    (a server dribbling a byte per read timeout) keeps its pool thread after the check's
-    timeout gave the verdict. While one is still running the check starts no other, so a
-    slow dependency holds one thread, never the pool its neighbours need."""
-
-    abandoned_total = 0  # across all checks, for gitpod_exporter_abandoned_threads
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.abandoned = 0
-
-    def abandon(self, future: concurrent.futures.Future[Any]) -> None:
-        with InFlight._lock:
-            self.abandoned += 1
-            InFlight.abandoned_total += 1
-        future.add_done_callback(self._finished)
-
-    def _finished(self, _: concurrent.futures.Future[Any]) -> None:
-        with InFlight._lock:  # called in the pool thread
-            self.abandoned -= 1
-            InFlight.abandoned_total -= 1
 
 
 @dataclass(frozen=True)
@@ -136,73 +112,95 @@ class CheckContext(Generic[S]):
 Outcome = Result | Mapping[str, Result | Exception]
 
 
-@dataclass(frozen=True)
-class Check:
-    """A registered check: what its module declares, with every optional part defaulted.
+class Applies(StrEnum):
+    """Where a node check is judged. The scheduler runs the gate before the check: a check
+    declared for workspace nodes is skipped (`not_workspace_node`) on a node without a
+    workspace label, and judged with a note when the node's labels cannot be read."""
 
-    A check module defines `REQUIREMENT`, `Settings` (a CheckSettings subclass) and
-    `async def run(ctx) -> Result | Mapping[str, Result]`, and optionally:
-    - `HOST_PATHS` or `host_paths(settings)`: host files it reads (the DaemonSet's mounts);
-    - `requirements(settings)`: the requirements it judges when they are several (run then
-      returns a mapping of requirement id to Result);
-    - `requirement_for(id, settings)`: for a check whose requirements are learnt at run time
-      (one per Secret the Gitpod config references, the labels the installation's kind
-      needs): the Requirement of an id its run returned;
-    - `from_installation(inst, settings, timeout)`: the settings the Gitpod installation
-      states for it ((values, origin) or None), validated as the config file's are, and
-      `INSTALLATION_TARGETS`, the settings that, set in the config file, make it configured
-      by hand (the installation is then not consulted for it);
-    - `READS`: the shared state it reads, so a change to it wakes the check: {"nodes"} for a
-      check that reads the node cache (ctx.nodes()).
+    EVERY_NODE = "every node"
+    WORKSPACE_NODES = "workspace nodes"
+
+
+# What a check may declare it reads besides its own dependency, so a change wakes it.
+READABLE = frozenset({"nodes"})
+
+
+@dataclass(frozen=True)
+class Derive(Generic[S]):
+    """The settings a check takes from the Gitpod installation: `fn(installation, settings,
+    timeout)` returns (fields, origin) or None; `targets` are the settings that, set in the
+    config file, make the check configured by hand (the installation is then not consulted);
+    without targets it fills whatever the file leaves unset."""
+
+    fn: Callable[[Installation, S, float], Awaitable[tuple[dict[str, Any], str] | None]]
+    targets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Check(Generic[S]):
+    """One check, declared once in its module as `CHECK = Check(...)` and listed in the
+    registry (exporter/checks/__init__.py). A misspelled field is a TypeError at import (and
+    a mypy error); a Derive target that is no field of `settings`, a `reads` the framework
+    does not know or a `run` that is not async is refused at import too.
+
+    - `run(ctx)` returns a Result, or a mapping of requirement id to Result for a check that
+      judges several (`requirements`, or `requirement_for` for ids learnt at run time: one per
+      Secret the Gitpod config references);
+    - `host_paths`: the host files it reads (the DaemonSet's mounts), fixed or from settings;
+    - `installation`: what it derives from the Gitpod installation;
+    - `reads`: shared state whose change wakes it: {"nodes"} for the node cache;
+    - `applies_to`: where a node check is judged (the gate the scheduler runs).
     Exceptions are the scheduler's business (scheduler.result_of), never the check's.
     """
 
-    module: str
     requirement: Requirement
-    settings_type: type[CheckSettings]
-    run: Callable[[CheckContext[Any]], Awaitable[Outcome]]
-    expand: Callable[[Any], tuple[Requirement, ...]] | None = None
-    derive_host_paths: Callable[[Any], tuple[str, ...]] | None = None
-    fixed_host_paths: tuple[str, ...] = ()
-    requirement_for: Callable[[str, Any], Requirement] | None = None
-    from_installation: Callable[[Any, Any, float], Awaitable[Any]] | None = None
-    installation_targets: frozenset[str] = frozenset()
+    settings: type[S]
+    run: Callable[[CheckContext[S]], Awaitable[Outcome]]
+    host_paths: tuple[str, ...] | Callable[[S], tuple[str, ...]] = ()
+    requirements: Callable[[S], tuple[Requirement, ...]] | None = None
+    requirement_for: Callable[[str, S], Requirement] | None = None
+    installation: Derive[S] | None = None
     reads: frozenset[str] = frozenset()
+    applies_to: Applies = Applies.EVERY_NODE
 
-    @classmethod
-    def of(cls, module: ModuleType) -> Check:
-        name = module.__name__.rsplit(".", 1)[-1]
-        for attr in ("REQUIREMENT", "Settings", "run"):
-            if not hasattr(module, attr):
-                raise TypeError(f"check module {name} defines no {attr}")
-        if not (isinstance(module.Settings, type) and issubclass(module.Settings, CheckSettings)):
-            raise TypeError(f"check module {name}: Settings must subclass CheckSettings")
-        if not inspect.iscoroutinefunction(module.run):
-            raise TypeError(f"check module {name}: run must be an async function")
-        check_schema(module.Settings)
-        return cls(
-            module=name,
-            requirement=module.REQUIREMENT,
-            settings_type=module.Settings,
-            run=module.run,
-            expand=getattr(module, "requirements", None),
-            derive_host_paths=getattr(module, "host_paths", None),
-            fixed_host_paths=tuple(getattr(module, "HOST_PATHS", ())),
-            requirement_for=getattr(module, "requirement_for", None),
-            from_installation=getattr(module, "from_installation", None),
-            installation_targets=frozenset(getattr(module, "INSTALLATION_TARGETS", ())),
-            reads=frozenset(getattr(module, "READS", ())),
-        )
+    def __post_init__(self) -> None:
+        name = self.requirement.id
+        if not (isinstance(self.settings, type) and issubclass(self.settings, CheckSettings)):
+            raise TypeError(f"check {name}: settings must subclass CheckSettings")
+        if not inspect.iscoroutinefunction(self.run):
+            raise TypeError(f"check {name}: run must be an async function")
+        check_schema(self.settings)
+        if self.installation is not None:
+            fields = {f.name for f in dataclasses.fields(self.settings)}
+            unknown = sorted(self.installation.targets - fields)
+            if unknown:
+                raise TypeError(
+                    f"check {name}: installation targets {unknown} are not fields of "
+                    f"{self.settings.__name__}"
+                )
+        unknown_reads = sorted(self.reads - READABLE)
+        if unknown_reads:
+            raise TypeError(f"check {name}: reads {unknown_reads}; known: {sorted(READABLE)}")
+        if not isinstance(self.applies_to, Applies):
+            raise TypeError(f"check {name}: applies_to must be an Applies")
 
     @property
     def id(self) -> str:
         return self.requirement.id
 
-    def requirements(self, settings: CheckSettings) -> tuple[Requirement, ...]:
-        return tuple(self.expand(settings)) if self.expand else (self.requirement,)
+    @property
+    def module(self) -> str:
+        """The module that declares it (named after what it checks)."""
+        return self.run.__module__.rsplit(".", 1)[-1]
 
-    def host_paths(self, settings: CheckSettings) -> tuple[str, ...]:
+    def judged(self, settings: S) -> tuple[Requirement, ...]:
+        """The requirements it judges with these settings, known before it runs."""
+        if self.requirements is None:
+            return (self.requirement,)
+        return tuple(self.requirements(settings))
+
+    def paths(self, settings: S) -> tuple[str, ...]:
         """The host paths the check reads with these settings: what the DaemonSet must mount."""
-        if self.derive_host_paths:
-            return tuple(self.derive_host_paths(settings))
-        return self.fixed_host_paths
+        if callable(self.host_paths):
+            return tuple(self.host_paths(settings))
+        return self.host_paths

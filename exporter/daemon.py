@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from exporter import compat, metrics
 from exporter.checks import settings_types
 from exporter.config import Config, ConfigError, load_file
-from exporter.context import InFlight
+from exporter.inflight import InFlight
 from exporter.metrics import Exposition, make_exposition
 from exporter.nodecache import CacheStats, NodeCache
 from exporter.runtime import Options, make_jobs, make_kube, requirements

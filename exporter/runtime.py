@@ -83,7 +83,7 @@ def make_jobs(
     jobs = []
     for check in ROLES[options.role]:
         ctx = CheckContext(
-            settings=config.for_check(check.id, check.settings_type),
+            settings=config.for_check(check.id, check.settings),
             host_root=options.host_root,
             pool=pool,
             node_name=node_name(config),

@@ -12,8 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter import node_identity
 from exporter.config import CheckSettings, ConfigError
-from exporter.context import Check, CheckContext, Outcome
+from exporter.context import Applies, Check, CheckContext, Outcome
+from exporter.gitpod import WORKSPACE_LABELS
 from exporter.model import (
     CheckError,
     DependencyError,
@@ -37,7 +39,7 @@ JITTER = 0.1
 
 @dataclass(frozen=True)
 class Job:
-    check: Check
+    check: Check[Any]
     ctx: CheckContext[Any]
 
     @property
@@ -49,7 +51,52 @@ class Job:
     def requirements(self) -> tuple[Requirement, ...]:
         """What the check judges before its first run; a check with `requirement_for` learns
         its set at run time (one per Secret the Gitpod config references, say)."""
-        return self.check.requirements(self.settings)
+        return self.check.judged(self.settings)
+
+
+# The gate's share of a check's timeout: a hung API server must leave time to judge the node.
+GATE_TIMEOUT_SHARE, GATE_TIMEOUT_MAX = 0.5, 5.0
+
+NOT_WORKSPACE_NODE = Result(
+    Status.SKIPPED,
+    "",
+    Reason.NOT_WORKSPACE_NODE,
+    "no gitpod.io/workload_workspace_regular or _headless label: no workspace runs here",
+)
+
+
+async def gated(check: Check[Any], ctx: CheckContext[Any]) -> Result | str:
+    """Where the check applies, before it runs: "" to run it; a note to add to its detail
+    (judged as a workspace node because the node's labels are unknown, as a preflight on one
+    machine expects); the skip Result on a node it does not apply to."""
+    if check.applies_to is Applies.EVERY_NODE:
+        return ""
+    budget = min(ctx.settings.timeout * GATE_TIMEOUT_SHARE, GATE_TIMEOUT_MAX)
+    try:
+        labels = await node_identity.labels(ctx, budget)
+    except (NotConfigured, CheckError) as exc:
+        return f"judged as a workspace node: its labels are unknown ({exc})"
+    if any(label in labels for label in WORKSPACE_LABELS):
+        return ""
+    return NOT_WORKSPACE_NODE
+
+
+async def _derived(check: Check[Any], ctx: CheckContext[Any]) -> tuple[CheckContext[Any], str, str]:
+    """(ctx with the settings the installation states, the origin to note, why it was not
+    read)."""
+    derive = check.installation
+    if ctx.installation is None or derive is None:
+        return ctx, "", ""
+    try:
+        settings, origin = await ctx.installation.settings_for(
+            derive.fn, derive.targets, ctx.settings, ctx.explicit, ctx.settings.timeout
+        )
+    except NotConfigured as exc:
+        # The installation is an addition (no API, nothing installed yet): a check whose own
+        # settings are complete is judged with them, as from a laptop before the cluster
+        # exists; one whose are not says both.
+        return ctx, "", f"not derived from the Gitpod installation: {exc}"
+    return dataclasses.replace(ctx, settings=settings), origin, ""
 
 
 def result_of(exc: BaseException, timeout: float, requirement: Requirement) -> Result:
@@ -87,28 +134,18 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         skipped = Result.skipped(Reason.DISABLED, "disabled in the config")
         return tuple(Record(req, skipped, 0.0, time.time(), 0.0) for req in requirements)
     started = time.perf_counter()
-    origin = unread = ""
+    origin = unread = gate_note = ""
     ctx = job.ctx
     outcome: Outcome | BaseException
     try:
         async with asyncio.timeout(job.settings.timeout):
-            derive = job.check.from_installation
-            if ctx.installation is not None and derive is not None:
-                try:
-                    settings, origin = await ctx.installation.settings_for(
-                        derive,
-                        job.check.installation_targets,
-                        ctx.settings,
-                        ctx.explicit,
-                        ctx.settings.timeout,
-                    )
-                    ctx = dataclasses.replace(ctx, settings=settings)
-                except NotConfigured as exc:
-                    # The installation is an addition (no API, nothing installed yet): a
-                    # check whose own settings are complete is judged with them, as from a
-                    # laptop before the cluster exists; one whose are not says both.
-                    unread = f"not derived from the Gitpod installation: {exc}"
-            outcome = await job.check.run(ctx)
+            gate = await gated(job.check, ctx)
+            if isinstance(gate, Result):
+                outcome = gate
+            else:
+                gate_note = gate
+                ctx, origin, unread = await _derived(job.check, ctx)
+                outcome = await job.check.run(ctx)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -123,9 +160,10 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         res = part if isinstance(part, Result) else result_of(part, job.settings.timeout, req)
         if res.reason is Reason.INTERNAL and not isinstance(part, Result):
             log.error("check %s raised an unexpected error", job.check.id, exc_info=part)
-        note = unread or (origin if res.status is not Status.SKIPPED else "")
-        if note:
-            res = dataclasses.replace(res, detail=f"{res.detail}; {note}".lstrip("; "))
+        notes = (unread or (origin if res.status is not Status.SKIPPED else ""), gate_note)
+        for note in notes:
+            if note:
+                res = dataclasses.replace(res, detail=f"{res.detail}; {note}".lstrip("; "))
         if res.detail or res.observed:
             # Whatever a dependency said, the secrets this check uses never leave it.
             if secrets is None:

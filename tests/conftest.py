@@ -34,11 +34,18 @@ hypothesis_settings.load_profile("suite")
 # The fast tier (scripts/test --fast, `-m "not integration"`) leaves out what needs a Debian
 # server or binary, root, a child exporter process, or waits out timeouts on purpose: tests
 # using these fixtures, in these directories, or starting a process themselves.
-SERVER_FIXTURES = {"mariadb", "registry_server", "containerd", "stack", "node_exporter"}
+SERVER_FIXTURES = {
+    "mariadb",
+    "registry_server",
+    "containerd",
+    "containerd_without_cri",
+    "stack",
+    "node_exporter",
+}
 SERVER_DIRS = {"e2e", "deploy", "faults", "cluster_cache"}
 # What a test calls that starts a process (an exporter, promtool, a Debian binary).
 SPAWNS = ("check_json(", "start(", "require_binary(", "promtool(", "assert_queries_parse(",
-          "subprocess.run(")  # fmt: skip
+          "subprocess.run(", "cri_containerd(")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,7 +81,7 @@ def run_component(check_id: str, settings: dict[str, Any], pool: Any) -> dict[st
     """One run of a cluster component check, its settings given as the YAML section would
     give them (so secrets are {env: ...} or {file: ...}); its Records by requirement id."""
     check = check_by_id(check_id)
-    ctx = CheckContext(build(check.settings_type, settings, f"checks.{check_id}"), Path("/"), pool)
+    ctx = CheckContext(build(check.settings, settings, f"checks.{check_id}"), Path("/"), pool)
     return {r.requirement.id: r for r in asyncio.run(run_job(Job(check, ctx)))}
 
 
@@ -88,7 +95,7 @@ def run_check(
 ) -> Record:
     """One run of a node check through the real scheduler path (timeout, error mapping)."""
     check = check_by_id(check_id)
-    ctx = CheckContext(check.settings_type(**settings), host_root, pool, node_name, kubeconfig)
+    ctx = CheckContext(check.settings(**settings), host_root, pool, node_name, kubeconfig)
     records = asyncio.run(run_job(Job(check, ctx)))
     return next(r for r in records if r.requirement.id == check_id)
 

@@ -18,7 +18,7 @@ def test_the_healthy_host_tree_has_what_the_node_checks_read(tmp_path: Path) -> 
     missing = sorted(
         f"{check.id}: {path}"
         for check in NODE_CHECKS
-        for path in check.host_paths(config.for_check(check.id, check.settings_type))
+        for path in check.paths(config.for_check(check.id, check.settings))
         if path not in ABSENT_ON_A_HEALTHY_NODE and hostfs.kind(root, path) == "absent"
     )
     assert missing == [], (

@@ -47,6 +47,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.sizing",
         "exporter.webconfig",
         "exporter.sharedreads",
+        "exporter.inflight",
         "exporter.bounded",
         "exporter.gitpod",
         "exporter.logs",

@@ -33,9 +33,7 @@ def test_daemonset_mounts_exactly_what_the_node_checks_read(values: str) -> None
     objects = chart(None, *([values] if values else []))
     config = load(config_text(objects), settings_types())
     reads = {
-        p
-        for check in NODE_CHECKS
-        for p in check.host_paths(config.for_check(check.id, check.settings_type))
+        p for check in NODE_CHECKS for p in check.paths(config.for_check(check.id, check.settings))
     }
     pod = one(objects, "DaemonSet", "gitpod-requirements-node")["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}

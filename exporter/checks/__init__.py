@@ -1,11 +1,12 @@
 """The single registry of checks: the CLI, scheduler, report and tests iterate these tuples.
 
-Adding a check: its module here, in its role's tuple (docs/architecture.md, "Adding a check")."""
+Adding a check: its declaration (the module's CHECK) here, in its role's tuple
+(docs/architecture.md, "Adding a check")."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import ModuleType
+from typing import Any
 
 from exporter.checks.cluster import (
     cert_manager,
@@ -53,59 +54,54 @@ from exporter.checks.node import (
 from exporter.config import CheckSettings
 from exporter.context import Check
 
-
-def _registered(*modules: ModuleType) -> tuple[Check, ...]:
-    return tuple(Check.of(m) for m in modules)
-
-
-NODE_CHECKS: tuple[Check, ...] = _registered(
-    os_release,
-    kernel,
-    containerd,
-    cpu,
-    memory,
-    privileged,
-    cni_calico,
-    labels,
-    containerd_cri,
-    user_namespaces,
-    kernel_features,
-    fs_shift,
-    workspace_host_paths,
-    registry_facade_trust,
-    workspace_disk,
-    cgroup,
-    pod_network,
+NODE_CHECKS: tuple[Check[Any], ...] = (
+    os_release.CHECK,
+    kernel.CHECK,
+    containerd.CHECK,
+    cpu.CHECK,
+    memory.CHECK,
+    privileged.CHECK,
+    cni_calico.CHECK,
+    labels.CHECK,
+    containerd_cri.CHECK,
+    user_namespaces.CHECK,
+    kernel_features.CHECK,
+    fs_shift.CHECK,
+    workspace_host_paths.CHECK,
+    registry_facade_trust.CHECK,
+    workspace_disk.CHECK,
+    cgroup.CHECK,
+    pod_network.CHECK,
 )
 
-CLUSTER_CHECKS: tuple[Check, ...] = _registered(
-    gitpod_config,
-    gitpod_secrets,
-    kubernetes_version,
-    distribution,
-    openshift,
-    node_labels,
-    node_pools,
-    nodes_runtime,
-    workspace_daemons,
-    storage_class,
-    namespace,
-    privileged_pods,
-    loadbalancer,
-    proxy_service,
-    cert_manager,
-    database,
-    storage,
-    registry,
-    scm,
-    tls,
-    dns,
-    compatibility,
+CLUSTER_CHECKS: tuple[Check[Any], ...] = (
+    gitpod_config.CHECK,
+    gitpod_secrets.CHECK,
+    kubernetes_version.CHECK,
+    distribution.CHECK,
+    openshift.CHECK,
+    node_labels.CHECK,
+    node_pools.CHECK,
+    nodes_runtime.CHECK,
+    workspace_daemons.CHECK,
+    storage_class.CHECK,
+    namespace.CHECK,
+    privileged_pods.CHECK,
+    loadbalancer.CHECK,
+    proxy_service.CHECK,
+    cert_manager.CHECK,
+    database.CHECK,
+    storage.CHECK,
+    registry.CHECK,
+    scm.CHECK,
+    tls.CHECK,
+    dns.CHECK,
+    compatibility.CHECK,
 )
 
-ROLES: Mapping[str, tuple[Check, ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}
+ROLES: Mapping[str, tuple[Check[Any], ...]] = {"node": NODE_CHECKS, "cluster": CLUSTER_CHECKS}
 
 
 def settings_types() -> dict[str, type[CheckSettings]]:
     """Every check id of both roles, so one config file serves both."""
-    return {c.id: c.settings_type for checks in ROLES.values() for c in checks}
+    return {c.id: c.settings for checks in ROLES.values() for c in checks}

@@ -13,7 +13,7 @@ from exporter import hostfs, metrics, node_identity
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
 from exporter.context import CheckContext
-from exporter.gitpod import COMPATIBILITY_DOC, WORKSPACE_LABELS
+from exporter.gitpod import COMPATIBILITY_DOC
 from exporter.model import (
     CheckError,
     DependencyError,
@@ -178,36 +178,9 @@ async def compatibility_of(
         return exc
 
 
-async def workspace_node(ctx: CheckContext[Any]) -> str | None:
-    """Whether the workspace data plane is judged on this node: None for a workspace node (a
-    regular or headless workspace label); a note to add to `detail` when its labels are
-    unknown (judged, as a preflight on one machine expects); NotWorkspaceNode otherwise."""
-    try:
-        labels = await node_identity.labels(ctx, min(ctx.settings.timeout / 2, 5.0))
-    except (NotConfigured, CheckError) as exc:
-        return f"judged as a workspace node: its labels are unknown ({exc})"
-    if any(label in labels for label in WORKSPACE_LABELS):
-        return None
-    raise NotWorkspaceNode
-
-
 def socket_first(socket: str, sockets: list[str]) -> list[str]:
     """The installation's containerdSocket tried first, then the others a check knows."""
     return [socket, *(p for p in sockets if p != socket)]
-
-
-class NotWorkspaceNode(Exception):
-    """No workspace runs on this node: its workspace requirements are not judged."""
-
-
-def not_workspace_node(observed: str, *samples: Sample) -> Result:
-    return Result(
-        Status.SKIPPED,
-        observed,
-        Reason.NOT_WORKSPACE_NODE,
-        "no gitpod.io/workload_workspace_regular or _headless label: no workspace runs here",
-        tuple(samples),
-    )
 
 
 def with_note(result: Result, note: str | None) -> Result:

@@ -181,7 +181,7 @@ def test_a_large_service_costs_k_probes_and_constant_series(
     kc = kube_api.kubeconfig(tmp_path / "kubeconfig")
 
     check = check_by_id("node_pod_network")
-    settings = build(check.settings_type, {"timeout": "0.5s", "peers": 3}, "checks.x")
+    settings = build(check.settings, {"timeout": "0.5s", "peers": 3}, "checks.x")
     ctx = CheckContext(settings, tmp_path, pool, "node-0042", str(kc))
     sizes = []
     for _ in range(4):

@@ -304,39 +304,7 @@ def test_disk_measures_the_nearest_existing_ancestor(tmp_path, pool) -> None:
     assert "/var/gitpod/workspaces (measured at /var/gitpod)" in result.detail
 
 
-# --- judged on workspace nodes only; confined to the host root ------------------------------
-
-NEW = ("node_workspace_host_paths", "node_registry_facade_trust", "node_workspace_disk")
-
-
-@pytest.mark.parametrize("check", NEW)
-@pytest.mark.parametrize(
-    ("labels", "status"),
-    [({"gitpod.io/workload_meta": "true"}, "skipped"),
-     ({}, "skipped"),
-     ({"gitpod.io/workload_workspace_regular": "true"}, "fail")],
-    ids=["meta-node", "unlabelled", "workspace-node"],
-)  # fmt: skip
-def test_judged_on_workspace_nodes_only(check, labels, status, kube_api, tmp_path, pool) -> None:
-    from tests.servers.kube_fake import node
-
-    kube_api.nodes["n1"] = node("n1", labels)
-    root = tree(tmp_path)
-    (root / "usr/src").rmdir()  # refused by ws-daemon's hostPath
-    settings = {
-        "node_workspace_host_paths": {},
-        "node_registry_facade_trust": {"domain": D, "custom_ca": True},  # no CA anywhere
-        "node_workspace_disk": {"min_free_bytes": 1 << 60},
-    }[check]
-    if check == "node_registry_facade_trust":
-        (root / "etc/containerd/config.toml").write_text(CONFIG_V2)  # config_path unset
-    kc = str(kube_api.kubeconfig(tmp_path / "kc"))
-    result = run_check(check, root, pool, node_name="n1", kubeconfig=kc, **settings).result
-    assert result.status == status, result
-    if status == "skipped":
-        assert result.reason == "not_workspace_node"
-    else:
-        assert "labels are unknown" not in result.detail
+# --- confined to the host root (the gate: tests/test_gate.py) ----------------------------------
 
 
 def test_a_symlink_out_of_the_host_root_is_not_followed(tmp_path, pool) -> None:

@@ -14,7 +14,6 @@ import pytest
 from tests.conftest import run_check
 from tests.helpers.exporter import check_json
 from tests.hosts import Node
-from tests.servers.kube_fake import FakeKube, node
 
 CHECKS = ("node_user_namespaces", "node_kernel_features", "node_fs_shift", "node_cgroup")
 
@@ -112,25 +111,6 @@ def test_cgroup_v1_where_the_release_needs_v2(tmp_path: Path, pool) -> None:
     assert result.samples[0].value == 1
 
 
-@pytest.mark.parametrize(
-    ("labels", "status"),
-    [({"gitpod.io/workload_meta": "true"}, "skipped"),
-     ({"gitpod.io/workload_workspace_headless": "true"}, "fail")],
-    ids=["meta-node", "workspace-node"],
-)  # fmt: skip
-def test_judged_on_workspace_nodes_only(labels, status, kube_api: FakeKube, tmp_path: Path, pool):
-    kube_api.nodes["n1"] = node("n1", labels)
-    kc = str(kube_api.kubeconfig(tmp_path / "kc"))
-    result = judge("node_user_namespaces", Node(max_user_namespaces=0), tmp_path, pool,
-                   node_name="n1", kubeconfig=kc)  # fmt: skip
-    assert result.status == status, result
-    if status == "skipped":
-        assert result.reason == "not_workspace_node"
-        assert result.samples[0].value == 0  # the fact is still exported
-    else:
-        assert "labels are unknown" not in result.detail
-
-
 def test_hostile_module_lists_are_bounded(tmp_path: Path, pool) -> None:
     root = Node().build(tmp_path / "host")
     dep = root / "lib/modules/5.15.0-1051-gke/modules.dep"
@@ -165,7 +145,7 @@ def test_nothing_is_read_outside_the_declared_host_paths() -> None:
 
     for check_id in CHECKS:
         check = check_by_id(check_id)
-        paths = check.host_paths(check.settings_type())
+        paths = check.paths(check.settings())
         assert paths and all(p.startswith(("/proc", "/sys", "/lib", "/dev", "/usr"))
                              for p in paths), paths  # fmt: skip
     assert dataclasses.is_dataclass(Node)

@@ -43,10 +43,10 @@ async def deep(ctx: CheckContext[CheckSettings]) -> Result:
 
 def _records() -> list:
     checks = [
-        Check("hostile", _requirement("cluster_hostile"), CheckSettings, hostile),
-        Check("learnt", _requirement("cluster_scm"), CheckSettings, learnt,
+        Check(_requirement("cluster_hostile"), CheckSettings, hostile),
+        Check(_requirement("cluster_scm"), CheckSettings, learnt,
               requirement_for=lambda rid, s: _requirement(rid)),
-        Check("deep", _requirement("cluster_deep"), CheckSettings, deep),
+        Check(_requirement("cluster_deep"), CheckSettings, deep),
     ]  # fmt: skip
 
     async def round_() -> list:

@@ -14,7 +14,8 @@ from pathlib import Path
 from prometheus_client import generate_latest
 
 from exporter.config import CheckSettings
-from exporter.context import Check, CheckContext, InFlight
+from exporter.context import Check, CheckContext
+from exporter.inflight import InFlight
 from exporter.metrics import make_registry
 from exporter.model import Requirement, Result, Scope, Severity
 from exporter.scheduler import Job, Scheduler
@@ -26,7 +27,7 @@ CPU_LAST = 'gitpod_requirement_last_check_timestamp_seconds{node="worker-1",requ
 
 def fake_check(req_id: str, run) -> Check:
     req = Requirement(req_id, req_id, Severity.CRITICAL, Scope.NODE, "https://example.com", "fix")
-    return Check(module=req_id, requirement=req, settings_type=CheckSettings, run=run)
+    return Check(requirement=req, settings=CheckSettings, run=run)
 
 
 def _started(

@@ -15,7 +15,7 @@ def requirements(role: str | None = None) -> list[Requirement]:
         for name, checks in ROLES.items()
         if role in (None, name)
         for check in checks
-        for req in check.requirements(config.for_check(check.id, check.settings_type))
+        for req in check.judged(config.for_check(check.id, check.settings))
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from exporter import metrics
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -164,3 +164,11 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
         except Exception as exc:
             results[req.id] = exc
     return results
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+)

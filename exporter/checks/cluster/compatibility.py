@@ -14,7 +14,7 @@ from typing import Any
 from exporter import compat, platforms
 from exporter.checks.shared import compatibility_requirement, compatibility_result
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX
 from exporter.kube import KubeError, path
 from exporter.model import Requirement, Result
@@ -23,10 +23,9 @@ from exporter.nodefacts import NodeFacts
 # What the API shows; the database and registry checks judge their own components.
 COMPONENTS = tuple(c for c in compat.COMPONENTS if c not in ("database", "registry", "cgroup"))
 REQUIREMENT = compatibility_requirement("")  # the family; one requirement per component
+
+
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
-
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     # Where calico-node runs: the Tigera operator's namespace, then the manifest install's.
@@ -186,3 +185,12 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
             component, verdict, release, why
         )
     return results
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+    reads=frozenset({"nodes"}),
+)

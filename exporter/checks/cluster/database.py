@@ -16,7 +16,7 @@ from exporter.checks.shared import (
     within,
 )
 from exporter.config import CheckSettings, Max, Min, Secret
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
@@ -249,9 +249,6 @@ async def _floor(ctx: CheckContext[Settings]) -> Result:
 
 # The settings that name its target: when the config file sets one, the installation is
 # not consulted.
-INSTALLATION_TARGETS = frozenset({"host"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     values: dict[str, Any] = {"database": "gitpod"}
@@ -284,3 +281,12 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
                                                                timeout))  # fmt: skip
         what += f", CA from Secret {cfg.database_ca_secret}"
     return values, stated_origin(where, what)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+    installation=Derive(from_installation, frozenset({"host"})),
+)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from exporter import metrics, platforms
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -18,10 +18,9 @@ REQUIREMENT = Requirement(
     doc_url=GITPOD_REQUIREMENTS_DOC,
     remedy="Gitpod is tested on GKE, EKS, AKS and K3s; other distributions may need extra work.",
 )
+
+
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
-
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     supported: list[str] = field(
@@ -47,3 +46,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )
     return Result.passed(found, sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    reads=frozenset({"nodes"}),
+)

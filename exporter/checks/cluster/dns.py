@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from exporter import metrics
 from exporter.checks.shared import client_timeout, probe_names
 from exporter.config import CheckSettings, Max, Min
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
@@ -176,3 +176,11 @@ async def proxy_addresses(inst: Installation, timeout: float) -> list[str]:
                 continue
             found += [str(info[4][0]) for info in infos]
     return list(dict.fromkeys(found))
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    installation=Derive(from_installation),
+)

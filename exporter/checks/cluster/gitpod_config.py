@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from exporter import metrics
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import (
     CheckError,
@@ -55,3 +55,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )
     refs = len(cfg.secrets)
     return Result.passed(observed, sample, detail=f"{loaded.origin}; {refs} Secret(s) referenced")
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

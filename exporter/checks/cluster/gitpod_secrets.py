@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from exporter import metrics, safeyaml
 from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings, Max, Min
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation.gitpod_config import Content, GitpodConfig, SecretRef
 from exporter.model import (
@@ -270,3 +270,11 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     if not results:
         raise NotConfigured("the Gitpod config references no Secret")
     return results
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirement_for=requirement_for,
+)

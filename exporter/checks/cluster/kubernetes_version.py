@@ -8,7 +8,7 @@ from typing import Annotated
 from exporter import metrics
 from exporter.checks.shared import OPTIONAL_VERSION, VERSION
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, first, version_tuple
@@ -22,10 +22,9 @@ REQUIREMENT = Requirement(
     remedy="Upgrade the control plane and every node pool to a Kubernetes version in the "
     "supported range.",
 )
+
+
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
-
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     min_version: Annotated[str, VERSION] = "1.21"
@@ -79,3 +78,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             *samples,
         )
     return Result.passed(git_version, *samples)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    reads=frozenset({"nodes"}),
+)

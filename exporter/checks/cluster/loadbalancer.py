@@ -10,7 +10,7 @@ from typing import Any
 
 from exporter import metrics
 from exporter.config import CheckSettings, Duration
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -94,3 +94,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
                     )
                 )
     return Result.passed(observed, *samples)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -38,3 +38,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if phase != "Active":
         return Result.failed(Reason.UNAVAILABLE, phase, f"namespace {ctx.namespace} is {phase}")
     return Result.passed(ctx.namespace)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from exporter import metrics
 from exporter.config import CheckSettings, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS, labels_for_kind
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -27,10 +27,9 @@ REQUIREMENT = Requirement(
     remedy="Label at least one Ready node per workload, e.g. "
     "kubectl label node NAME gitpod.io/workload_meta=true.",
 )
+
+
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
-
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     labels: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(SEED_LABELS))
@@ -86,9 +85,17 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
 
 # The settings that name its target: when the config file sets one, the installation is
 # not consulted.
-INSTALLATION_TARGETS = frozenset({"labels"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     return {"labels": labels_for_kind(cfg.kind)}, stated_origin(where, f"kind {cfg.kind}")
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+    requirement_for=requirement_for,
+    installation=Derive(from_installation, frozenset({"labels"})),
+    reads=frozenset({"nodes"}),
+)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from exporter import metrics
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import (
     GITPOD_REQUIREMENTS_DOC,
     WORKLOAD_IDE,
@@ -27,8 +27,6 @@ REQUIREMENT = Requirement(
     "workspaces a pool apart from regular workspaces.",
 )
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
 SPLITS = {
     # split name: (one side's labels, the other side's labels)
     "services_workspaces": (
@@ -62,3 +60,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if problems:
         return Result.failed(Reason.OVERLAP, "shared", "; ".join(problems), *samples)
     return Result.passed("separate", *samples)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    reads=frozenset({"nodes"}),
+)

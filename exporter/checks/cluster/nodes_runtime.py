@@ -10,7 +10,7 @@ from typing import Annotated
 from exporter import metrics
 from exporter.checks.shared import VERSION, recommended_requirement
 from exporter.config import CheckSettings, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_LABEL_PREFIX, GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.nodefacts import NodeFacts
@@ -27,7 +27,6 @@ REQUIREMENT = Requirement(
     "(workspace: 4 vCPU, 16 GB; meta: 2 vCPU, 8 GB; IDE: 2 vCPU, 4 GB).",
 )
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
 RECOMMENDED = recommended_requirement(
     REQUIREMENT,
     "Gitpod nodes have the size recommended for their role",
@@ -124,3 +123,12 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     else:
         main = Result.passed(observed, *samples)
     return {REQUIREMENT.id: main, RECOMMENDED.id: _recommended(nodes, s)}
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+    reads=frozenset({"nodes"}),
+)

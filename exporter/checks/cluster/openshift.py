@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from exporter import platforms
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -20,10 +20,9 @@ REQUIREMENT = Requirement(
     remedy="Run Gitpod on a supported distribution (GKE, EKS, AKS, K3s); OpenShift's security "
     "context constraints block Gitpod's workspaces.",
 )
+
+
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
-
 @dataclass(frozen=True)
 class Settings(CheckSettings):
     pass
@@ -35,3 +34,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if found == platforms.OPENSHIFT:
         return Result.failed(Reason.UNSUPPORTED, found, "the nodes run Red Hat CoreOS (OpenShift)")
     return Result.passed(found)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    reads=frozenset({"nodes"}),
+)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from exporter import metrics
 from exporter.config import CheckSettings, ConfigError, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKLOAD_WORKSPACE_REGULAR
 from exporter.kube import KubeError, path
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
@@ -200,3 +200,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     return Result.passed(
         "admitted", *samples, detail=f"{', '.join(admitted)} passed admission in {ctx.namespace}"
     )
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import NotConfigured, Reason, Requirement, Result, Scope, Severity
 
@@ -56,3 +56,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             Reason.MISSING, observed, "sshGatewayHostKey is set but the Service exposes no port 22"
         )
     return Result.passed(observed, detail=f"ports {', '.join(str(p) for p in sorted(ports))}")
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

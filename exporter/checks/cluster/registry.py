@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from exporter import compat, httpcheck, metrics
 from exporter.checks.shared import client_timeout, compatibility_of, compatibility_requirement
 from exporter.config import CheckSettings, Secret, SecretValue
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.content import docker_credentials, host_of
@@ -277,9 +277,6 @@ async def _v2(ctx: CheckContext[Settings]) -> Result:
 
 # The settings that name its target: when the config file sets one, the installation is
 # not consulted.
-INSTALLATION_TARGETS = frozenset({"url"})
-
-
 # The in-cluster registry's certificate is issued by Gitpod's own CA into this Secret.
 REGISTRY_CERTS_SECRET = "builtin-registry-certs"
 REGISTRY_AUTH_SECRET = "builtin-registry-auth"
@@ -314,3 +311,12 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
             values["password"] = SecretValue(creds[1], f"Secret {name} .dockerconfigjson")
             break
     return values, stated_origin(where, what)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+    installation=Derive(from_installation, frozenset({"url"})),
+)

@@ -9,7 +9,7 @@ from typing import Annotated
 from exporter import httpcheck, metrics
 from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, ConfigError, Max, Min, OneOf, Pattern
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.content import provider_of
@@ -131,9 +131,6 @@ async def run(ctx: CheckContext[Settings]) -> Result:
 
 # The settings that name its target: when the config file sets one, the installation is
 # not consulted.
-INSTALLATION_TARGETS = frozenset({"providers"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     if not cfg.auth_providers:
@@ -151,3 +148,11 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
     if len(listed) > limit:
         what += f" ({len(listed) - limit} more not read: max_providers {limit})"
     return {"providers": providers}, stated_origin(where, what + (", customCACert" if ca else ""))
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    installation=Derive(from_installation, frozenset({"providers"})),
+)

@@ -12,7 +12,7 @@ from exporter import metrics
 from exporter.bounded import TooLarge, bounded_chunks, read_bounded
 from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
@@ -210,9 +210,6 @@ async def run(ctx: CheckContext[Settings]) -> Result:
 
 # The settings that name its target: when the config file sets one, the installation is
 # not consulted.
-INSTALLATION_TARGETS = frozenset({"bucket", "endpoint"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     if cfg.storage == "in_cluster":
@@ -241,3 +238,11 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
         return values, stated_origin(where, f"objectStorage.s3, Secret {name}")
     raise NotConfigured(f"the installation uses {cfg.storage} object storage, which "
                         "cluster_storage (S3 and MinIO) does not judge")  # fmt: skip
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    installation=Derive(from_installation, frozenset({"bucket", "endpoint"})),
+)

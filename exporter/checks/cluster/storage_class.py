@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from exporter import metrics
 from exporter.config import CheckSettings
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -58,3 +58,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         f"{len(defaults)} StorageClasses are marked default",
         sample,
     )
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

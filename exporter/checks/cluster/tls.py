@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from exporter import httpcheck, metrics
 from exporter.checks.shared import client_timeout, covers, probe_names
 from exporter.config import CheckSettings, Min
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import (
@@ -143,9 +143,6 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
 
 # The settings that name its target: when the config file sets one, the installation is
 # not consulted.
-INSTALLATION_TARGETS = frozenset({"domain"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     if not cfg.domain:
@@ -158,3 +155,12 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
     if ca:
         values["ca_pem"] = ca
     return values, stated_origin(where, "domain" + (", customCACert" if ca else ""))
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    requirements=requirements,
+    installation=Derive(from_installation, frozenset({"domain"})),
+)

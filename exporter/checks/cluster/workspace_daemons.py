@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from exporter import metrics
 from exporter.config import CheckSettings, Duration, Max, Min
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS
 from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -30,8 +30,6 @@ REQUIREMENT = Requirement(
     "scheduler's message, a failed hostPath type check or the container's last termination.",
 )
 # The node cache: a node change wakes this check.
-READS = frozenset({"nodes"})
-
 DAEMONS = ("ws-daemon", "registry-facade")
 
 
@@ -232,3 +230,11 @@ async def _events(ctx: CheckContext[Settings], pod: str) -> str:
         return ""
     latest = max(warnings, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
     return f"{latest.get('reason', '')}: {latest.get('message', '')}".strip(": ")
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    reads=frozenset({"nodes"}),
+)

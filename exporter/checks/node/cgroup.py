@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from exporter import metrics
 from exporter.config import CheckSettings, Interval
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
@@ -32,9 +32,6 @@ class Settings(CheckSettings):
     versions: list[int] = field(default_factory=lambda: [1, 2])
 
 
-INSTALLATION_TARGETS = frozenset({"versions"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     release, why = await inst.release(timeout)
     versions = release.rule("cgroup").get("versions")
@@ -57,3 +54,12 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )  # fmt: skip
     return Result.passed(f"v{version}", sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+    installation=Derive(from_installation, frozenset({"versions"})),
+)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from exporter import hostfs, metrics
 from exporter.config import CheckSettings, Interval, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError, cni_plugin_types
@@ -72,3 +72,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )
     return Result.passed(observed, sample, detail=f"from {filename}")
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=host_paths,
+)

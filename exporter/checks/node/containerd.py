@@ -10,7 +10,7 @@ from typing import Annotated
 from exporter import metrics
 from exporter.checks.shared import VERSION, client_timeout
 from exporter.config import CheckSettings, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.grpc_unix import GrpcError, protobuf_strings, unary_call
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -84,3 +84,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             latency,
         )
     return Result.passed(observed, info, latency, detail=f"via {socket}")
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=host_paths,
+)

@@ -8,16 +8,9 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import criconfig, metrics
-from exporter.checks.shared import (
-    NotWorkspaceNode,
-    client_timeout,
-    not_workspace_node,
-    socket_first,
-    with_note,
-    workspace_node,
-)
+from exporter.checks.shared import client_timeout, socket_first
 from exporter.config import CheckSettings, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.grpc_unix import GrpcError
 from exporter.installation import Derived, Installation, stated_origin
@@ -46,9 +39,6 @@ def host_paths(settings: Settings) -> tuple[str, ...]:
     return tuple(settings.sockets)
 
 
-INSTALLATION_TARGETS = frozenset({"sockets"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     sockets = socket_first(cfg.containerd_socket, s.sockets)
@@ -57,10 +47,6 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node("")
     socket = next((p for p in s.sockets if ctx.host_kind(p) == "socket"), None)
     if socket is None:
         return Result.failed(
@@ -73,12 +59,12 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         config = await criconfig.from_containerd(path, api, budget, socket)
     except criconfig.NoCri:
         why = await _disabled_in_file(ctx)
-        return with_note(
-            Result.failed(Reason.UNSUPPORTED, "no CRI",
-                          f"{socket}: containerd answers but serves no CRI (unknown service "
-                          f"runtime.v1.RuntimeService): {why}"),
-            note,
-        )  # fmt: skip
+        return Result.failed(
+            Reason.UNSUPPORTED,
+            "no CRI",
+            f"{socket}: containerd answers but serves no CRI (unknown service "
+            f"runtime.v1.RuntimeService): {why}",
+        )
     except TimeoutError:
         return Result.failed(Reason.TIMEOUT, "unresponsive", f"{socket}: no CRI answer in time")
     except OSError as exc:
@@ -89,7 +75,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     observed = f"CRI {version.get(4, api)} ({version.get(2, '?')} {version.get(3, '?')})"
     detail = (f"snapshotter {config.snapshotter or 'unknown'}, registry config_path "
               f"{config.config_path or 'unset'}, via {socket}")  # fmt: skip
-    return with_note(Result.passed(observed, sample, detail=detail), note)
+    return Result.passed(observed, sample, detail=detail)
 
 
 async def _disabled_in_file(ctx: CheckContext[Settings]) -> str:
@@ -104,3 +90,13 @@ async def _disabled_in_file(ctx: CheckContext[Settings]) -> str:
         if criconfig.CRI_PLUGIN in config.disabled or "cri" in config.disabled:
             return f"{path} lists {criconfig.CRI_PLUGIN} in disabled_plugins"
     return "Docker's containerd, or the CRI plugin disabled in its config"
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=host_paths,
+    installation=Derive(from_installation, frozenset({"sockets"})),
+    applies_to=Applies.WORKSPACE_NODES,
+)

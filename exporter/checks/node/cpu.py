@@ -9,7 +9,7 @@ from typing import Annotated
 from exporter import metrics
 from exporter.checks.shared import recommended_requirement, sized
 from exporter.config import CheckSettings, Interval, Min
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Requirement, Result, Scope, Severity
 from exporter.parse import cpu_list_count, cpuinfo_count
@@ -64,3 +64,12 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
         (REQUIREMENT, RECOMMENDED),
         sample,
     )
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+    requirements=requirements,
+)

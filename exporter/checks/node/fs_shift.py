@@ -7,16 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from exporter.checks.shared import (
-    NotWorkspaceNode,
-    kernel_modules,
-    kernel_release,
-    not_workspace_node,
-    with_note,
-    workspace_node,
-)
+from exporter.checks.shared import kernel_modules, kernel_release
 from exporter.config import CheckSettings, Interval, OneOf
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.model import Reason, Requirement, Result, Scope, Severity
@@ -49,9 +42,6 @@ class Settings(CheckSettings):
     method: Annotated[str, OneOf(("fuse", "shiftfs"))] = "fuse"
 
 
-INSTALLATION_TARGETS = frozenset({"method"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     return {"method": cfg.fs_shift_method}, stated_origin(where, "workspace.runtime.fsShiftMethod")
@@ -59,10 +49,6 @@ async def from_installation(inst: Installation, s: Settings, timeout: float) -> 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node(s.method)
     release = await kernel_release(ctx)
     if s.method == "fuse":
         modules, filesystems, _ = await kernel_modules(ctx, release)
@@ -73,18 +59,25 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         if device != "device":
             problems.append(f"/dev/fuse is {'absent' if device == 'absent' else 'a ' + device}")
         if problems:
-            return with_note(Result.failed(Reason.MISSING, "fuse", "; ".join(problems)), note)
-        return with_note(Result.passed("fuse", detail="fuse filesystem and /dev/fuse"), note)
+            return Result.failed(Reason.MISSING, "fuse", "; ".join(problems))
+        return Result.passed("fuse", detail="fuse filesystem and /dev/fuse")
     if ctx.host_kind("/sys/module/shiftfs") == "directory":
-        return with_note(Result.passed("shiftfs", detail="the shiftfs module is loaded"), note)
+        return Result.passed("shiftfs", detail="the shiftfs module is loaded")
     headers = f"/usr/src/linux-headers-{release}"
     if ctx.host_kind(headers) == "directory":
-        return with_note(
-            Result.passed("shiftfs", detail=f"not loaded; {headers} to build it from"), note
-        )
-    return with_note(
-        Result.failed(Reason.MISSING, "shiftfs",
-                      f"the shiftfs module is not loaded and there is no {headers} to build it "
-                      "from"),
-        note,
-    )  # fmt: skip
+        return Result.passed("shiftfs", detail=f"not loaded; {headers} to build it from")
+    return Result.failed(
+        Reason.MISSING,
+        "shiftfs",
+        f"the shiftfs module is not loaded and there is no {headers} to build it from",
+    )
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+    installation=Derive(from_installation, frozenset({"method"})),
+    applies_to=Applies.WORKSPACE_NODES,
+)

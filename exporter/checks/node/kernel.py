@@ -8,7 +8,7 @@ from typing import Annotated
 from exporter import metrics
 from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Interval
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import format_version, version_tuple
@@ -43,3 +43,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )
     return Result.passed(release, sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+)

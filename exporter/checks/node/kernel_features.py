@@ -7,16 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter import metrics
-from exporter.checks.shared import (
-    NotWorkspaceNode,
-    kernel_modules,
-    kernel_release,
-    not_workspace_node,
-    with_note,
-    workspace_node,
-)
+from exporter.checks.shared import kernel_modules, kernel_release
 from exporter.config import CheckSettings, Interval
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -46,24 +39,26 @@ class Settings(CheckSettings):
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node("")
     release = await kernel_release(ctx)
     modules, filesystems, missing_dir = await kernel_modules(ctx, release)
     available = modules | filesystems
     missing = [f for f, names in FEATURES.items() if not any(n in available for n in names)]
     sample = metrics.NODE_KERNEL_FEATURES_MISSING.sample(float(len(missing)))
-    notes = "; ".join(n for n in (missing_dir, note) if n)
     if missing:
-        result = Result.failed(
+        return Result.failed(
             Reason.MISSING,
             f"{len(missing)} missing",
             f"kernel {release} has none of: {', '.join(missing)} (not loaded, not built in, "
-            "no module to load)",
+            "no module to load)" + (f"; {missing_dir}" if missing_dir else ""),
             sample,
         )
-    else:
-        result = Result.passed(f"all {len(FEATURES)} present", sample)
-    return with_note(result, notes)
+    return Result.passed(f"all {len(FEATURES)} present", sample, detail=missing_dir)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+    applies_to=Applies.WORKSPACE_NODES,
+)

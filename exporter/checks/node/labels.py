@@ -11,7 +11,7 @@ from typing import Annotated
 
 from exporter import metrics, node_identity
 from exporter.config import CheckSettings, Interval, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 
@@ -55,3 +55,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )
     return Result.passed(", ".join(carried), sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

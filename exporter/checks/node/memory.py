@@ -9,7 +9,7 @@ from typing import Annotated
 from exporter import metrics
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, recommended_requirement, sized
 from exporter.config import CheckSettings, Interval, Min
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Requirement, Result, Scope, Severity
 from exporter.parse import meminfo_total_bytes
@@ -55,3 +55,12 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     sample = metrics.NODE_MEMORY_BYTES.sample(float(total))
     s = ctx.settings
     return await sized(ctx, total, _gb, s.min_bytes, s.by_role, (REQUIREMENT, RECOMMENDED), sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+    requirements=requirements,
+)

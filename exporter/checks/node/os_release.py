@@ -7,7 +7,7 @@ from typing import Annotated
 
 from exporter import metrics
 from exporter.config import CheckSettings, Interval, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import os_release
@@ -52,3 +52,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )
     return Result.passed(observed, sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+)

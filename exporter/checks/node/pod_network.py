@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from exporter import kubelite, metrics
 from exporter.config import CheckSettings, Duration, Interval, Max, Min, OneOf
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import NotConfigured, Reason, Requirement, Result, Scope, Severity
 from exporter.node_identity import api_get
@@ -242,3 +242,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if last:
         detail += f"; failed once, probed again next round: {', '.join(map(str, last))}"
     return Result.passed(f"{answered}/{probed} probed peers answered", *samples, detail=detail)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+)

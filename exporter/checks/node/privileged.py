@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from exporter import metrics
 from exporter.config import CheckSettings, Interval
-from exporter.context import CheckContext
+from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import CAP_SYS_ADMIN, ParseError, cap_eff
@@ -53,3 +53,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             sample,
         )
     return Result.passed(observed, sample)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+)

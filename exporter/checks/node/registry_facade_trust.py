@@ -14,16 +14,9 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from exporter import criconfig, hostfs, node_identity, safeyaml
-from exporter.checks.shared import (
-    NotWorkspaceNode,
-    client_timeout,
-    not_workspace_node,
-    socket_first,
-    with_note,
-    workspace_node,
-)
+from exporter.checks.shared import client_timeout, socket_first, with_note
 from exporter.config import CheckSettings, Interval, Max, Min
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.gitpod_config import DEFAULT_CONTAINERD_SOCKET
@@ -68,9 +61,6 @@ def host_paths(s: Settings) -> tuple[str, ...]:
     return (*s.sockets, *s.config_files, s.certs_dir, *extra)
 
 
-INSTALLATION_TARGETS = frozenset({"domain"})
-
-
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
     if not cfg.domain:
@@ -92,25 +82,21 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
     if not s.domain:
         raise NotConfigured("no domain: the installation is not read and no domain is set")
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node("")
     host = f"reg.{s.domain}:{s.port}"
     if not s.custom_ca:
-        return with_note(
-            Result.passed("public CA", detail=f"no customCACert: {host} serves a certificate "
-                          "containerd trusts through the system roots"),
-            note,
-        )  # fmt: skip
+        return Result.passed(
+            "public CA",
+            detail=f"no customCACert: {host} serves a "
+            "certificate containerd trusts through the system roots",
+        )
     budget = client_timeout(s.timeout, 4)
     cri = await criconfig.effective(ctx, s.sockets, budget, s.config_files)
     answering, probe_note = await _answers(s, budget)
     running, running_note = await _facade_runs(ctx, s, answering)
     trust = await _trust(ctx, s, cri, host, running)
     if isinstance(trust, Result):
-        return with_note(trust, "; ".join(filter(None, [note, running_note])))
-    notes = [note, probe_note, running_note, f"containerd's registry config from {cri.source}"]
+        return with_note(trust, running_note)
+    notes = [probe_note, running_note, f"containerd's registry config from {cri.source}"]
     if answering and not trust.insecure:
         failure = await _verify(ctx, s, host, trust, answering)
         if failure is not None:
@@ -296,3 +282,13 @@ async def _issuer(ip: str, port: int, name: str, timeout: float) -> str:
     except ValueError:
         return "an unreadable certificate"
     return excerpt(cert.issuer.rfc4514_string(), 120)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=host_paths,
+    installation=Derive(from_installation, frozenset({"domain"})),
+    applies_to=Applies.WORKSPACE_NODES,
+)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter import metrics
-from exporter.checks.shared import NotWorkspaceNode, not_workspace_node, with_note, workspace_node
 from exporter.config import CheckSettings, Interval
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError
@@ -51,10 +50,6 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     limit = _number(await ctx.read_host(MAX_USER_NAMESPACES), MAX_USER_NAMESPACES)
     sample = metrics.NODE_MAX_USER_NAMESPACES.sample(float(limit))
     observed = f"max_user_namespaces={limit}"
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node(observed, sample)
     problems = []
     if limit <= 0:
         problems.append("user.max_user_namespaces is 0: no user namespace can be created")
@@ -63,14 +58,21 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         observed += f", unprivileged_userns_clone={clone}"
         if clone != 1:
             problems.append("kernel.unprivileged_userns_clone is 0: set it to 1")
-    notes = [note] if note else []
+    notes = []
     if await _sysctl(ctx, APPARMOR_RESTRICT) == 1:
         notes.append(
             "kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10 and later): such "
             "nodes are outside Gitpod's tested matrix"
         )
     if problems:
-        result = Result.failed(Reason.UNSUPPORTED, observed, "; ".join(problems), sample)
-    else:
-        result = Result.passed(observed, sample)
-    return with_note(result, "; ".join(notes))
+        return Result.failed(Reason.UNSUPPORTED, observed, "; ".join(problems + notes), sample)
+    return Result.passed(observed, sample, detail="; ".join(notes))
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=HOST_PATHS,
+    applies_to=Applies.WORKSPACE_NODES,
+)

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 from exporter import hostfs, metrics
-from exporter.checks.shared import NotWorkspaceNode, not_workspace_node, with_note, workspace_node
 from exporter.config import CheckSettings, Interval, Min
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
 
@@ -71,10 +70,6 @@ def free_bytes(root: Path, path: str, floor: str) -> tuple[str, int]:
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node("")
     samples, low, seen = [], [], []
     for label, path, floor in (
         (s.workspaces, s.workspaces, host_paths(s)[0]),
@@ -90,10 +85,16 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     observed = f"{format_bytes(least)} free"
     floor_text = format_bytes(s.min_free_bytes)
     if low:
-        return with_note(
-            Result.failed(Reason.BELOW_MINIMUM, observed,
-                          f"below {floor_text}: {'; '.join(low)}", *samples),
-            note,
-        )  # fmt: skip
+        detail = f"below {floor_text}: {'; '.join(low)}"
+        return Result.failed(Reason.BELOW_MINIMUM, observed, detail, *samples)
     detail = f"at least {floor_text} each: {'; '.join(seen)}"
-    return with_note(Result.passed(observed, *samples, detail=detail), note)
+    return Result.passed(observed, *samples, detail=detail)
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=host_paths,
+    applies_to=Applies.WORKSPACE_NODES,
+)

@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 from exporter import criconfig, hostfs
-from exporter.checks.shared import (
-    NotWorkspaceNode,
-    client_timeout,
-    not_workspace_node,
-    with_note,
-    workspace_node,
-)
+from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, Interval, NonEmpty
-from exporter.context import CheckContext
+from exporter.context import Applies, Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.gitpod_config import (
@@ -73,9 +67,6 @@ class Settings(CheckSettings):
 def host_paths(settings: Settings) -> tuple[str, ...]:
     # /proc: the kubelet's command line, for its root dir.
     return (*settings.visible, *(path for path, _ in FIXED), *settings.config_files, "/proc")
-
-
-INSTALLATION_TARGETS = frozenset({"socket", "runtime_dir"})
 
 
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
@@ -136,10 +127,6 @@ def _visible(s: Settings, path: str) -> bool:
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    try:
-        note = await workspace_node(ctx)
-    except NotWorkspaceNode:
-        return not_workspace_node("")
     refused: list[str] = []
     notes: list[str] = []
     for path, want in ((s.socket, "socket"), *FIXED):
@@ -170,18 +157,17 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if refused:
         shown = "; ".join(refused[:SHOWN])
         more = f" (and {len(refused) - SHOWN} more)" if len(refused) > SHOWN else ""
-        result = Result.failed(
+        return Result.failed(
             Reason.MISSING,
             observed,
             f"ws-daemon's host paths are not as it needs them: {shown}{more}"
             + (f"; {detail_notes}" if detail_notes else ""),
         )
-        return with_note(result, note)
     checked = ", ".join([s.socket, s.runtime_dir, *(p for p, _ in FIXED)])
     if kubelet_root is not None:
         checked += f"; the kubelet's root dir {KUBELET_ROOT}"
     detail = f"as ws-daemon mounts them: {checked}" + (f"; {detail_notes}" if detail_notes else "")
-    return with_note(Result.passed(observed, detail=detail), note)
+    return Result.passed(observed, detail=detail)
 
 
 async def _runtime_dir(ctx: CheckContext[Settings]) -> str:
@@ -258,3 +244,13 @@ def _a(kind: str) -> str:
     if kind == "absent" or kind.startswith("a "):
         return kind
     return f"a {kind}"
+
+
+CHECK = Check(
+    requirement=REQUIREMENT,
+    settings=Settings,
+    run=run,
+    host_paths=host_paths,
+    installation=Derive(from_installation, frozenset({"socket", "runtime_dir"})),
+    applies_to=Applies.WORKSPACE_NODES,
+)
