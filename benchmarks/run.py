@@ -378,15 +378,13 @@ import asyncio, json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from exporter.checks import CLUSTER_CHECKS
 from pathlib import Path
-from exporter.runtime import Options
-from exporter.config import Config
-from exporter.runtime import make_jobs, make_kube
+from exporter.runtime import Options, build, load
 from exporter.scheduler import run_job
 async def main():
     options = Options(role="cluster", host_root=Path("/"), kubeconfig=sys.argv[1])
-    config = Config()
-    with ThreadPoolExecutor(config.thread_pool_size) as pool:
-        jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
+    loaded = load(None)
+    with ThreadPoolExecutor(loaded.config.thread_pool_size) as pool:
+        jobs = build(options, loaded, pool).jobs
         start = time.perf_counter()
         runs = await asyncio.gather(*(run_job(j) for j in jobs))
         took = time.perf_counter() - start

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from exporter import __version__, compat, logs, report
-from exporter.checks import ROLES, settings_types
-from exporter.config import Config, ConfigError, load_file
-from exporter.runtime import Options, make_jobs, make_kube, node_label
+from exporter import __version__, logs, report
+from exporter.checks import ROLES
+from exporter.config import ConfigError
+from exporter.runtime import Loaded, Options, build, load, node_label
 from exporter.scheduler import run_job
 
 if TYPE_CHECKING:
@@ -173,8 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_check(path: str) -> int:
     try:
-        config = load_file(path, settings_types())
-        compat.load(config.compatibility.file)
+        config = load(path).config
     except ConfigError as exc:
         print(f"gitpod-requirements-exporter: config error {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -217,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         return config_check(args.file)
     try:
-        config = load_file(args.config, settings_types())
-        compat.load(config.compatibility.file)  # a broken matrix file stops start-up too
+        loaded = load(args.config)  # a broken matrix file stops start-up too
+        config = loaded.config
         if not Path(args.host_root).is_dir():
             raise ConfigError("--host-root", f"{args.host_root} is not a directory")
         listen = parse_listen(args.listen) if args.command == "serve" else None
@@ -236,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(args.role, Path(args.host_root), args.kubeconfig, args.gitpod_config)
     if args.command == "check":
         selection = Selection(tuple(args.only), tuple(args.skip))
-        return asyncio.run(check(options, config, args.output, args.strict, selection))
+        return asyncio.run(check(options, loaded, args.output, args.strict, selection))
     assert listen is not None
-    code = asyncio.run(serve(options, config, args.config, listen, web, tls))
+    code = asyncio.run(serve(options, loaded, args.config, listen, web, tls))
     # A check thread stuck in a blocking client (a hung API server, say) cannot be interrupted,
     # and the interpreter would join it at exit: SIGTERM must not wait for it.
     logging.shutdown()
@@ -264,13 +263,14 @@ class Selection:
 
 async def check(
     options: Options,
-    config: Config,
+    loaded: Loaded,
     output: str,
     strict: bool = False,
     selection: Selection = Selection(),
 ) -> int:
-    with ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check") as pool:
-        jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
+    size = loaded.config.thread_pool_size
+    with ThreadPoolExecutor(size, thread_name_prefix="check") as pool:
+        jobs = build(options, loaded, pool).jobs
         # A check runs when any of its requirements is wanted (a family by its id too).
         jobs = [j for j in jobs if any(selection.wants(r.id) for r in j.requirements)]
         runs = await asyncio.gather(*(run_job(job) for job in jobs))
@@ -291,7 +291,7 @@ async def check(
 
 async def serve(
     options: Options,
-    config: Config,
+    loaded: Loaded,
     config_path: str | None,
     listen: tuple[str, int],
     web: WebConfig | None = None,
@@ -300,7 +300,8 @@ async def serve(
     from exporter.daemon import Daemon
     from exporter.server import HTTPServer, make_routes
 
-    daemon = Daemon(options, config, config_path)
+    config = loaded.config
+    daemon = Daemon(options, loaded, config_path)
     node = node_label(config) if options.role == "node" else ""
     routes = make_routes(options.role, daemon.store, daemon.exposition(node), config.runbook_url)
     server = HTTPServer(routes, web, tls, config.web.max_connections)

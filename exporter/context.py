@@ -17,11 +17,11 @@ from exporter import hostfs
 from exporter.config import CheckSettings, check_schema
 from exporter.inflight import InFlight
 from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result
+from exporter.nodeapi import NodeApi
 
 if TYPE_CHECKING:
     from exporter.installation import Installation
     from exporter.kube import Kube
-    from exporter.node_identity import NodeIdentity
     from exporter.nodecache import NodeCache
     from exporter.nodefacts import NodeFacts
 
@@ -35,18 +35,15 @@ class CheckContext(Generic[S]):
     host_root: Path
     pool: Executor
     node_name: str = ""
-    kubeconfig: str | None = None
-    kube_context: str = ""  # kubernetes.context: the kubeconfig context to use
-    # Cluster role only: the shared API access, the namespace Gitpod is installed in, the
-    # installation (read by the scheduler, not by checks) and the settings keys the config
-    # file sets, which win over what the installation states.
-    api: Kube | None = None
+    # The role's API access (the cluster role's Kube, the node role's NodeApi), the
+    # namespace Gitpod is installed in, the installation (read by the scheduler, not by
+    # checks) and the settings keys the config file sets, which win over what the
+    # installation states.
+    api: Kube | NodeApi | None = None
     node_cache: NodeCache | None = None
     namespace: str = "gitpod"
     installation: Installation | None = None
     explicit: frozenset[str] = frozenset()
-    # Node role: this node's own Node, fetched once for the checks that need its labels.
-    identity: NodeIdentity | None = None
     # Shared by every copy of this context (dataclasses.replace keeps it): the check's calls
     # still running in the pool after their run ended.
     inflight: InFlight = field(default_factory=InFlight, compare=False)
@@ -56,10 +53,24 @@ class CheckContext(Generic[S]):
 
     @property
     def kube(self) -> Kube:
-        """The API access; a check without it is skipped, not failed."""
-        if self.api is None:
+        """The cluster role's API access; a check without it is skipped, not failed."""
+        if self.api is None or isinstance(self.api, NodeApi):
             raise NotConfigured("no Kubernetes API access in this role")
         return self.api
+
+    @property
+    def node_api(self) -> NodeApi:
+        """The node role's API access; a check without it is skipped, not failed."""
+        if not isinstance(self.api, NodeApi):
+            raise NotConfigured("no kubeconfig and not running in a pod")
+        return self.api
+
+    async def node_labels(self, timeout: float) -> dict[str, str]:
+        """This node's labels (shared for a minute by the node role's checks). NotConfigured
+        without NODE_NAME or API access; CheckError when the API cannot tell."""
+        if not self.node_name:
+            raise NotConfigured("NODE_NAME is not set")
+        return await self.node_api.labels(self.node_name, timeout)
 
     async def nodes(self, timeout: float) -> list[NodeFacts]:
         """All Nodes, from the role's node cache (a check reading them declares READS)."""

@@ -11,23 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter import compat, metrics
-from exporter.checks import settings_types
-from exporter.config import Config, ConfigError, load_file
+from exporter import metrics
+from exporter.config import ConfigError
 from exporter.inflight import InFlight
 from exporter.metrics import Exposition, make_exposition
-from exporter.nodecache import CacheStats, NodeCache
-from exporter.runtime import Options, make_jobs, make_kube, requirements
+from exporter.nodecache import CacheStats
+from exporter.runtime import Loaded, Options, build, load
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 
 log = logging.getLogger("exporter.daemon")
-
-
-def _load(path: str | None) -> Config:
-    config = load_file(path, settings_types())
-    compat.load(config.compatibility.file)
-    return config
 
 
 STOP_GRACE_SECONDS = 2.0
@@ -35,16 +28,15 @@ NODE_CHANGE_DEBOUNCE = 0.5
 
 
 class Daemon(Collector):
-    def __init__(self, options: Options, config: Config, config_path: str | None) -> None:
+    def __init__(self, options: Options, loaded: Loaded, config_path: str | None) -> None:
         self.options = options
-        self.config = config
+        self.config = loaded.config
         self.config_path = config_path
-        self.pool = ThreadPoolExecutor(config.thread_pool_size, thread_name_prefix="check")
-        self.kube = make_kube(options, config, self.pool)
-        self.node_cache = NodeCache(self.kube) if self.kube is not None else None
-        jobs = make_jobs(options, config, self.pool, self.kube, self.node_cache)
-        self.store = Store(requirements(jobs))
-        self.scheduler = Scheduler(jobs, self.store)
+        self.pool = ThreadPoolExecutor(self.config.thread_pool_size, thread_name_prefix="check")
+        runtime = build(options, loaded, self.pool)
+        self.node_cache = runtime.node_cache
+        self.store = Store(runtime.requirements)
+        self.scheduler = Scheduler(runtime.jobs, self.store)
         self.reload_ok = True
         self.reload_at = time.time()
         self._reloading = False
@@ -107,7 +99,7 @@ class Daemon(Collector):
         try:
             # Parsed off the loop (a large file must not stall /metrics) and off the check
             # pool (whose threads a hung dependency may hold).
-            config = await asyncio.get_running_loop().run_in_executor(None, _load, self.config_path)
+            loaded = await asyncio.get_running_loop().run_in_executor(None, load, self.config_path)
         except Exception as exc:  # a hostile file may provoke more than ConfigError
             self.reload_ok = False
             why = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
@@ -115,19 +107,19 @@ class Daemon(Collector):
             return
         self.reload_ok = True
         self.reload_at = time.time()
+        config = loaded.config
         if config.thread_pool_size != self.config.thread_pool_size:
             log.warning("thread_pool_size changes take effect at restart")
         logging.getLogger().setLevel(config.log_level.upper())
         self.config = config
         old, old_cache = self.scheduler, self.node_cache
-        self.kube = make_kube(self.options, config, self.pool)
-        self.node_cache = NodeCache(self.kube) if self.kube is not None else None
-        jobs = make_jobs(self.options, config, self.pool, self.kube, self.node_cache)
-        self.scheduler = Scheduler(jobs, self.store)
+        runtime = build(self.options, loaded, self.pool)
+        self.node_cache = runtime.node_cache
+        self.scheduler = Scheduler(runtime.jobs, self.store)
         if old_cache is not None:
             old_cache.stop_watch()
         await old.stop()
-        self.store.set_requirements(requirements(jobs))
+        self.store.set_requirements(runtime.requirements)
         self._start_watch()
         self.scheduler.start()
         log.info("config reloaded from %s", self.config_path or "defaults")

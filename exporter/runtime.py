@@ -1,4 +1,6 @@
-"""Turns a role and a Config into jobs: the one place contexts are built, for serve and check."""
+"""What a role runs on, built in one place for `check`, `serve` and a reload alike: the config
+and the compatibility matrix loaded and validated once, the role's API client, node cache and
+installation, and one job per check."""
 
 from __future__ import annotations
 
@@ -9,17 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter import compat
-from exporter.checks import ROLES
-from exporter.config import Config
+from exporter.checks import ROLES, settings_types
+from exporter.compat import Matrix
+from exporter.config import Config, load_file
 from exporter.context import CheckContext
 from exporter.installation import Installation
 from exporter.kube import Kube
 from exporter.model import Requirement
-from exporter.node_identity import NodeApi, NodeIdentity
+from exporter.nodeapi import INSTALLATION_TTL, NodeApi
 from exporter.nodecache import NodeCache
 from exporter.scheduler import Job
-
-NODE_INSTALLATION_TTL = 600.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,32 @@ class Options:
     host_root: Path
     kubeconfig: str | None
     gitpod_config: str | None = None  # the installer config file, before install
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A config file and the compatibility matrix it names, both validated."""
+
+    config: Config
+    matrix: Matrix
+
+
+def load(path: str | None) -> Loaded:
+    """The config file (None: the defaults) and its matrix; ConfigError naming the field."""
+    config = load_file(path, settings_types())
+    return Loaded(config, compat.load(config.compatibility.file))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    jobs: list[Job]
+    # The cluster role's API access and node cache (None in the node role).
+    kube: Kube | None
+    node_cache: NodeCache | None
+
+    @property
+    def requirements(self) -> list[Requirement]:
+        return [req for job in self.jobs for req in job.requirements]
 
 
 def node_name(config: Config) -> str:
@@ -40,65 +67,36 @@ def node_label(config: Config) -> str:
     return node_name(config) or socket.gethostname()
 
 
-def make_kube(options: Options, config: Config, pool: Executor) -> Kube | None:
-    """The cluster role's shared API access (the node role has its own single GET)."""
-    if options.role != "cluster":
-        return None
-    k = config.kubernetes
-    return Kube(pool, options.kubeconfig, k.context, k.page_size, k.node_cache_ttl)
-
-
-def make_jobs(
-    options: Options,
-    config: Config,
-    pool: Executor,
-    kube: Kube | None = None,
-    node_cache: NodeCache | None = None,
-) -> list[Job]:
-    if kube is not None and node_cache is None:
-        node_cache = NodeCache(kube)
-    installation = None
+def build(options: Options, loaded: Loaded, pool: Executor) -> Runtime:
+    config, k = loaded.config, loaded.config.kubernetes
+    kube: Kube | None = None
+    node_cache: NodeCache | None = None
+    api: Kube | NodeApi
     if options.role == "cluster":
-        installation = Installation(
-            config.gitpod,
-            kube,
-            config.kubernetes.namespace,
-            pool,
-            options.gitpod_config,
-            compat.load(config.compatibility.file),  # validated at start-up (cli, reload)
-        )
+        kube = api = Kube(pool, options.kubeconfig, k.context, k.page_size, k.node_cache_ttl)
+        node_cache = NodeCache(kube)
     else:
-        # The node role reads the installer config too (what the workspace checks derive
-        # their paths and methods from), with its one small client, once per 10 minutes.
-        api = NodeApi(pool, options.kubeconfig, config.kubernetes.context, NODE_INSTALLATION_TTL)
-        installation = Installation(
-            config.gitpod,
-            api,
-            config.kubernetes.namespace,
-            pool,
-            options.gitpod_config,
-            compat.load(config.compatibility.file),  # node_cgroup: the release's versions
+        # The node role's one small client: this node's labels, the EndpointSlices of its
+        # peers, and the installer config the workspace checks derive from (every 10 minutes).
+        api = NodeApi(pool, options.kubeconfig, k.context, INSTALLATION_TTL)
+    installation = Installation(
+        config.gitpod, api, k.namespace, pool, options.gitpod_config, loaded.matrix
+    )
+    jobs = [
+        Job(
+            check,
+            CheckContext(
+                settings=config.for_check(check.id, check.settings),
+                host_root=options.host_root,
+                pool=pool,
+                node_name=node_name(config),
+                api=api,
+                node_cache=node_cache,
+                namespace=k.namespace,
+                installation=installation,
+                explicit=config.explicit.get(check.id, frozenset()),
+            ),
         )
-    identity = NodeIdentity() if options.role == "node" else None
-    jobs = []
-    for check in ROLES[options.role]:
-        ctx = CheckContext(
-            settings=config.for_check(check.id, check.settings),
-            host_root=options.host_root,
-            pool=pool,
-            node_name=node_name(config),
-            kubeconfig=options.kubeconfig,
-            kube_context=config.kubernetes.context,
-            api=kube,
-            node_cache=node_cache,
-            namespace=config.kubernetes.namespace,
-            installation=installation,
-            explicit=config.explicit.get(check.id, frozenset()),
-            identity=identity,
-        )
-        jobs.append(Job(check, ctx))
-    return jobs
-
-
-def requirements(jobs: list[Job]) -> list[Requirement]:
-    return [req for job in jobs for req in job.requirements]
+        for check in ROLES[options.role]
+    ]
+    return Runtime(jobs, kube, node_cache)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter import node_identity
 from exporter.config import CheckSettings, ConfigError
 from exporter.context import Applies, Check, CheckContext, Outcome
 from exporter.gitpod import WORKSPACE_LABELS
@@ -73,7 +72,7 @@ async def gated(check: Check[Any], ctx: CheckContext[Any]) -> Result | str:
         return ""
     budget = min(ctx.settings.timeout * GATE_TIMEOUT_SHARE, GATE_TIMEOUT_MAX)
     try:
-        labels = await node_identity.labels(ctx, budget)
+        labels = await ctx.node_labels(budget)
     except (NotConfigured, CheckError) as exc:
         return f"judged as a workspace node: its labels are unknown ({exc})"
     if any(label in labels for label in WORKSPACE_LABELS):

@@ -14,6 +14,7 @@ from exporter.checks import CLUSTER_CHECKS, NODE_CHECKS
 from exporter.config import build
 from exporter.context import Check, CheckContext
 from exporter.model import Record
+from exporter.nodeapi import NodeApi
 from exporter.scheduler import Job, run_job
 from tests.helpers.exporter import Served, start
 from tests.hosts import Node
@@ -95,7 +96,8 @@ def run_check(
 ) -> Record:
     """One run of a node check through the real scheduler path (timeout, error mapping)."""
     check = check_by_id(check_id)
-    ctx = CheckContext(check.settings(**settings), host_root, pool, node_name, kubeconfig)
+    api = NodeApi(pool, kubeconfig) if kubeconfig else None
+    ctx = CheckContext(check.settings(**settings), host_root, pool, node_name, api)
     records = asyncio.run(run_job(Job(check, ctx)))
     return next(r for r in records if r.requirement.id == check_id)
 

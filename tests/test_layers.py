@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.kube",
         "exporter.nodewatch",
         "exporter.nodecache",
-        "exporter.node_identity",
+        "exporter.nodeapi",
         "exporter.kubelite",
         "exporter.criconfig",
         "exporter.grpc_unix",

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from exporter import hostfs, metrics, node_identity
+from exporter import hostfs, metrics
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
 from exporter.context import CheckContext
@@ -111,7 +111,7 @@ async def sized(
     observed = show(amount)
     try:
         # Half the budget at most: a hung API server must leave time to judge by the floor.
-        labels = await node_identity.labels(ctx, min(ctx.settings.timeout / 2, 5.0))
+        labels = await ctx.node_labels(min(ctx.settings.timeout / 2, 5.0))
     except (NotConfigured, CheckError) as exc:
         node_roles, who = None, f"a node of unknown Gitpod role ({exc})"
     else:

@@ -23,7 +23,7 @@ from exporter.sharedreads import SharedReads
 
 if TYPE_CHECKING:
     from exporter.kube import Kube
-    from exporter.node_identity import NodeApi
+    from exporter.nodeapi import NodeApi
 
 S = TypeVar("S", bound=CheckSettings)
 # What a check's `from_installation(inst, settings, timeout)` returns: (settings fields, the

@@ -20,6 +20,7 @@ from exporter.checks.node import pod_network
 from exporter.checks.node.pod_network import Peer, choose, peers_of
 from exporter.config import build
 from exporter.context import CheckContext
+from exporter.nodeapi import NodeApi
 from exporter.scheduler import Job, run_job
 from tests.conftest import check_by_id, run_check
 from tests.helpers.exporter import Served, start
@@ -182,7 +183,7 @@ def test_a_large_service_costs_k_probes_and_constant_series(
 
     check = check_by_id("node_pod_network")
     settings = build(check.settings, {"timeout": "0.5s", "peers": 3}, "checks.x")
-    ctx = CheckContext(settings, tmp_path, pool, "node-0042", str(kc))
+    ctx = CheckContext(settings, tmp_path, pool, "node-0042", NodeApi(pool, str(kc)))
     sizes = []
     for _ in range(4):
         (record,) = asyncio.run(run_job(Job(check, ctx)))

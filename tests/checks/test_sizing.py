@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import generate_latest
 
 from exporter.cli import main
+from exporter.compat import load as load_matrix
 from exporter.config import Config
 from exporter.metrics import make_registry
-from exporter.runtime import Options, make_jobs
+from exporter.runtime import Loaded, Options, build
 from exporter.scheduler import run_job
 from exporter.store import Store
 from tests import clusters
@@ -67,7 +68,9 @@ def test_an_unlabelled_node_is_not_judged_but_reports_its_size(
         with ThreadPoolExecutor(2) as pool:
             jobs = [
                 j
-                for j in make_jobs(Options("node", root, str(kc)), config, pool)
+                for j in build(
+                    Options("node", root, str(kc)), Loaded(config, load_matrix()), pool
+                ).jobs
                 if j.check.id in ("node_cpu", "node_memory")
             ]
             store = Store([r for j in jobs for r in j.requirements])

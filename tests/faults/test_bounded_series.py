@@ -9,9 +9,10 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from exporter.compat import load as load_matrix
 from exporter.config import Config
 from exporter.metrics import make_registry
-from exporter.runtime import Options, make_jobs, make_kube
+from exporter.runtime import Loaded, Options, build
 from exporter.scheduler import run_job
 from exporter.store import Store
 from tests import clusters
@@ -26,7 +27,7 @@ def series_after_one_round(fake: FakeKube, tmp_path: Path) -> list[str]:
 
     async def round_() -> Store:
         with ThreadPoolExecutor(4) as pool:
-            jobs = make_jobs(options, config, pool, make_kube(options, config, pool))
+            jobs = build(options, Loaded(config, load_matrix()), pool).jobs
             runs = await asyncio.gather(*(run_job(j) for j in jobs))
             # What the round judged, requirements learnt from the installation included (as
             # the scheduler puts them in the store).

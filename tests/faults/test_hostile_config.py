@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from exporter.checks import NODE_CHECKS
+from exporter.compat import load as load_matrix
 from exporter.config import Config
-from exporter.runtime import Options, make_jobs
+from exporter.runtime import Loaded, Options, build
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 from tests.helpers.exporter import EXE, Served
@@ -101,7 +103,9 @@ def test_sighup_with_hostile_configs_keeps_serving(node_exporter: Served) -> Non
 def test_scheduler_start_is_idempotent(tmp_path: Path) -> None:
     async def scenario() -> int:
         with ThreadPoolExecutor(2) as pool:
-            jobs = make_jobs(Options("node", tmp_path, None), Config(), pool)
+            jobs = build(
+                Options("node", tmp_path, None), Loaded(Config(), load_matrix()), pool
+            ).jobs
             scheduler = Scheduler(jobs, Store([r for j in jobs for r in j.requirements]))
             scheduler.start()
             scheduler.start()  # a second SIGHUP's swap must not start a second set of loops
@@ -109,6 +113,4 @@ def test_scheduler_start_is_idempotent(tmp_path: Path) -> None:
             await scheduler.stop()
             return count
 
-    assert asyncio.run(scenario()) == len(
-        make_jobs(Options("node", tmp_path, None), Config(), ThreadPoolExecutor(1))
-    )
+    assert asyncio.run(scenario()) == len(NODE_CHECKS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics, node_identity
+from exporter import metrics
 from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -43,7 +43,7 @@ class Settings(CheckSettings):
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
-    labels = await node_identity.labels(ctx, ctx.settings.timeout)
+    labels = await ctx.node_labels(ctx.settings.timeout)
     s = ctx.settings
     carried = sorted(k for k in s.labels if labels.get(k) == s.value)
     sample = metrics.NODE_WORKLOAD_LABELS.sample(float(len(carried)))

@@ -24,7 +24,6 @@ from exporter.config import CheckSettings, Duration, Interval, Max, Min, OneOf
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
 from exporter.model import NotConfigured, Reason, Requirement, Result, Scope, Severity
-from exporter.node_identity import api_get
 
 REQUIREMENT = Requirement(
     id="node_pod_network",
@@ -110,20 +109,13 @@ def peers_of(slices: list[Any]) -> list[Peer]:
 
 async def _list_peers(ctx: CheckContext[Settings], namespace: str) -> list[Peer]:
     s = ctx.settings
-    base = (f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace, safe='')}/endpointslices"
-            f"?labelSelector={quote('kubernetes.io/service-name=' + s.service, safe='')}"
-            f"&limit={SLICES_PER_PAGE}")  # fmt: skip
-    slices: list[Any] = []
-    token = ""
     # A large Service's endpoints are spread over many slices: all of them, page by page.
-    for _ in range(1000):
-        page = await api_get(ctx, base + (f"&continue={quote(token, safe='')}" if token else ""),
-                             s.timeout)  # fmt: skip
-        page = page if isinstance(page, dict) else {}
-        slices.extend(page.get("items") or [])
-        token = (page.get("metadata") or {}).get("continue") or ""
-        if not token:
-            break
+    slices = await ctx.node_api.list_all(
+        f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace, safe='')}/endpointslices",
+        s.timeout,
+        limit=SLICES_PER_PAGE,
+        labelSelector=f"kubernetes.io/service-name={s.service}",
+    )
     return peers_of(slices)
 
 

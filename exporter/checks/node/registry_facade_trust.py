@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import criconfig, hostfs, node_identity, safeyaml
+from exporter import criconfig, hostfs, safeyaml
 from exporter.checks.shared import client_timeout, socket_first, with_note
 from exporter.config import CheckSettings, Interval, Max, Min
 from exporter.context import Applies, Check, CheckContext, Derive
@@ -209,7 +209,7 @@ async def _facade_runs(
         return True, ""
     label = f"gitpod.io/registry-facade_ready_ns_{s.namespace}"
     try:
-        labels = await node_identity.labels(ctx, min(s.timeout / 2, 5.0))
+        labels = await ctx.node_labels(min(s.timeout / 2, 5.0))
     except (NotConfigured, CheckError) as exc:
         return False, f"whether registry-facade runs here is unknown ({exc})"
     return label in labels, ""
