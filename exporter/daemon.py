@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter import metrics
+from exporter import families
 from exporter.config import ConfigError
+from exporter.exposition import Exposition, counter, gauge, make_exposition
 from exporter.inflight import InFlight
-from exporter.metrics import Exposition, make_exposition
 from exporter.nodecache import CacheStats
 from exporter.runtime import Loaded, Options, build, load
 from exporter.scheduler import Scheduler
@@ -125,13 +125,13 @@ class Daemon(Collector):
         log.info("config reloaded from %s", self.config_path or "defaults")
 
     def collect(self) -> Iterator[Metric]:
-        ok = metrics.CONFIG_RELOAD_SUCCESSFUL.gauge()
+        ok = gauge(families.CONFIG_RELOAD_SUCCESSFUL)
         ok.add_metric([], 1.0 if self.reload_ok else 0.0)
-        at = metrics.CONFIG_RELOAD_SUCCESS_TIMESTAMP.gauge()
+        at = gauge(families.CONFIG_RELOAD_SUCCESS_TIMESTAMP)
         at.add_metric([], self.reload_at)
         yield ok
         yield at
-        abandoned = metrics.ABANDONED_THREADS.gauge()
+        abandoned = gauge(families.ABANDONED_THREADS)
         abandoned.add_metric([], float(InFlight.abandoned_total))
         yield abandoned
         if self.node_cache is not None:
@@ -139,11 +139,11 @@ class Daemon(Collector):
 
     @staticmethod
     def _node_cache_metrics(stats: CacheStats) -> Iterator[Metric]:
-        up = metrics.KUBERNETES_WATCH_UP.gauge()
-        objects = metrics.KUBERNETES_CACHE_OBJECTS.gauge()
-        relists = metrics.KUBERNETES_RELISTS.counter()
-        events = metrics.KUBERNETES_WATCH_EVENTS.counter()
-        synced = metrics.KUBERNETES_CACHE_LAST_SYNC.gauge()
+        up = gauge(families.KUBERNETES_WATCH_UP)
+        objects = gauge(families.KUBERNETES_CACHE_OBJECTS)
+        relists = counter(families.KUBERNETES_RELISTS)
+        events = counter(families.KUBERNETES_WATCH_EVENTS)
+        synced = gauge(families.KUBERNETES_CACHE_LAST_SYNC)
         up.add_metric(["nodes"], 1.0 if stats.watching else 0.0)
         relists.add_metric(["nodes"], float(max(stats.lists - 1, 0)))
         events.add_metric(["nodes"], float(stats.events))

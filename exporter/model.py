@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.families import Sample as Sample  # re-exported: a Result carries Samples
+
 
 class Severity(enum.StrEnum):
     CRITICAL = "critical"
@@ -80,20 +82,6 @@ class Requirement:
     # database, the registry...): not reaching it is the failure the alert must fire on.
     # False: the dependency is only a means to look (the API server), so it is an error.
     unreachable_fails: bool = False
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One observed value, exported as its own gauge (e.g. gitpod_node_cpus); or a counter
-    (the value a total the check keeps across its runs), or a histogram (the value its sum,
-    `buckets` its cumulative counts by upper bound, +Inf last: the count)."""
-
-    name: str
-    documentation: str
-    value: float
-    labels: tuple[tuple[str, str], ...] = ()
-    kind: str = "gauge"  # gauge | counter | histogram
-    buckets: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,17 +159,15 @@ def valid_record(record: Record) -> Record:
     """The Record with every string valid UTF-8: what comes from outside reaches each view
     (/metrics, the page, text, JSON, JUnit, the log) only through a Record."""
     req, res = record.requirement, record.result
+    # A sample's name is its declared family's; its label values come from outside.
     strings = (req.id, req.title, res.observed, res.detail,
-               *(t for s in res.samples for t in (s.name, *(v for _, v in s.labels))))  # fmt: skip
+               *(v for s in res.samples for _, v in s.labels))  # fmt: skip
     if all(valid_text(t) is t for t in strings):
         return record
     samples = tuple(
-        dataclasses.replace(
-            s, name=valid_text(s.name),
-            labels=tuple((k, valid_text(v)) for k, v in s.labels),
-        )
+        dataclasses.replace(s, labels=tuple((k, valid_text(v)) for k, v in s.labels))
         for s in res.samples
-    )  # fmt: skip
+    )
     return dataclasses.replace(
         record,
         requirement=dataclasses.replace(req, id=valid_text(req.id), title=valid_text(req.title)),

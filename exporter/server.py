@@ -29,7 +29,7 @@ from http import HTTPStatus
 import h11
 
 from exporter import report
-from exporter.metrics import Exposition
+from exporter.exposition import Exposition
 from exporter.store import Store
 from exporter.webconfig import BasicAuth, WebConfig
 

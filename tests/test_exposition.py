@@ -20,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.openmetrics.exposition import generate_latest as generate_om
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import (
+from exporter.exposition import (
     Exposition,
     RequirementsCollector,
     _Collected,
@@ -28,7 +28,8 @@ from exporter.metrics import (
     _write_plain,
     make_exposition,
 )
-from exporter.model import Reason, Record, Requirement, Result, Sample, Scope, Severity
+from exporter.families import NODE_CPUS
+from exporter.model import Reason, Record, Requirement, Result, Scope, Severity
 from exporter.store import Store
 
 REQS = tuple(
@@ -52,7 +53,7 @@ class Counting:
 
 def _store() -> Store:
     store = Store(REQS)
-    sample = Sample("gitpod_node_cpus", "CPUs", 4.0)
+    sample = NODE_CPUS.sample(4.0)
     store.put(Record(REQS[0], Result.passed("4 CPUs", sample), 0.1, 1_700_000_000.0, 60.0))
     store.put(Record(REQS[1], Result.failed(Reason.NONE, "old", "too old"), 0.2, 1.7e9, 60.0))
     return store

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.checks.cluster",
         "exporter.checks.shared",
     ),
-    ("exporter.scheduler", "exporter.context", "exporter.metrics"),
+    ("exporter.scheduler", "exporter.context", "exporter.exposition"),
     # What checks talk through: the installation, the Kubernetes clients, containerd, HTTP.
     (
         "exporter.installation",
@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("exporter.safeyaml",),
     ("exporter.parse", "exporter.model", "exporter"),
+    ("exporter.families",),
 )
 
 

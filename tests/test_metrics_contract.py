@@ -1,4 +1,4 @@
-"""The metric contract is declared once, in exporter/metrics.py: docs/metrics.md's table lists
+"""The metric contract is declared once, in exporter/families.py: docs/metrics.md's table lists
 exactly those families (with their labels where it names them), and no other module names a
 metric."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from exporter import metrics
+from exporter import families
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def _readme_metrics() -> dict[str, set[str] | None]:
 
 
 def test_readme_lists_every_declared_family_and_nothing_else() -> None:
-    declared = metrics.families()
+    declared = families.families()
     documented = _readme_metrics()
     line = PAGE.read_text().split("\n## Metrics\n", 1)[0].count("\n") + 2
     add, remove = sorted(set(declared) - set(documented)), sorted(set(documented) - set(declared))
@@ -37,19 +37,19 @@ def test_readme_lists_every_declared_family_and_nothing_else() -> None:
             assert labels == set(declared[name].labels), name
 
 
-def test_no_module_but_metrics_names_a_metric() -> None:
+def test_no_module_but_families_names_a_metric() -> None:
     for path in (ROOT / "exporter").rglob("*.py"):
-        if path.name == "metrics.py":
+        if path.name == "families.py":
             continue
         names = re.findall(r"[\"']gitpod_[a-z_]+[\"']", path.read_text())
-        assert names == [], f"{path.relative_to(ROOT)} names {names}: declare it in metrics.py"
+        assert names == [], f"{path.relative_to(ROOT)} names {names}: declare it in families.py"
 
 
 def test_a_sample_must_carry_its_familys_labels() -> None:
-    sample = metrics.SCM_UP.sample(1.0, "github")
+    sample = families.SCM_UP.sample(1.0, "github")
     assert sample.labels == (("provider", "github"),)
     try:
-        metrics.SCM_UP.sample(1.0)
+        families.SCM_UP.sample(1.0)
     except ValueError as exc:
         assert "takes labels" in str(exc)
     else:

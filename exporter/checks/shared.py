@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from exporter import hostfs, metrics
+from exporter import families, hostfs
 from exporter.compat import Release, Verdict
 from exporter.config import Pattern
 from exporter.context import CheckContext
@@ -79,7 +79,7 @@ def compatibility_requirement(component: str) -> Requirement:
 
 
 def compatibility_result(component: str, verdict: Verdict, release: Release, why: str) -> Result:
-    sample = metrics.COMPATIBILITY_INFO.sample(1.0, component, verdict.observed, release.name)
+    sample = families.COMPATIBILITY_INFO.sample(1.0, component, verdict.observed, release.name)
     detail = f"{verdict.detail}; judged against {why}"
     if verdict.passed:
         return Result.passed(verdict.observed, sample, detail=detail)

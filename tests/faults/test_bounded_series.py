@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 
 from exporter.compat import load as load_matrix
 from exporter.config import Config
-from exporter.metrics import make_registry
+from exporter.exposition import make_registry
 from exporter.runtime import Loaded, Options, build
 from exporter.scheduler import run_job
 from exporter.store import Store

@@ -13,8 +13,9 @@ from pathlib import Path
 from exporter import report
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
-from exporter.metrics import make_exposition
-from exporter.model import Reason, Requirement, Result, Sample, Scope, Severity
+from exporter.exposition import make_exposition
+from exporter.families import INSTALLATION_INFO
+from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.scheduler import Job, run_job
 from exporter.store import Store
 
@@ -27,7 +28,7 @@ def _requirement(rid: str) -> Requirement:
 
 
 async def hostile(ctx: CheckContext[CheckSettings]) -> Result:
-    sample = Sample("gitpod_installation_info", "the installation", 1.0, (("domain", HOSTILE),))
+    sample = INSTALLATION_INFO.sample(1.0, HOSTILE, "kind", "source")
     return Result.failed(Reason.MISMATCH, HOSTILE, f"detail {HOSTILE}", sample)
 
 

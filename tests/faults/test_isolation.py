@@ -15,8 +15,8 @@ from prometheus_client import generate_latest
 
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
+from exporter.exposition import make_registry
 from exporter.inflight import InFlight
-from exporter.metrics import make_registry
 from exporter.model import Requirement, Result, Scope, Severity
 from exporter.scheduler import Job, Scheduler
 from exporter.store import Store

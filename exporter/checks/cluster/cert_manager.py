@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -85,7 +85,7 @@ async def _cert_manager(ctx: CheckContext[Settings]) -> Result:
         d for d in s.deployments if d in deployments and not _condition(deployments[d], "Available")
     ]
     samples = [
-        metrics.CERT_MANAGER_DEPLOYMENTS_AVAILABLE.sample(
+        families.CERT_MANAGER_DEPLOYMENTS_AVAILABLE.sample(
             float(len(s.deployments) - len(absent) - len(unavailable))
         )
     ]
@@ -121,7 +121,7 @@ async def _cert_manager(ctx: CheckContext[Settings]) -> Result:
             continue
         if not _condition(cert, "Ready"):
             not_ready.append(name)
-    samples.append(metrics.CERT_MANAGER_CERTIFICATES_NOT_READY.sample(float(len(not_ready))))
+    samples.append(families.CERT_MANAGER_CERTIFICATES_NOT_READY.sample(float(len(not_ready))))
     if not_ready:
         return Result.failed(
             Reason.NOT_READY,
@@ -146,7 +146,7 @@ async def _issuer(ctx: CheckContext[Settings]) -> Result:
             )
         raise
     ready = [f"{i['kind']}/{i['metadata']['name']}" for i in issuers if _condition(i, "Ready")]
-    sample = metrics.CERT_MANAGER_ISSUERS_READY.sample(float(len(ready)))
+    sample = families.CERT_MANAGER_ISSUERS_READY.sample(float(len(ready)))
     if not ready:
         return Result.failed(
             Reason.NOT_READY, "none ready", f"{len(issuers)} issuer(s), none Ready", sample

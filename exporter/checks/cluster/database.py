@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from exporter import compat, httpcheck, metrics
+from exporter import compat, families, httpcheck
 from exporter.checks.shared import (
     VERSION,
     client_timeout,
@@ -201,7 +201,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     connection for both; unreachable, the matrix has nothing to judge (error, not fail)."""
     main = await _floor(ctx)
     flavor_version = next(
-        (dict(s.labels) for s in main.samples if s.name == metrics.DATABASE_VERSION_INFO.name), {}
+        (dict(s.labels) for s in main.samples if s.name == families.DATABASE_VERSION_INFO.name), {}
     )
     flavor, version = flavor_version.get("flavor", ""), flavor_version.get("version", "")
     compatibility = await compatibility_of(
@@ -224,8 +224,8 @@ async def _floor(ctx: CheckContext[Settings]) -> Result:
     except ParseError:
         raise DependencyError(Reason.PARSE, f"unparsable server version {version!r}") from None
     samples = (
-        metrics.DATABASE_VERSION_INFO.sample(1.0, version, flavor),
-        metrics.DATABASE_LATENCY_SECONDS.sample(latency),
+        families.DATABASE_VERSION_INFO.sample(1.0, version, flavor),
+        families.DATABASE_LATENCY_SECONDS.sample(latency),
     )
     if flavor == "mariadb":
         if not s.allow_mariadb:

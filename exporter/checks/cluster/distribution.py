@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter import metrics, platforms
+from exporter import families, platforms
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -37,7 +37,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     info = await ctx.kube.version(ctx.settings.timeout)
     nodes = await ctx.nodes(ctx.settings.timeout)
     found = platforms.detect(str(info.get("gitVersion", "")), nodes)
-    sample = metrics.CLUSTER_DISTRIBUTION_INFO.sample(1.0, found)
+    sample = families.CLUSTER_DISTRIBUTION_INFO.sample(1.0, found)
     if found not in ctx.settings.supported:
         return Result.failed(
             Reason.UNSUPPORTED,

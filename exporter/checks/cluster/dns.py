@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import client_timeout, probe_names
 from exporter.config import CheckSettings, Max, Min
 from exporter.context import Check, CheckContext, Derive
@@ -104,7 +104,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         started = time.perf_counter()
         addresses = await _resolve(resolver, name)
         samples.append(
-            metrics.DNS_RESOLUTION_DURATION_SECONDS.sample(time.perf_counter() - started, pattern)
+            families.DNS_RESOLUTION_DURATION_SECONDS.sample(time.perf_counter() - started, pattern)
         )
         seen.append(f"{pattern}={_shown(addresses, ',')}")
         if s.addresses and not set(addresses) & set(s.addresses):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -47,7 +47,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.NOT_FOUND, "absent", exc.detail)
     cfg = loaded.config
     source = "file" if loaded.origin.startswith("file") else "configmap"
-    sample = metrics.INSTALLATION_INFO.sample(1.0, cfg.domain, cfg.kind, source)
+    sample = families.INSTALLATION_INFO.sample(1.0, cfg.domain, cfg.kind, source)
     observed = f"{cfg.kind} {cfg.domain or '(no domain)'}"
     if cfg.problems:
         return Result.failed(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from exporter import metrics, safeyaml
+from exporter import families, safeyaml
 from exporter.checks.shared import covers, probe_names
 from exporter.config import CheckSettings, Max, Min
 from exporter.context import Check, CheckContext
@@ -99,7 +99,7 @@ def _https(data: Mapping[str, bytes], cfg: GitpodConfig) -> tuple[str, list[Samp
         raise _Bad(Reason.MISMATCH, "tls.key does not belong to the certificate in tls.crt")
     now = datetime.datetime.now(datetime.UTC)
     expires = leaf.not_valid_after_utc
-    sample = metrics.TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS.sample(
+    sample = families.TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS.sample(
         expires.timestamp(), cfg.domain, "secret"
     )
     if expires < now:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import OPTIONAL_VERSION, VERSION
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
@@ -58,8 +58,8 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         except ParseError:
             bad_nodes.append(f"{node.name} (unparsable {node.kubelet_version!r})")
     samples = (
-        metrics.KUBERNETES_VERSION_INFO.sample(1.0, git_version),
-        metrics.CLUSTER_KUBELET_UNSUPPORTED_NODES.sample(float(len(bad_nodes))),
+        families.KUBERNETES_VERSION_INFO.sample(1.0, git_version),
+        families.CLUSTER_KUBELET_UNSUPPORTED_NODES.sample(float(len(bad_nodes))),
     )
     wanted = f">= {s.min_version}" + (f" and <= {s.max_version}" if s.max_version else "")
     if out_of_range(server):

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Duration
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -64,7 +64,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.MISSING, "none", f"no LoadBalancer Service in {ctx.namespace}")
     pending = [i["metadata"]["name"] for i in services if not _addresses(i)]
     samples = [
-        metrics.CLUSTER_LOADBALANCER_SERVICES.sample(float(n), st)
+        families.CLUSTER_LOADBALANCER_SERVICES.sample(float(n), st)
         for st, n in (("ready", len(services) - len(pending)), ("pending", len(pending)))
     ]
     observed = ", ".join(
@@ -89,7 +89,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
                         *samples,
                     )
                 samples.append(
-                    metrics.CLUSTER_LOADBALANCER_CONNECT_DURATION_SECONDS.sample(
+                    families.CLUSTER_LOADBALANCER_CONNECT_DURATION_SECONDS.sample(
                         took, name, str(port)
                     )
                 )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, SEED_LABELS, labels_for_kind
@@ -63,7 +63,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     for label in s.labels:
         carrying = [n for n in nodes if n.labels.get(label) == s.value]
         usable = [n for n in carrying if n.ready and n.schedulable]
-        sample = metrics.CLUSTER_NODES.sample(float(len(usable)), label)
+        sample = families.CLUSTER_NODES.sample(float(len(usable)), label)
         observed = f"{len(usable)} node(s)"
         if usable:
             results[requirement_id(label)] = Result.passed(observed, sample)

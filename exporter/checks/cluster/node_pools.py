@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
 from exporter.gitpod import (
@@ -54,7 +54,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             if any(n.labels.get(k) == value for k in left)
             and any(n.labels.get(k) == value for k in right)
         ]
-        samples.append(metrics.CLUSTER_NODE_POOLS_SHARED_NODES.sample(float(len(shared)), split))
+        samples.append(families.CLUSTER_NODE_POOLS_SHARED_NODES.sample(float(len(shared)), split))
         if shared:
             problems.append(f"{split}: {len(shared)} node(s) shared ({', '.join(shared[:5])})")
     if problems:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import VERSION, recommended_requirement
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import Check, CheckContext
@@ -105,10 +105,10 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
         for problem in _problems(node, s):
             failing[problem].append(node.name)
     samples = [
-        metrics.CLUSTER_NODES_FAILING.sample(float(len(names)), reason)
+        families.CLUSTER_NODES_FAILING.sample(float(len(names)), reason)
         for reason, names in failing.items()
     ]
-    samples.append(metrics.CLUSTER_GITPOD_NODES.sample(float(len(nodes))))
+    samples.append(families.CLUSTER_GITPOD_NODES.sample(float(len(nodes))))
     bad = {name for names in failing.values() for name in names}
     observed = f"{len(nodes) - len(bad)}/{len(nodes)} nodes ok"
     if not nodes:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, ConfigError, NonEmpty
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKLOAD_WORKSPACE_REGULAR
@@ -190,10 +190,10 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             if exc.status not in (400, 403, 422) or _rbac_denied(message):
                 raise
             denied.append(f"{shape}: refused by {controller(message)}: {message[:300]}")
-            samples.append(metrics.CLUSTER_WORKLOAD_ADMITTED.sample(0.0, shape))
+            samples.append(families.CLUSTER_WORKLOAD_ADMITTED.sample(0.0, shape))
             continue
         admitted.append(shape)
-        samples.append(metrics.CLUSTER_WORKLOAD_ADMITTED.sample(1.0, shape))
+        samples.append(families.CLUSTER_WORKLOAD_ADMITTED.sample(1.0, shape))
     if denied:
         observed = f"{len(denied)} of {len(ctx.settings.shapes)} denied"
         return Result.failed(Reason.DENIED, observed, "; ".join(denied), *samples)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from exporter import compat, httpcheck, metrics
+from exporter import compat, families, httpcheck
 from exporter.checks.shared import client_timeout, compatibility_of, compatibility_requirement
 from exporter.config import CheckSettings, Secret, SecretValue
 from exporter.context import Check, CheckContext, Derive
@@ -269,7 +269,7 @@ async def _v2(ctx: CheckContext[Settings]) -> Result:
                 pushed = await _push_check(client, s.repository)
             except _Refused as exc:
                 return Result.failed(Reason.AUTH, "V2, no push", str(exc))
-    sample = metrics.REGISTRY_LATENCY_SECONDS.sample(latency)
+    sample = families.REGISTRY_LATENCY_SECONDS.sample(latency)
     auth = client.auth.get("Authorization", "").split(" ")[0].lower() or "anonymous"
     observed = f"V2 ({auth})" + (", push ok" if s.push_check else "")
     return Result.passed(observed, sample, detail=pushed)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import httpcheck, metrics
+from exporter import families, httpcheck
 from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, ConfigError, Max, Min, OneOf, Pattern
 from exporter.context import Check, CheckContext, Derive
@@ -113,11 +113,11 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             latency, status = await _probe(p, client_timeout(s.timeout, len(probed)))
         except DependencyError as exc:
             problems.append((p.name, exc))
-            samples.append(metrics.SCM_UP.sample(0.0, p.name))
+            samples.append(families.SCM_UP.sample(0.0, p.name))
             continue
         ok.append(f"{p.name} ({status})")
-        samples.append(metrics.SCM_UP.sample(1.0, p.name))
-        samples.append(metrics.SCM_LATENCY_SECONDS.sample(latency, p.name))
+        samples.append(families.SCM_UP.sample(1.0, p.name))
+        samples.append(families.SCM_LATENCY_SECONDS.sample(latency, p.name))
     if problems:
         detail = "; ".join(f"{name}: {exc.detail}" for name, exc in problems)
         return Result.failed(

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from exporter import metrics
+from exporter import families
 from exporter.bounded import TooLarge, bounded_chunks, read_bounded
 from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
@@ -201,7 +201,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )
     except _Missing as exc:
         return Result.failed(Reason.NOT_FOUND, "absent", str(exc))
-    samples = [metrics.STORAGE_LATENCY_SECONDS.sample(took, op) for op, took in latencies.items()]
+    samples = [families.STORAGE_LATENCY_SECONDS.sample(took, op) for op, took in latencies.items()]
     if not s.bucket:
         return Result.passed("buckets listed", *samples, detail=f"{s.endpoint}: keys accepted")
     observed = "bucket present" + (", round trip ok" if s.round_trip else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -42,7 +42,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             (c["metadata"].get("annotations") or {}).get(a) == "true" for a in DEFAULT_ANNOTATIONS
         )
     ]
-    sample = metrics.CLUSTER_DEFAULT_STORAGE_CLASSES.sample(float(len(defaults)))
+    sample = families.CLUSTER_DEFAULT_STORAGE_CLASSES.sample(float(len(defaults)))
     if len(defaults) == 1:
         return Result.passed(defaults[0], sample)
     if not defaults:

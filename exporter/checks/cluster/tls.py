@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from exporter import httpcheck, metrics
+from exporter import families, httpcheck
 from exporter.checks.shared import client_timeout, covers, probe_names
 from exporter.config import CheckSettings, Min
 from exporter.context import Check, CheckContext, Derive
@@ -111,7 +111,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
             if expires is not None:
                 earliest = expires if earliest is None else min(earliest, expires)
                 samples.append(
-                    metrics.TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS.sample(
+                    families.TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS.sample(
                         expires, pattern, "endpoint"
                     )
                 )

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Duration, Max, Min
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS
@@ -89,8 +89,8 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     lacking = {
         d: sorted(n.name for n in judged if ready_label(d, ns) not in n.labels) for d in DAEMONS
     }
-    samples = [metrics.CLUSTER_WORKSPACE_NODES.sample(float(len(judged)))] + [
-        metrics.CLUSTER_WORKSPACE_NODES_READY.sample(float(len(judged) - len(lacking[d])), d)
+    samples = [families.CLUSTER_WORKSPACE_NODES.sample(float(len(judged)))] + [
+        families.CLUSTER_WORKSPACE_NODES_READY.sample(float(len(judged) - len(lacking[d])), d)
         for d in DAEMONS
     ]
     notes = [counts]
@@ -104,7 +104,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
 
     unready = {name for names in lacking.values() for name in names}
     samples += [
-        metrics.CLUSTER_WORKSPACE_NODE_NOT_READY.sample(1.0, d, name)
+        families.CLUSTER_WORKSPACE_NODE_NOT_READY.sample(1.0, d, name)
         for d in DAEMONS
         for name in lacking[d][: s.max_listed]
     ]

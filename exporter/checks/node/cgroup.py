@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Interval
 from exporter.context import Check, CheckContext, Derive
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -46,7 +46,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     # The unified hierarchy's root has cgroup.controllers; v1 mounts one directory per
     # controller there instead.
     version = 2 if ctx.host_kind(f"{CGROUP}/cgroup.controllers") == "file" else 1
-    sample = metrics.NODE_CGROUP_VERSION.sample(float(version))
+    sample = families.NODE_CGROUP_VERSION.sample(float(version))
     if version not in ctx.settings.versions:
         wanted = " or ".join(f"v{v}" for v in ctx.settings.versions)
         return Result.failed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import hostfs, metrics
+from exporter import families, hostfs
 from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -61,7 +61,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     except FileNotFoundError:
         return Result.failed(Reason.MISSING, "none", f"no valid CNI config in {s.directory}")
     main_type = types[0] if types else ""
-    sample = metrics.NODE_CNI_INFO.sample(1.0, network, main_type)
+    sample = families.NODE_CNI_INFO.sample(1.0, network, main_type)
     observed = f"{network or filename} ({', '.join(types)})"
     if not set(types) & set(s.plugin_types):
         return Result.failed(

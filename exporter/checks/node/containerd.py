@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import VERSION, client_timeout
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import Check, CheckContext
@@ -62,13 +62,13 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )
     except GrpcError as exc:
         return Result.failed(Reason.PROTOCOL, "unreachable", f"{socket}: {exc}")
-    latency = metrics.NODE_CONTAINERD_RPC_DURATION_SECONDS.sample(time.perf_counter() - started)
+    latency = families.NODE_CONTAINERD_RPC_DURATION_SECONDS.sample(time.perf_counter() - started)
     try:
         fields = protobuf_strings(reply)
     except GrpcError as exc:
         return Result.errored(Reason.PROTOCOL, f"{socket}: {exc}")
     version, revision = fields.get(1, ""), fields.get(2, "")
-    info = metrics.NODE_CONTAINERD_INFO.sample(1.0, version)
+    info = families.NODE_CONTAINERD_INFO.sample(1.0, version)
     try:
         found = version_tuple(version)
     except ParseError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import criconfig, metrics
+from exporter import criconfig, families
 from exporter.checks.shared import client_timeout, socket_first
 from exporter.config import CheckSettings, NonEmpty
 from exporter.context import Applies, Check, CheckContext, Derive
@@ -71,7 +71,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.CONNECT, "unreachable", f"{socket}: {exc.strerror or exc}")
     except GrpcError as exc:
         return Result.failed(Reason.PROTOCOL, "unreachable", f"{socket}: {exc}")
-    sample = metrics.NODE_CONTAINERD_CRI_INFO.sample(1.0, config.snapshotter, config.config_path)
+    sample = families.NODE_CONTAINERD_CRI_INFO.sample(1.0, config.snapshotter, config.config_path)
     observed = f"CRI {version.get(4, api)} ({version.get(2, '?')} {version.get(3, '?')})"
     detail = (f"snapshotter {config.snapshotter or 'unknown'}, registry config_path "
               f"{config.config_path or 'unset'}, via {socket}")  # fmt: skip

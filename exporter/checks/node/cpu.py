@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import recommended_requirement, sized
 from exporter.config import CheckSettings, Interval, Min
 from exporter.context import Check, CheckContext
@@ -53,7 +53,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
         cpus = cpu_list_count(await ctx.read_host(HOST_PATHS[0]))
     else:
         cpus = cpuinfo_count(await ctx.read_host(HOST_PATHS[1]))
-    sample = metrics.NODE_CPUS.sample(float(cpus))
+    sample = families.NODE_CPUS.sample(float(cpus))
     s = ctx.settings
     return await sized(
         ctx,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import VERSION
 from exporter.config import CheckSettings, Interval
 from exporter.context import Check, CheckContext
@@ -32,7 +32,7 @@ class Settings(CheckSettings):
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     release = (await ctx.read_host(HOST_PATHS[0])).strip()
-    sample = metrics.NODE_KERNEL_INFO.sample(1.0, release)
+    sample = families.NODE_KERNEL_INFO.sample(1.0, release)
     found = version_tuple(release)  # ParseError: the scheduler reports error/parse, never pass
     minimum = version_tuple(ctx.settings.min_version)
     if found < minimum:

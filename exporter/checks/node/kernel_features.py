@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import kernel_modules, kernel_release
 from exporter.config import CheckSettings, Interval
 from exporter.context import Applies, Check, CheckContext
@@ -43,7 +43,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     modules, filesystems, missing_dir = await kernel_modules(ctx, release)
     available = modules | filesystems
     missing = [f for f, names in FEATURES.items() if not any(n in available for n in names)]
-    sample = metrics.NODE_KERNEL_FEATURES_MISSING.sample(float(len(missing)))
+    sample = families.NODE_KERNEL_FEATURES_MISSING.sample(float(len(missing)))
     if missing:
         return Result.failed(
             Reason.MISSING,

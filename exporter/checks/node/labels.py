@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -46,7 +46,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     labels = await ctx.node_labels(ctx.settings.timeout)
     s = ctx.settings
     carried = sorted(k for k in s.labels if labels.get(k) == s.value)
-    sample = metrics.NODE_WORKLOAD_LABELS.sample(float(len(carried)))
+    sample = families.NODE_WORKLOAD_LABELS.sample(float(len(carried)))
     if not carried:
         return Result.failed(
             Reason.MISSING,

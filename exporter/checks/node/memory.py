@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.checks.shared import MIN_NODE_MEMORY_BYTES, recommended_requirement, sized
 from exporter.config import CheckSettings, Interval, Min
 from exporter.context import Check, CheckContext
@@ -52,7 +52,7 @@ def _gb(n: float) -> str:
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     total = meminfo_total_bytes(await ctx.read_host(HOST_PATHS[0]))
-    sample = metrics.NODE_MEMORY_BYTES.sample(float(total))
+    sample = families.NODE_MEMORY_BYTES.sample(float(total))
     s = ctx.settings
     return await sized(ctx, total, _gb, s.min_bytes, s.by_role, (REQUIREMENT, RECOMMENDED), sample)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -38,7 +38,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     info = os_release(await ctx.read_host(path))
     os_id, version_id = info["ID"], info.get("VERSION_ID", "")
     observed = info.get("PRETTY_NAME") or f"{os_id} {version_id}".strip()
-    sample = metrics.NODE_OS_INFO.sample(1.0, os_id, version_id)
+    sample = families.NODE_OS_INFO.sample(1.0, os_id, version_id)
     s = ctx.settings
     if os_id not in s.ids:
         return Result.failed(

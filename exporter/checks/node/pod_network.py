@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from exporter import kubelite, metrics
+from exporter import families, kubelite
 from exporter.config import CheckSettings, Duration, Interval, Max, Min, OneOf
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -206,20 +206,20 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         present = set(others)
         for gone in [p for p in history if p not in present]:
             del history[gone]  # a peer that left the Service is forgotten
-    samples += [metrics.NODE_PEER_PROBES.sample(float(counts[r]), r) for r in RESULTS]
+    samples += [families.NODE_PEER_PROBES.sample(float(counts[r]), r) for r in RESULTS]
     cumulative, total = [], 0
     for bound, n in zip([*(f"{b:g}" for b in RTT_BUCKETS), "+Inf"], rtt, strict=True):
         total += n
         cumulative.append((bound, float(total)))
-    samples.append(metrics.NODE_PEER_RTT.histogram(tuple(cumulative), state.get("rtt_sum", 0.0)))
-    samples.append(metrics.NODE_PEERS.sample(float(len(others))))
+    samples.append(families.NODE_PEER_RTT.histogram(tuple(cumulative), state.get("rtt_sum", 0.0)))
+    samples.append(families.NODE_PEERS.sample(float(len(others))))
     if not others:
         return Result.passed(
             "no peers", *samples,
             detail=f"no ready endpoint of Service {namespace}/{s.service} on another node",
         )  # fmt: skip
     unreachable = sorted(p for p, h in history.items() if len(h) == 2 and "success" not in h)
-    samples += [metrics.NODE_PEER_UNREACHABLE.sample(1.0, p.node) for p in unreachable[: s.peers]]
+    samples += [families.NODE_PEER_UNREACHABLE.sample(1.0, p.node) for p in unreachable[: s.peers]]
     if unreachable:
         shown = ", ".join(f"{p} ({' then '.join(history[p])})" for p in unreachable[:10])
         more = f" and {len(unreachable) - 10} more" if len(unreachable) > 10 else ""

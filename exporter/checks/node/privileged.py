@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Interval
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -43,7 +43,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
             full = mask & ((1 << (last + 1)) - 1) == (1 << (last + 1)) - 1
         except ValueError:
             raise ParseError("cap_last_cap is not a number") from None
-    sample = metrics.NODE_EFFECTIVE_CAPABILITIES.sample(float(count))
+    sample = families.NODE_EFFECTIVE_CAPABILITIES.sample(float(count))
     observed = f"CapEff {mask:016x} ({count} capabilities" + (", full set)" if full else ")")
     if not mask >> CAP_SYS_ADMIN & 1:
         return Result.failed(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter import metrics
+from exporter import families
 from exporter.config import CheckSettings, Interval
 from exporter.context import Applies, Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -48,7 +48,7 @@ async def _sysctl(ctx: CheckContext[Settings], path: str) -> int | None:
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     limit = _number(await ctx.read_host(MAX_USER_NAMESPACES), MAX_USER_NAMESPACES)
-    sample = metrics.NODE_MAX_USER_NAMESPACES.sample(float(limit))
+    sample = families.NODE_MAX_USER_NAMESPACES.sample(float(limit))
     observed = f"max_user_namespaces={limit}"
     problems = []
     if limit <= 0:

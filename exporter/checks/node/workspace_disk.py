@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from exporter import hostfs, metrics
+from exporter import families, hostfs
 from exporter.config import CheckSettings, Interval, Min
 from exporter.context import Applies, Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
@@ -76,7 +76,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         (s.containerd_root, s.containerd_root, s.containerd_root),
     ):
         at, free = await ctx.blocking(free_bytes, ctx.host_root, path, floor)
-        samples.append(metrics.NODE_FILESYSTEM_FREE_BYTES.sample(float(free), label))
+        samples.append(families.NODE_FILESYSTEM_FREE_BYTES.sample(float(free), label))
         where = at if at == path else f"{path} (measured at {at})"
         seen.append(f"{format_bytes(free)} free for {where}")
         if free < s.min_free_bytes:
