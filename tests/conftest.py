@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +31,10 @@ pytest_plugins: list[str] = []
 # Hypothesis' default 200 ms deadline per example is a timed assertion: on a loaded 2-core
 # machine it fails examples that are merely slow. Correctness only; speed is benchmarked.
 hypothesis_settings.register_profile("suite", deadline=None)
-hypothesis_settings.load_profile("suite")
+# The edit-test loop (scripts/test --fast) draws fewer examples; the full suite, CI's, draws
+# hypothesis' default number (or what a test asks for).
+hypothesis_settings.register_profile("fast", deadline=None, max_examples=25)
+hypothesis_settings.load_profile(os.environ.get("GRE_HYPOTHESIS_PROFILE", "suite"))
 
 # The fast tier (scripts/test --fast, `-m "not integration"`) leaves out what needs a Debian
 # server or binary, root, a child exporter process, or waits out timeouts on purpose: tests

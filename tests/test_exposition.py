@@ -151,7 +151,7 @@ def _reference(metrics: list[Metric], openmetrics: bool) -> bytes:
     return text.removesuffix(b"# EOF\n")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 if settings().max_examples >= 100 else 30, deadline=None)
 @given(_families(), st.booleans())
 def test_the_fresh_writer_writes_prometheus_clients_bytes(metrics, openmetrics) -> None:
     assert _write_plain(metrics, openmetrics) == _reference(metrics, openmetrics)

@@ -74,8 +74,8 @@ def _name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """The exporter modules `path` imports at run time."""
+def _imports(path: Path, annotations: bool = False) -> set[str]:
+    """The exporter modules `path` imports at run time (and for annotations, if asked)."""
     tree = ast.parse(path.read_text())
     typing_only: set[int] = set()
     for node in ast.walk(tree):
@@ -83,7 +83,7 @@ def _imports(path: Path) -> set[str]:
             typing_only |= {id(n) for child in node.body for n in ast.walk(child)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in typing_only:
+        if id(node) in typing_only and not annotations:
             continue
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("exporter"):
             base = node.module or ""
@@ -116,8 +116,34 @@ def test_every_module_imports_only_from_its_layer_or_below() -> None:
     assert both_ways == [], "modules importing each other:\n" + "\n".join(both_ways)
 
 
+def test_no_cycle_even_through_annotations() -> None:
+    # An import under TYPE_CHECKING is no dependency at run time, but a cycle through one still
+    # ties two modules together: neither can be understood, or moved, without the other.
+    graph = {_name(p): _imports(p, annotations=True) for p in PACKAGE.rglob("*.py")}
+    cycles = set()
+    for start in graph:
+        stack, seen = [(start, (start,))], {start}
+        while stack:
+            module, trail = stack.pop()
+            for target in graph.get(module, ()):
+                if target == start and len(trail) > 1:
+                    cycles.add(" -> ".join(min(trail[i:] + trail[:i] for i in range(len(trail)))))
+                elif target not in seen and target in graph and target != module:
+                    seen.add(target)
+                    stack.append((target, (*trail, target)))
+    # A package's __init__ and its own modules are one unit.
+    cycles = {c for c in cycles if not _within_one_package(c)}
+    assert cycles == set(), "import cycles (annotations included):\n" + "\n".join(sorted(cycles))
+
+
+def _within_one_package(cycle: str) -> bool:
+    modules = cycle.split(" -> ")
+    roots = {m for m in modules if any(o != m and o.startswith(m + ".") for o in modules)}
+    return any(all(m == r or m.startswith(r + ".") for m in modules) for r in roots)
+
+
 def test_a_check_that_reads_the_node_cache_says_so() -> None:
-    # A node change wakes the checks whose READS names "nodes" (the daemon); one that reads
+    # A node change wakes the checks whose reads name "nodes" (the daemon); one that reads
     # the cache without saying so would judge a changed node only at its next interval.
     from exporter.checks import CLUSTER_CHECKS, NODE_CHECKS
 
@@ -128,8 +154,8 @@ def test_a_check_that_reads_the_node_cache_says_so() -> None:
         assert reads_nodes == ("nodes" in check.reads), (
             f"exporter/checks/{role}/{check.module}.py: "
             + (
-                'add READS = frozenset({"nodes"})'
+                'declare reads=frozenset({"nodes"})'
                 if reads_nodes
-                else "READS names nodes it never reads"
+                else "its reads names nodes it never reads"
             )
         )

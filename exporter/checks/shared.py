@@ -178,6 +178,32 @@ async def compatibility_of(
         return exc
 
 
+def sysctl_path(key: str) -> str:
+    """Where a sysctl (`net.core.somaxconn`) is read: /proc/sys/net/core/somaxconn."""
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+async def sysctl(ctx: CheckContext[Any], key: str) -> str | None:
+    """A sysctl's value as the kernel shows it (whitespace runs as one space), or None for a
+    switch this kernel does not have. A node check reading one lists sysctl_path(key) in its
+    host_paths."""
+    path = sysctl_path(key)
+    if ctx.host_kind(path) == "absent":
+        return None
+    return " ".join((await ctx.read_host(path)).split())
+
+
+async def sysctl_int(ctx: CheckContext[Any], key: str) -> int | None:
+    """A numeric sysctl; ParseError when it is not a number."""
+    value = await sysctl(ctx, key)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ParseError(f"{sysctl_path(key)} is not a number: {value[:20]!r}") from None
+
+
 def socket_first(socket: str, sockets: list[str]) -> list[str]:
     """The installation's containerdSocket tried first, then the others a check knows."""
     return [socket, *(p for p in sockets if p != socket)]
