@@ -1,7 +1,15 @@
 """containerd's effective CRI configuration, as the workspace checks need it: where it keeps its
 data and tasks, and how it trusts registries. Asked of containerd itself (its CRI `Status` with
 `verbose: true` returns the config it runs with), else read from its config file with tomllib,
-which may differ from what runs (containerd not restarted since an edit) and says so."""
+which may differ from what runs (containerd not restarted since an edit) and says so.
+
+containerd 1.x reports the whole CRI config, registry and snapshotter included. containerd 2.x
+split the CRI plugin: its Status reports the runtime plugin's config only (internal/cri/server/
+status.go marshals criconfig.Config: root, state, runtimes), so the registry's config_path and
+the snapshotter come from the file, where a version 3 config keeps them under
+plugins.'io.containerd.cri.v1.images' (a version 2 file's io.containerd.grpc.v1.cri tables are
+migrated there by containerd 2.x). containerd 2.x also dropped registry.configs.<host>.tls:
+only containerd 1.x trusts a registry through it."""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ import asyncio
 import json
 import posixpath
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from exporter import hostfs
@@ -24,6 +32,11 @@ if TYPE_CHECKING:
 API_VERSIONS = ("v1", "v1alpha2")
 UNIMPLEMENTED = "grpc-status 12"
 CRI_PLUGIN = "io.containerd.grpc.v1.cri"
+# containerd 2.x's CRI plugins (a version 3 config names them; disabling either stops pods).
+CRI_IMAGES_PLUGIN = "io.containerd.cri.v1.images"
+CRI_RUNTIME_PLUGIN = "io.containerd.cri.v1.runtime"
+CRI_PLUGINS = (CRI_PLUGIN, CRI_IMAGES_PLUGIN, CRI_RUNTIME_PLUGIN, "cri")
+DEFAULT_SNAPSHOTTER = "overlayfs"
 # Where containerd's config is on a plain node and on K3s (its agent writes one of its own).
 CONFIG_FILES = (
     "/etc/containerd/config.toml",
@@ -49,15 +62,42 @@ class CriConfig:
     # registry.configs: host -> its tls table (ca_file / insecure_skip_verify), legacy trust
     tls: dict[str, dict[str, Any]] = field(default_factory=dict)
     disabled: tuple[str, ...] = ()  # disabled_plugins, from a file only
+    major: int = 0  # containerd's major version (1, 2), 0 when it was not asked
+    file_version: int = 0  # the `version` of the config file read, 0 when none was
+    # False when nothing could tell the registry config (containerd 2.x, no readable file).
+    registry_known: bool = True
 
     @property
     def config_paths(self) -> list[str]:
-        return [p for p in self.config_path.split(":") if p]
+        """The hosts directories as containerd uses them: ':'-separated, each cleaned (a
+        trailing slash or a doubled one names the same directory)."""
+        return [posixpath.normpath(p.strip()) for p in self.config_path.split(":") if p.strip()]
+
+    @property
+    def strict_hosts_toml(self) -> bool:
+        """containerd 1.x cannot decode a hosts.toml without a [host] table ("invalid `host`
+        tree") and reads the directory's loose *.crt files instead; 2.x reads its top level."""
+        if self.major:
+            return self.major < 2
+        return self.file_version < 3
+
+    @property
+    def legacy_tls(self) -> bool:
+        """Whether registry.configs.<host>.tls is honoured: by containerd 1.x only."""
+        if self.major:
+            return self.major < 2
+        return self.file_version < 3
 
     @property
     def task_dirs(self) -> tuple[str, str]:
         """Where containerd keeps the kubelet's tasks: under its root, then its state."""
         return posixpath.join(self.root, K8S_TASKS), posixpath.join(self.state, K8S_TASKS)
+
+
+def major_of(runtime_version: str) -> int:
+    """containerd's major version from its CRI runtime_version ("v1.6.20", "2.0.0-k3s1")."""
+    head = runtime_version.strip().lstrip("v").split(".", 1)[0]
+    return int(head) if head.isdigit() and len(head) < 4 else 0
 
 
 async def version(socket: str, timeout: float) -> tuple[str, dict[int, str]]:
@@ -75,11 +115,14 @@ async def version(socket: str, timeout: float) -> tuple[str, dict[int, str]]:
     raise NoCri
 
 
-async def from_containerd(socket: str, api: str, timeout: float, shown: str) -> CriConfig:
+async def from_containerd(
+    socket: str, api: str, timeout: float, shown: str, runtime_version: str = ""
+) -> CriConfig:
     status = await asyncio.wait_for(
         unary_call(socket, f"/runtime.{api}.RuntimeService/Status", b"\x08\x01"), timeout
     )  # verbose: true
-    return of_status(status, f"containerd via {shown}")
+    shown_version = f" {runtime_version[:40]}" if runtime_version else ""
+    return of_status(status, f"containerd{shown_version} via {shown}", major_of(runtime_version))
 
 
 def status_config(status: bytes) -> dict[str, Any]:
@@ -98,38 +141,58 @@ def status_config(status: bytes) -> dict[str, Any]:
     return {}
 
 
-def of_status(status: bytes, source: str) -> CriConfig:
+def of_status(status: bytes, source: str, major: int = 0) -> CriConfig:
     config = status_config(status)
+    # containerd 1.x reports its registry (config_path "" included); 2.x has no such key.
+    reported = "registry" in config
     registry = table(config.get("registry"))
+    containerd = table(config.get("containerd"))
+    snapshotter = _text(containerd.get("snapshotter"), 64)
+    if not snapshotter:  # 2.x: a runtime may name its own; else the images plugin's (file)
+        runtimes = table(containerd.get("runtimes"))
+        default = table(runtimes.get(_text(containerd.get("defaultRuntimeName"), 64)))
+        snapshotter = _text(default.get("snapshotter"), 64)
     state_dir = _text(config.get("stateDir"))  # the CRI plugin's own: <state>/<plugin>
     return CriConfig(
         source=source,
-        snapshotter=_text(table(config.get("containerd")).get("snapshotter"), 64),
+        snapshotter=snapshotter,
         config_path=_text(registry.get("configPath")),
         root=_text(config.get("containerdRootDir")) or "/var/lib/containerd",
         state=posixpath.dirname(state_dir) if state_dir else "/run/containerd",
         tls=_tls(registry.get("configs"), ("caFile", "insecure_skip_verify")),
+        major=major or (1 if reported else 2 if config else 0),
+        registry_known=reported,
     )
 
 
 def read_file(root: Any, path: str) -> CriConfig:
-    """A containerd config file under --host-root, version 1 or 2 (blocking: run in the
+    """A containerd config file under --host-root, version 1, 2 or 3 (blocking: run in the
     pool). CheckError for what is not a bounded regular file, ParseError for what is not TOML."""
     doc = parse_toml(hostfs.read_text(root, path, MAX_CONFIG_BYTES), path)
     plugins = table(doc.get("plugins"))
-    # Version 2 names the plugin by its full id; version 1 (no `version` key) by "cri".
-    cri = table(plugins.get(CRI_PLUGIN if doc.get("version", 1) >= 2 else "cri"))
-    registry = table(cri.get("registry"))
+    number = doc.get("version", 1)
+    number = number if isinstance(number, int) and 0 < number < 100 else 1
+    images = table(plugins.get(CRI_IMAGES_PLUGIN))
+    if number >= 3:
+        # containerd 2.x's own layout: the images plugin holds registry and snapshotter.
+        registry, snapshotter = table(images.get("registry")), images.get("snapshotter")
+    else:
+        # Version 2 names the plugin by its full id; version 1 (no `version` key) by "cri".
+        # containerd 2.x migrates these tables into the images plugin, over its own.
+        cri = table(plugins.get(CRI_PLUGIN if number >= 2 else "cri"))
+        registry = table(cri.get("registry")) or table(images.get("registry"))
+        snapshotter = table(cri.get("containerd")).get("snapshotter") or images.get("snapshotter")
     disabled = doc.get("disabled_plugins")
     return CriConfig(
         source=f"{path} (containerd not asked: its file, which a running containerd may not "
         "have loaded)",
-        snapshotter=_text(table(cri.get("containerd")).get("snapshotter"), 64) or "overlayfs",
+        snapshotter=_text(snapshotter, 64) or DEFAULT_SNAPSHOTTER,
         config_path=_text(registry.get("config_path")),
         root=_text(doc.get("root")) or "/var/lib/containerd",
         state=_text(doc.get("state")) or "/run/containerd",
         tls=_tls(registry.get("configs"), ("ca_file", "insecure_skip_verify")),
-        disabled=tuple(_text(d, 64) for d in disabled) if isinstance(disabled, list) else (),
+        disabled=tuple(_text(d, 64) for d in disabled[:64]) if isinstance(disabled, list) else (),
+        file_version=number,
     )
 
 
@@ -146,14 +209,27 @@ async def effective(
     if socket is not None:
         path = str(ctx.host_path(socket))
         try:
-            api, _ = await version(path, timeout)
-            return await from_containerd(path, api, timeout, socket)
+            api, strings = await version(path, timeout)
+            running = await from_containerd(path, api, timeout, socket, strings.get(3, ""))
         except NoCri:
             asked = f"{socket} serves no CRI"
         except (GrpcError, OSError, TimeoutError) as exc:
             asked = f"{socket}: {_why(exc)}"
+        else:
+            if running.registry_known:
+                return running
+            return await with_file_registry(ctx, running, files)
     else:
         asked = f"no containerd socket at {', '.join(sockets)}"
+    config = await _first_file(ctx, files, asked)
+    if config is None:
+        raise CheckError(Reason.NO_SOCKET, f"{asked}, and no {' or '.join(files)}")
+    return config
+
+
+async def _first_file(
+    ctx: CheckContext[Any], files: list[str] | tuple[str, ...], asked: str
+) -> CriConfig | None:
     for path in files:
         kind = ctx.host_kind(path)
         if kind == "absent":
@@ -162,7 +238,37 @@ async def effective(
             raise CheckError(Reason.IO, f"{path} is a {kind}: refused ({asked})")
         config: CriConfig = await ctx.blocking(read_file, ctx.host_root, path)
         return config
-    raise CheckError(Reason.NO_SOCKET, f"{asked}, and no {' or '.join(files)}")
+    return None
+
+
+async def with_file_registry(
+    ctx: CheckContext[Any], running: CriConfig, files: list[str] | tuple[str, ...]
+) -> CriConfig:
+    """containerd 2.x's answer completed with the registry and snapshotter of its file."""
+    try:
+        found = await _first_file(ctx, files, running.source)
+    except (CheckError, ParseError) as exc:
+        found, why = None, str(exc)
+    else:
+        why = f"no {' or '.join(files)}"
+    if found is None:
+        return replace(
+            running,
+            source=f"{running.source}; containerd 2.x does not report its registry config and "
+            f"its file cannot be read ({why})",
+            registry_known=False,
+        )
+    path = found.source.split(" ", 1)[0]
+    return replace(
+        running,
+        source=f"{running.source}; registry config_path and snapshotter from {path} (containerd "
+        "2.x does not report them)",
+        config_path=found.config_path,
+        snapshotter=running.snapshotter or found.snapshotter,
+        tls=found.tls,
+        file_version=found.file_version,
+        registry_known=True,
+    )
 
 
 def parse_toml(text: str, path: str) -> dict[str, Any]:

@@ -94,13 +94,14 @@ _CONTROL = (
     h2.events.AlternativeServiceAvailable,
 )
 
-# containerd's Version answer is ~100 bytes; a peer streaming more is not containerd.
-MAX_RESPONSE_BYTES = 64 * 1024
+# containerd's Version answer is ~100 bytes, but a verbose CRI Status with hundreds of registry
+# hosts is ~70 KiB (450 hosts): bound answers by what a real containerd sends, not below it.
+MAX_RESPONSE_BYTES = 1 << 20
 # A unary answer takes a SETTINGS, its ACK, perhaps a WINDOW_UPDATE or a PING: a peer sending
 # far more frames that are not the answer (a PING flood makes the client queue an ACK for each)
 # is refused, and everything it sent counts against a byte budget of its own.
 MAX_CONTROL_FRAMES = 64
-MAX_RECEIVED_BYTES = 1 << 20
+MAX_RECEIVED_BYTES = 2 << 20
 
 
 async def unary_call(socket_path: str, method: str, request: bytes = b"") -> bytes:

@@ -81,6 +81,18 @@ def listdir(root: Path, path: str) -> list[str]:
     return sorted(os.listdir(resolve(root, path)))
 
 
+def scan(root: Path, path: str, limit: int) -> tuple[list[str], bool]:
+    """At most `limit` names of a directory, sorted, and whether there were more: a directory
+    of a million entries is not listed whole."""
+    names: list[str] = []
+    with os.scandir(resolve(root, path)) as entries:
+        for entry in entries:
+            if len(names) == limit:
+                return sorted(names), True
+            names.append(entry.name)
+    return sorted(names), False
+
+
 def read_text(root: Path, path: str, limit: int = MAX_BYTES) -> str:
     """A regular file's text. CheckError(io) for what is not a regular file or too large;
     ParseError for bytes that are not UTF-8; OSError for a missing file."""

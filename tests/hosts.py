@@ -6,6 +6,7 @@ The file contents are what these systems really show; only the paths are relocat
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -156,6 +157,8 @@ class Node:
     # The kubelet's process (comm, command line) as /proc shows it; None: none running.
     kubelet: tuple[str, tuple[str, ...]] | None = (
         "kubelet", ("/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"))  # fmt: skip
+    # The system trust store (Ubuntu's bundle): a public root, not the suite's test CAs.
+    roots_pem: str = ""
 
     def build(self, root: Path, containerd_socket: Path | None = None) -> Path:
         def put(path: str, text: str) -> None:
@@ -164,6 +167,7 @@ class Node:
             target.write_text(text)
 
         put("/etc/os-release", self.os_release)
+        put("/etc/ssl/certs/ca-certificates.crt", self.roots_pem or public_roots())
         put("/proc/sys/kernel/osrelease", self.kernel + "\n")
         put("/proc/sys/kernel/cap_last_cap", "40\n")
         put("/proc/meminfo", meminfo(self.mem_kib))
@@ -239,6 +243,14 @@ class Node:
         return root
 
 
+@functools.cache
+def public_roots() -> str:
+    """A stand-in for a distribution's CA bundle: a root no test server's certificate chains to."""
+    import trustme
+
+    return trustme.CA(organization_name="Public Root CA").cert_pem.bytes().decode()
+
+
 def idle_socket() -> Path:
     """A Unix socket nothing listens on, under a short path (107 bytes at most): hard-linked
     into a host tree, containerd is there but does not answer, so its config file is read."""
@@ -258,6 +270,13 @@ ABSENT_ON_A_HEALTHY_NODE = {
     "/sys/module/shiftfs": "fsShiftMethod fuse",
     "/etc/containerd/config.toml": "containerd answers; its file is the fallback",
     "/etc/containerd/certs.d": "no customCACert, or registry-facade not there yet",
+    # Other distributions' trust stores (crypto/x509's list): Ubuntu has the first.
+    "/etc/pki/tls/certs/ca-bundle.crt": "RHEL, Amazon Linux",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem": "RHEL, CentOS",
+    "/etc/pki/tls/certs": "RHEL, Amazon Linux",
+    "/etc/pki/tls/cacert.pem": "OpenELEC",
+    "/etc/ssl/ca-bundle.pem": "openSUSE",
+    "/etc/ssl/cert.pem": "Alpine",
 }
 
 

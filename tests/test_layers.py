@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.report",
         "exporter.nodefacts",
         "exporter.pager",
+        "exporter.truststore",
     ),
     ("exporter.safeyaml",),
     ("exporter.parse", "exporter.model", "exporter"),

@@ -108,7 +108,7 @@ def test_a_runtime_dir_that_is_not_containerds_fails_as_containerd_reports_it(
         assert (result.status, result.reason) == ("fail", "missing"), result
         assert f"not where containerd keeps its tasks ({ours} or" in result.detail
         assert f"set workspace.runtime.containerdRuntimeDir to {ours}" in result.detail
-        assert "containerd via /run/containerd/containerd.sock" in result.detail
+        assert " via /run/containerd/containerd.sock" in result.detail
         good = run_check("node_workspace_host_paths", root, pool, visible=visible,
                          runtime_dir=str(ours)).result  # fmt: skip
         assert good.status == "pass", good
@@ -181,9 +181,11 @@ def put_ca(root: Path, ca: trustme.CA) -> Path:
     return path
 
 
-def test_without_custom_ca_containerd_needs_nothing(tmp_path, pool) -> None:
+def test_without_custom_ca_nothing_is_needed_until_registry_facade_answers(tmp_path, pool) -> None:
     result = run_check("node_registry_facade_trust", tree(tmp_path), pool, domain=D).result
-    assert result.status == "pass" and "no customCACert" in result.detail, result
+    assert result.status == "pass", result
+    assert "containerd verifies it against the node's system roots" in result.detail
+    assert "not verified until registry-facade answers" in result.detail
 
 
 def test_certs_d_before_and_after_registry_facade_runs(tmp_path, pool, tls_ca) -> None:
@@ -200,7 +202,8 @@ def test_certs_d_before_and_after_registry_facade_runs(tmp_path, pool, tls_ca) -
             put_ca(root, tls_ca)
             ok = trust(root, pool, address=f"127.0.0.1:{port}")
             assert ok.status == "pass", ok
-            assert f"verified against /etc/containerd/certs.d/{HOST}/ca.crt" in ok.detail
+            assert "verified against the node's system roots" in ok.detail
+            assert f"and /etc/containerd/certs.d/{HOST}/ca.crt" in ok.detail
         with facade(trustme.CA(organization_name="Someone Else"), f"reg.{D}") as port:
             bad = trust(root, pool, address=f"127.0.0.1:{port}")
             assert (bad.status, bad.reason) == ("fail", "untrusted"), bad
@@ -233,7 +236,7 @@ def test_a_hosts_toml_naming_a_missing_ca_fails(tmp_path, pool) -> None:
     hosts.write_text(f'[host."https://{HOST}"]\n  ca = "/etc/containerd/gone.pem"\n')
     result = trust(root, pool)  # before registry-facade runs, too
     assert (result.status, result.reason) == ("fail", "missing"), result
-    assert "ca is /etc/containerd/gone.pem, which is not a file" in result.detail
+    assert "ca = /etc/containerd/gone.pem: /etc/containerd/gone.pem is absent" in result.detail
 
 
 def test_config_path_unset_fails_and_a_legacy_tls_entry_passes(tmp_path, pool, tls_ca) -> None:

@@ -56,7 +56,10 @@ def containerd() -> Iterator[Containerd]:
 
 
 @contextlib.contextmanager
-def _running(disabled: list[str], extra: str) -> Iterator[Containerd]:
+def _running(
+    disabled: list[str], extra: str, prefix: list[str] | None = None
+) -> Iterator[Containerd]:
+    """containerd with `extra` config, started through `prefix` (a mount namespace) if given."""
     binary = require_binary("containerd", "containerd")
     if os.geteuid() != 0:
         pytest.fail("containerd needs root to start (CI runs as root)")
@@ -69,11 +72,13 @@ def _running(disabled: list[str], extra: str) -> Iterator[Containerd]:
         f'root = "{base}/root"\nstate = "{base}/state"\n'
         f"disabled_plugins = {disabled!r}\n".replace("'", '"')
         + f'[grpc]\n  address = "{sock}"\n[ttrpc]\n  address = "{base}/t.sock"\n'
-        '[debug]\n  address = ""\n[metrics]\n  address = ""\n' + extra.format(base=base)
+        '[debug]\n  address = ""\n  level = "debug"\n[metrics]\n  address = ""\n'
+        + extra.format(base=base)
     )
     log = base / "containerd.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([binary, "--config", str(config)], stdout=out, stderr=out)
+        command = [*(prefix or []), binary, "--config", str(config)]
+        proc = subprocess.Popen(command, stdout=out, stderr=out)
     try:
         wait_until(sock.exists, proc, "containerd", log)
         version = subprocess.run(

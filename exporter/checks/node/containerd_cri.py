@@ -56,7 +56,7 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     budget = client_timeout(s.timeout, 3)
     try:
         api, version = await criconfig.version(path, budget)
-        config = await criconfig.from_containerd(path, api, budget, socket)
+        config = await criconfig.from_containerd(path, api, budget, socket, version.get(3, ""))
     except criconfig.NoCri:
         why = await _disabled_in_file(ctx)
         return Result.failed(
@@ -71,10 +71,16 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         return Result.failed(Reason.CONNECT, "unreachable", f"{socket}: {exc.strerror or exc}")
     except GrpcError as exc:
         return Result.failed(Reason.PROTOCOL, "unreachable", f"{socket}: {exc}")
-    sample = families.NODE_CONTAINERD_CRI_INFO.sample(1.0, config.snapshotter, config.config_path)
+    if not config.registry_known:
+        # containerd 2.x reports neither its registry nor its images plugin's snapshotter.
+        config = await criconfig.with_file_registry(ctx, config, list(criconfig.CONFIG_FILES))
+    snapshotter = config.snapshotter or (
+        criconfig.DEFAULT_SNAPSHOTTER if config.registry_known else "unknown"
+    )
+    sample = families.NODE_CONTAINERD_CRI_INFO.sample(1.0, snapshotter, config.config_path)
     observed = f"CRI {version.get(4, api)} ({version.get(2, '?')} {version.get(3, '?')})"
-    detail = (f"snapshotter {config.snapshotter or 'unknown'}, registry config_path "
-              f"{config.config_path or 'unset'}, via {socket}")  # fmt: skip
+    registry = config.config_path or "unset" if config.registry_known else "unknown"
+    detail = f"snapshotter {snapshotter}, registry config_path {registry}; {config.source}"
     return Result.passed(observed, sample, detail=detail)
 
 
@@ -87,8 +93,9 @@ async def _disabled_in_file(ctx: CheckContext[Settings]) -> str:
             config = await ctx.blocking(criconfig.read_file, ctx.host_root, path)
         except (CheckError, ParseError) as exc:
             return f"Docker's containerd, or the CRI plugin disabled ({path}: {exc})"
-        if criconfig.CRI_PLUGIN in config.disabled or "cri" in config.disabled:
-            return f"{path} lists {criconfig.CRI_PLUGIN} in disabled_plugins"
+        named = [p for p in criconfig.CRI_PLUGINS if p in config.disabled]
+        if named:
+            return f"{path} lists {named[0]} in disabled_plugins"
     return "Docker's containerd, or the CRI plugin disabled in its config"
 
 
