@@ -219,7 +219,8 @@ NODE_MAX_USER_NAMESPACES = Family(
 )
 NODE_KERNEL_FEATURES_MISSING = Family(
     "gitpod_node_kernel_features_missing",
-    "Kernel features workspaces need (veth, nf_tables, nft_chain_nat, nft_masq, overlay) that "
+    "Kernel features workspaces need (veth, nf_tables, nft_chain_nat, nft_nat, nft_masq, overlay) "
+    "that "
     "are neither loaded, built in nor loadable.",
 )
 NODE_FILESYSTEM_FREE_BYTES = Family(

@@ -146,7 +146,8 @@ class Node:
     loaded_modules: tuple[str, ...] = ("veth", "nf_tables", "nft_chain_nat", "overlay", "fuse")
     module_files: tuple[str, ...] | None = (  # modules.dep entries; None: no /lib/modules/<r>
         "kernel/drivers/net/veth.ko", "kernel/net/netfilter/nft_masq.ko",
-        "kernel/net/netfilter/nft_chain_nat.ko", "kernel/fs/overlayfs/overlay.ko",
+        "kernel/net/netfilter/nft_chain_nat.ko", "kernel/net/netfilter/nft_nat.ko",
+        "kernel/fs/overlayfs/overlay.ko",
         "kernel/fs/fuse/fuse.ko", "kernel/net/netfilter/nf_tables.ko",
     )  # fmt: skip
     builtin_modules: tuple[str, ...] = ()
@@ -159,6 +160,13 @@ class Node:
         "kubelet", ("/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"))  # fmt: skip
     # The system trust store (Ubuntu's bundle): a public root, not the suite's test CAs.
     roots_pem: str = ""
+    # Where the host's mount table shows pod volumes (the kubelet's root dir); None: no pod
+    # volume mounted (not a node, or a preflight on a machine without a kubelet).
+    pods_under: str | None = "/var/lib/kubelet"
+    # The kubelet process' uid and executable: a workload renaming itself is neither.
+    kubelet_uid: int = 0
+    kubelet_exe: str = ""  # "": /usr/bin/<comm's program>
+    domain: str = "gitpod.test"  # ws-daemon's /etc/hosts entry for reg.<domain>
 
     def build(self, root: Path, containerd_socket: Path | None = None) -> Path:
         def put(path: str, text: str) -> None:
@@ -209,7 +217,18 @@ class Node:
             comm, args = self.kubelet
             put("/proc/4242/comm", comm + "\n")
             put("/proc/4242/cmdline", "\0".join(args) + "\0")
+            put("/proc/4242/status", f"Name:\t{comm}\nUid:\t{self.kubelet_uid}\t0\t0\t0\n")
+            (root / "proc/4242/exe").symlink_to(self.kubelet_exe or args[0])
         put("/proc/1/comm", "systemd\n")
+        mounts = "/dev/root / ext4 rw,relatime 0 0\n"
+        if self.pods_under is not None:
+            uid = "3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+            mounts += (f"tmpfs {self.pods_under}/pods/{uid}/volumes/kubernetes.io~projected/"
+                       "kube-api-access-x9z tmpfs rw,relatime 0 0\n")  # fmt: skip
+        put("/proc/1/mounts", mounts)
+        put("/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.0.1\treg.{self.domain}\t"
+                          "# added by ws-daemon registryFacade\n")  # fmt: skip
+        put("/var/lib/kubelet/seccomp/workspace_default_2022.11.3.json", '{"defaultAction": 0}')
         # What ws-daemon mounts (node_workspace_host_paths, node_workspace_disk).
         (root / "proc/self").mkdir(parents=True, exist_ok=True)
         put("/proc/self/mounts", "overlay / overlay rw 0 0\n")
@@ -277,6 +296,9 @@ ABSENT_ON_A_HEALTHY_NODE = {
     "/etc/pki/tls/cacert.pem": "OpenELEC",
     "/etc/ssl/ca-bundle.pem": "openSUSE",
     "/etc/ssl/cert.pem": "Alpine",
+    "/etc/systemd/system/k3s.service": "not K3s",
+    "/etc/systemd/system/k3s-agent.service": "not K3s",
+    "/etc/rancher/k3s/config.yaml": "not K3s",
 }
 
 

@@ -114,24 +114,118 @@ def test_a_runtime_dir_that_is_not_containerds_fails_as_containerd_reports_it(
         assert good.status == "pass", good
 
 
+MICROK8S_ARGS = ("--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n"
+                 "--root-dir=${SNAP_COMMON}/var/lib/kubelet\n")  # fmt: skip
+K3S_UNIT = """[Service]
+ExecStart=/usr/local/bin/k3s \\
+    agent \\
+        '--kubelet-arg=root-dir=/data/kubelet' \\
+"""
+
+
 @pytest.mark.parametrize(
-    ("kubelet", "status", "said"),
-    [(("kubelet", ("/usr/bin/kubelet", "--root-dir=/var/lib/k0s/kubelet")), "fail",
-      "the kubelet keeps its files in /var/lib/k0s/kubelet (--root-dir), not /var/lib/kubelet"),
-     (("kubelet", ("/usr/bin/kubelet", "--root-dir", "/var/lib/kubelet/")), "pass",
-      "the kubelet's root dir /var/lib/kubelet"),
-     (("k3s-agent", ("/usr/local/bin/k3s", "agent")), "pass",
-      "the kubelet's root dir /var/lib/kubelet"),
-     (None, "pass", "no kubelet process among 1 on the host: its root dir not judged")],
-    ids=["k0s-root-dir", "root-dir-default-spelt-out", "k3s-embedded", "no-kubelet"],
+    ("node", "files", "status", "said"),
+    [(Node(), {}, "pass", "/var/lib/kubelet (the host's pod volume mounts"),
+     (Node(kubelet=("kubelet", ("/usr/bin/kubelet", "--root-dir=/var/lib/k0s/kubelet")),
+           pods_under="/var/lib/k0s/kubelet"), {}, "fail",
+      "the kubelet keeps its files in /var/lib/k0s/kubelet (the host's pod volume mounts"),
+     (Node(kubelet=("kubelet", ("/usr/bin/kubelet", "--root-dir=/var/lib/k0s/kubelet")),
+           pods_under=None), {}, "fail",
+      "/var/lib/k0s/kubelet (--root-dir of kubelet (pid 4242))"),
+     (Node(kubelet=("kubelet", ("/usr/bin/kubelet", "--root-dir", "/var/lib/kubelet/")),
+           pods_under=None), {}, "pass", "the kubelet's root dir /var/lib/kubelet"),
+     (Node(kubelet=("kubelite", ("/snap/microk8s/7394/kubelite",)), pods_under=None),
+      {"/var/snap/microk8s/current/args/kubelet": MICROK8S_ARGS}, "fail",
+      "/var/snap/microk8s/common/var/lib/kubelet (--root-dir in "
+      "/var/snap/microk8s/current/args/kubelet)"),
+     (Node(kubelet=("kubelite", ("/snap/microk8s/7394/kubelite",)),
+           pods_under="/var/snap/microk8s/common/var/lib/kubelet"), {}, "fail",
+      "/var/snap/microk8s/common/var/lib/kubelet (the host's pod volume mounts"),
+     (Node(kubelet=("k3s-agent", ("k3s agent",)), kubelet_exe="/usr/local/bin/k3s",
+           pods_under=None), {"/etc/systemd/system/k3s-agent.service": K3S_UNIT}, "fail",
+      "/data/kubelet (K3s' kubelet-arg in /etc/systemd/system/k3s-agent.service)"),
+     (Node(kubelet=("k3s-agent", ("k3s agent",)), kubelet_exe="/usr/local/bin/k3s",
+           pods_under="/data/kubelet"), {}, "fail", "/data/kubelet (the host's pod volume"),
+     (Node(kubelet=("k3s-server", ("k3s server",)), kubelet_exe="/usr/local/bin/k3s",
+           pods_under=None), {}, "pass", "the default"),
+     (Node(kubelet=None, pods_under=None), {}, "pass",
+      "the kubelet's root dir is not judged: the host's pod volume mounts (/proc/1/mounts) show "
+      "no pod volume, and no kubelet process")],
+    ids=["kubeadm-mounts", "k0s-mounts", "k0s-flag", "root-dir-default-spelt-out",
+         "microk8s-args-file", "microk8s-mounts", "k3s-unit", "k3s-mounts", "k3s-default",
+         "no-kubelet"],
 )  # fmt: skip
 def test_the_kubelets_root_dir_is_where_gitpod_puts_its_seccomp_profile(
-    kubelet, status, said, tmp_path, pool
+    node, files, status, said, tmp_path, pool
 ) -> None:
-    root = Node(kubelet=kubelet).build(tmp_path / "host", idle_socket())
-    (root / "etc/containerd").mkdir(parents=True)
-    (root / "etc/containerd/config.toml").write_text(CONFIG_V2)
+    root = node.build(tmp_path / "host", idle_socket())
+    for path, text in {"/etc/containerd/config.toml": CONFIG_V2, **files}.items():
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_text(text)
     result = run_check("node_workspace_host_paths", root, pool).result
+    assert result.status == status, result
+    assert said in result.detail, result.detail
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [(65534, "/tmp/kubelet"), (0, "/usr/bin/python3.11"), (65534, "/usr/bin/kubelet")],
+    ids=["workload-uid", "renamed-root-process", "workload-with-kubelet-binary"],
+)
+def test_a_process_merely_named_kubelet_is_not_the_kubelet(forged, tmp_path, pool) -> None:
+    uid, exe = forged
+    node = Node(kubelet=("kubelet", (exe, "--root-dir=/tmp/evil")), kubelet_uid=uid,
+                kubelet_exe=exe, pods_under=None)  # fmt: skip
+    root = node.build(tmp_path / "host", idle_socket())
+    (root / "etc/containerd").mkdir(parents=True, exist_ok=True)
+    (root / "etc/containerd/config.toml").write_text(CONFIG_V2)
+    # The real kubelet, at a higher PID than the impostor.
+    for name, text in {"comm": "kubelet\n", "cmdline": "/usr/bin/kubelet\0",
+                       "status": "Name:\tkubelet\nUid:\t0\t0\t0\t0\n"}.items():  # fmt: skip
+        (root / "proc/9999").mkdir(exist_ok=True)
+        (root / f"proc/9999/{name}").write_text(text)
+    (root / "proc/9999/exe").symlink_to("/usr/bin/kubelet")
+    result = run_check("node_workspace_host_paths", root, pool).result
+    assert result.status == "pass", result
+    assert "/tmp/evil" not in result.detail
+    assert "no --root-dir: the default" in result.detail and "pid 9999" in result.detail
+
+
+WS_DAEMON_READY = {"gitpod.io/workload_workspace_regular": "true",
+                   "gitpod.io/ws-daemon_ready_ns_gitpod": "true"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("labels", "change", "status", "said"),
+    [(WS_DAEMON_READY, None, "pass", "seccomp profile workspace_default_2022.11.3.json"),
+     (WS_DAEMON_READY, "no-profile", "fail",
+      "ws-daemon runs here but /var/lib/kubelet/seccomp holds no workspace_default_"),
+     (WS_DAEMON_READY, "no-hosts-entry", "fail",
+      "/etc/hosts does not send reg.gitpod.test to 127.0.0.1"),
+     (WS_DAEMON_READY, "hosts-directory", "fail", "/etc/hosts is a directory, not a file"),
+     ({"gitpod.io/workload_workspace_regular": "true"}, "no-profile", "pass",
+      "ws-daemon is not ready here yet: its seccomp profile and /etc/hosts entry not expected"),
+     ({"gitpod.io/workload_workspace_regular": "true"}, "hosts-directory", "fail",
+      "/etc/hosts is a directory, not a file")],
+    ids=["ws-daemon-ready", "profile-missing", "hosts-entry-missing", "hosts-a-directory",
+         "before-ws-daemon", "hosts-a-directory-before-ws-daemon"],
+)  # fmt: skip
+def test_what_ws_daemon_leaves_on_the_node(labels, change, status, said, kube_api, tmp_path, pool):
+    from tests.servers.kube_fake import node
+
+    kube_api.nodes["n1"] = node("n1", labels)
+    root = tree(tmp_path)
+    if change == "no-profile":
+        for profile in (root / "var/lib/kubelet/seccomp").iterdir():
+            profile.unlink()
+    elif change == "no-hosts-entry":
+        (root / "etc/hosts").write_text("127.0.0.1 localhost\n10.0.0.9 reg.gitpod.test.other\n")
+    elif change == "hosts-directory":
+        (root / "etc/hosts").unlink()
+        (root / "etc/hosts").mkdir()
+    kc = str(kube_api.kubeconfig(tmp_path / "kc"))
+    result = run_check("node_workspace_host_paths", root, pool, node_name="n1", kubeconfig=kc,
+                       domain=D).result  # fmt: skip
     assert result.status == status, result
     assert said in result.detail, result.detail
 

@@ -45,27 +45,46 @@ def test_user_namespaces_switched_off_fail(host, reason, said, tmp_path: Path, p
     assert said in result.detail
 
 
-def test_ubuntu_24_04s_apparmor_restriction_is_named(tmp_path: Path, pool) -> None:
-    host = Node(unprivileged_userns_clone=1, apparmor_restrict_userns=1)
+UBUNTU_2404 = 'NAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nVERSION_CODENAME=noble\n'
+
+
+@pytest.mark.parametrize(("restrict", "status"), [(1, "fail"), (0, "pass")], ids=["1", "0"])
+def test_ubuntu_24_04s_apparmor_restriction_fails(restrict, status, tmp_path: Path, pool) -> None:
+    host = Node(os_release=UBUNTU_2404, kernel="6.8.0-1015-gcp", apparmor_restrict_userns=restrict)
     result = judge("node_user_namespaces", host, tmp_path, pool)
-    assert result.status == "pass"
-    assert "apparmor_restrict_unprivileged_userns is 1" in result.detail
-    assert "outside Gitpod's tested matrix" in result.detail
+    assert (result.status, result.observed.endswith(f"={restrict}")) == (status, True), result
+    if status == "fail":
+        assert result.reason == "unsupported"
+        assert "kernel.apparmor_restrict_unprivileged_userns is 1" in result.detail
+        assert "set it to 0" in result.detail
 
 
 def test_missing_kernel_features_are_listed(tmp_path: Path, pool) -> None:
     host = Node(loaded_modules=("nf_tables",), module_files=("kernel/drivers/net/veth.ko",))
     result = judge("node_kernel_features", host, tmp_path, pool)
     assert (result.status, result.reason) == ("fail", "missing"), result
-    assert "has none of: nft_chain_nat, nft_masq, overlay" in result.detail
-    assert result.samples[0].value == 3
+    assert "has none of: nft_chain_nat, nft_nat, nft_masq, overlay" in result.detail
+    assert result.samples[0].value == 4
 
 
-def test_built_in_counts_and_nft_nat_stands_for_nft_chain_nat(tmp_path: Path, pool) -> None:
+BUILT_IN = ("kernel/drivers/net/veth.ko", "kernel/net/netfilter/nf_tables.ko",
+            "kernel/net/netfilter/nft_masq.ko", "kernel/fs/overlayfs/overlay.ko")  # fmt: skip
+
+
+def test_nft_nat_alone_is_not_the_nat_chain_nsinsider_creates(tmp_path: Path, pool) -> None:
+    # nft_nat is the DNAT expression; a nat chain needs nft_chain_nat (the chain type).
     host = Node(loaded_modules=(), module_files=("kernel/net/netfilter/nft_nat.ko.xz",),
-                builtin_modules=("kernel/drivers/net/veth.ko", "kernel/net/netfilter/nf_tables.ko",
-                                 "kernel/net/netfilter/nft_masq.ko",
-                                 "kernel/fs/overlayfs/overlay.ko"))  # fmt: skip
+                builtin_modules=BUILT_IN)  # fmt: skip
+    result = judge("node_kernel_features", host, tmp_path, pool)
+    assert (result.status, result.reason) == ("fail", "missing"), result
+    assert "has none of: nft_chain_nat (" in result.detail
+
+
+@pytest.mark.parametrize("chain", ["nft_chain_nat", "nft_chain_nat_ipv4"])
+def test_built_in_and_loadable_modules_count(chain: str, tmp_path: Path, pool) -> None:
+    host = Node(loaded_modules=(), builtin_modules=BUILT_IN,
+                module_files=("kernel/net/netfilter/nft_nat.ko.xz",
+                              f"kernel/net/ipv4/netfilter/{chain}.ko"))  # fmt: skip
     assert judge("node_kernel_features", host, tmp_path, pool).status == "pass"
 
 

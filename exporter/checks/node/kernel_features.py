@@ -15,7 +15,7 @@ from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="node_kernel_features",
-    title="Kernel features workspaces need: veth, nftables NAT and masquerade, overlay",
+    title="Kernel features workspaces need: veth, nftables NAT chains, DNAT and masquerade, overlay",
     severity=Severity.CRITICAL,
     scope=Scope.NODE,
     doc_url=GITPOD_REQUIREMENTS_DOC,
@@ -23,11 +23,14 @@ REQUIREMENT = Requirement(
     "and cloud kernels have them all), or install its extra modules package.",
 )
 HOST_PATHS = ("/proc/sys/kernel/osrelease", "/proc/modules", "/proc/filesystems", "/lib/modules")
-# What must be there, and the module names that provide it (nft_chain_nat was nft_nat).
+# What must be there, and the module names that provide it. ws-daemon's nsinsider creates nat
+# chains (nft_chain_nat; nft_chain_nat_ipv4 before Linux 5.1) with a DNAT expression (nft_nat)
+# and a masquerade expression (nft_masq): a chain type and two expressions, three modules.
 FEATURES = {
     "veth": ("veth",),
     "nf_tables": ("nf_tables",),
-    "nft_chain_nat": ("nft_chain_nat", "nft_nat"),
+    "nft_chain_nat": ("nft_chain_nat", "nft_chain_nat_ipv4"),
+    "nft_nat": ("nft_nat",),
     "nft_masq": ("nft_masq",),
     "overlay": ("overlay",),
 }

@@ -1,16 +1,23 @@
 """node_workspace_host_paths: the host paths ws-daemon's DaemonSet mounts with a strict hostPath
 type exist with that type, as the kubelet checks them. One that does not stops ws-daemon's pod
-with "hostPath type check failed: <path> is not a directory", and no workspace starts here."""
+with "hostPath type check failed: <path> is not a directory", and no workspace starts here.
+Beside them, what ws-daemon's pod leaves on the node once it runs (Gitpod 2022.11.3,
+install/installer/pkg/components/ws-daemon): the kubelet's root dir where the
+seccomp-profile-installer copies workspace_default_<version>.json (under
+/var/lib/kubelet/seccomp: a kubelet with another --root-dir never finds it, and no workspace pod
+starts), that profile, and its /etc/hosts entry sending reg.<domain> to 127.0.0.1, where
+containerd pulls workspace images from registry-facade."""
 
 from __future__ import annotations
 
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from exporter import criconfig, hostfs
+from exporter import criconfig, hostfs, kubeletroot
 from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import Applies, Check, CheckContext, Derive
@@ -20,7 +27,7 @@ from exporter.installation.gitpod_config import (
     DEFAULT_CONTAINERD_RUNTIME_DIR,
     DEFAULT_CONTAINERD_SOCKET,
 )
-from exporter.model import CheckError, Reason, Requirement, Result, Scope, Severity
+from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result, Scope, Severity
 from exporter.parse import ParseError
 
 REQUIREMENT = Requirement(
@@ -34,9 +41,15 @@ REQUIREMENT = Requirement(
     "or create what is missing; then re-deploy Gitpod.",
 )
 # What ws-daemon's DaemonSet mounts with a type beside the two containerd paths (Gitpod
-# 2022.11, install/installer/pkg/components/ws-daemon/daemonset.go). /etc/hosts (File) is not
-# looked at: mounting it to look would make the kubelet create it where it is missing.
-FIXED = (("/proc/mounts", "file"), ("/sys/fs/cgroup", "directory"), ("/usr/src", "directory"))
+# 2022.11, install/installer/pkg/components/ws-daemon/daemonset.go). /etc/hosts is seen through
+# the chart's read-only /etc directory mount, so nothing is created to look at it.
+HOSTS = "/etc/hosts"
+FIXED = (
+    ("/proc/mounts", "file"),
+    ("/sys/fs/cgroup", "directory"),
+    ("/usr/src", "directory"),
+    (HOSTS, "file"),
+)
 # The containerd directories mounted for this check (the chart's node.hostPaths.containerd
 # and .containerdTasks): what lies outside them cannot be seen, only judged by containerd.
 VISIBLE = ["/run/containerd", "/var/lib/containerd/io.containerd.runtime.v2.task"]
@@ -48,10 +61,11 @@ KNOWN_RUNTIME_DIRS = (
 SHOWN = 5
 # Where Gitpod's seccomp-profile-installer puts workspace_default_<version>.json (ws-daemon's
 # DaemonSet mounts /var/lib/kubelet/seccomp): the kubelet reads profiles under its --root-dir.
-KUBELET_ROOT = "/var/lib/kubelet"
-# The kubelet's process name, alone or embedded (K3s' agent and server, MicroK8s' kubelite).
-KUBELET_PROCESSES = ("kubelet", "k3s-agent", "k3s-server", "k3s", "kubelite")
-MAX_PROCESSES = 4096
+KUBELET_ROOT = kubeletroot.DEFAULT
+SECCOMP_DIR = f"{KUBELET_ROOT}/seccomp"
+SECCOMP_PROFILE = re.compile(r"workspace_default_[^/]+\.json")
+MAX_SECCOMP_FILES = 1024
+MAX_HOSTS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -62,16 +76,24 @@ class Settings(CheckSettings):
     visible: Annotated[list[str], NonEmpty()] = field(default_factory=lambda: list(VISIBLE))
     # containerd's config, read when containerd does not answer (K3s: its agent's).
     config_files: list[str] = field(default_factory=lambda: list(criconfig.CONFIG_FILES[:1]))
+    domain: str = ""  # Gitpod's: ws-daemon's /etc/hosts entry names reg.<domain>
+    namespace: str = "gitpod"  # Gitpod's: ws-daemon's ready label names it
+    seccomp_dir: str = SECCOMP_DIR  # where the chart mounts the kubelet's seccomp directory
+    # MicroK8s' kubelet arguments (its args file; mounted by the chart's MicroK8s values).
+    microk8s_args: str = ""
 
 
 def host_paths(settings: Settings) -> tuple[str, ...]:
-    # /proc: the kubelet's command line, for its root dir.
-    return (*settings.visible, *(path for path, _ in FIXED), *settings.config_files, "/proc")
+    # /proc: the kubelet's process and the host's mounts, for its root dir; K3s' unit files.
+    extra = (settings.microk8s_args,) if settings.microk8s_args else ()
+    return (*settings.visible, *(path for path, _ in FIXED), *settings.config_files, "/proc",
+            settings.seccomp_dir, *kubeletroot.K3S_FILES, *extra)  # fmt: skip
 
 
 async def from_installation(inst: Installation, s: Settings, timeout: float) -> Derived:
     cfg, where = await inst.stated(timeout)
-    values = {"socket": cfg.containerd_socket, "runtime_dir": cfg.containerd_runtime_dir}
+    values = {"socket": cfg.containerd_socket, "runtime_dir": cfg.containerd_runtime_dir,
+              "domain": cfg.domain, "namespace": inst.namespace}  # fmt: skip
     return values, stated_origin(where, "workspace.runtime.containerdSocket, containerdRuntimeDir")
 
 
@@ -88,35 +110,6 @@ def found(root: Path, path: str) -> str:
     except OSError:
         return "absent"
     return f"a symlink to nowhere ({target[:80]!r})"
-
-
-def kubelet_root_dir(root: Path) -> tuple[str | None, int]:
-    """The running kubelet's --root-dir (its default when not given), from the host's /proc;
-    None when no kubelet process is seen. Also how many processes were looked at. Blocking:
-    at most MAX_PROCESSES, each name and command line bounded."""
-    try:
-        pids = [p for p in hostfs.listdir(root, "/proc") if p.isdigit()]
-    except OSError:
-        return None, 0
-    pids = pids[:MAX_PROCESSES]
-    for pid in pids:
-        try:
-            name = hostfs.read_text(root, f"/proc/{pid}/comm", 64).strip()
-            if name not in KUBELET_PROCESSES:
-                continue
-            raw = hostfs.read_text(root, f"/proc/{pid}/cmdline", 64 << 10)
-        except (OSError, CheckError, ParseError):
-            continue  # gone, or not text: not the kubelet we are after
-        args = raw.split("\0")
-        if name.startswith("k3s") and not any(a in ("agent", "server") for a in args[:3]):
-            continue
-        for i, arg in enumerate(args):
-            if arg.startswith("--root-dir="):
-                return arg.split("=", 1)[1][:256] or KUBELET_ROOT, len(pids)
-            if arg == "--root-dir" and i + 1 < len(args):
-                return args[i + 1][:256] or KUBELET_ROOT, len(pids)
-        return KUBELET_ROOT, len(pids)
-    return None, len(pids)
 
 
 def _visible(s: Settings, path: str) -> bool:
@@ -143,15 +136,14 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     else:
         if runtime:
             refused.append(runtime)
-    kubelet_root, seen = await ctx.blocking(kubelet_root_dir, ctx.host_root)
-    if kubelet_root is None:
-        notes.append(f"no kubelet process among {seen} on the host: its root dir not judged")
-    elif kubelet_root.rstrip("/") != KUBELET_ROOT:
+    kubelet_root, how = await _kubelet_root(ctx, notes)
+    if kubelet_root is not None and kubelet_root != KUBELET_ROOT:
         refused.append(
-            f"the kubelet keeps its files in {kubelet_root} (--root-dir), not {KUBELET_ROOT}: "
-            f"Gitpod installs its workspace seccomp profile under {KUBELET_ROOT}/seccomp, "
-            "where this kubelet does not look"
+            f"the kubelet keeps its files in {kubelet_root} ({how}), not {KUBELET_ROOT}: "
+            f"Gitpod installs its workspace seccomp profile under {SECCOMP_DIR}, where this "
+            "kubelet does not look"
         )
+    refused += await _left_by_ws_daemon(ctx, notes, kubelet_root == KUBELET_ROOT)
     observed = "ok" if not refused else f"{len(refused)} refused"
     detail_notes = "; ".join(notes)
     if refused:
@@ -165,9 +157,85 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )
     checked = ", ".join([s.socket, s.runtime_dir, *(p for p, _ in FIXED)])
     if kubelet_root is not None:
-        checked += f"; the kubelet's root dir {KUBELET_ROOT}"
+        checked += f"; the kubelet's root dir {KUBELET_ROOT} ({how})"
     detail = f"as ws-daemon mounts them: {checked}" + (f"; {detail_notes}" if detail_notes else "")
     return Result.passed(observed, detail=detail)
+
+
+async def _kubelet_root(ctx: CheckContext[Settings], notes: list[str]) -> tuple[str | None, str]:
+    """The kubelet's root dir (cleaned) and how it was learnt: the host's pod mounts first (no
+    workload can forge them), else the kubelet's process and files."""
+    s = ctx.settings
+    args = s.microk8s_args or kubeletroot.MICROK8S_ARGS
+    mounts, process = await ctx.blocking(kubeletroot.kubelet_root, ctx.host_root, args)
+    chosen = mounts if mounts.root else process
+    if chosen.root is None:
+        notes.append(f"the kubelet's root dir is not judged: {mounts.how} show no pod volume, "
+                     f"and {process.how}")  # fmt: skip
+        return None, ""
+    root = posixpath.normpath(chosen.root)
+    if chosen is mounts and process.root and posixpath.normpath(process.root) != root:
+        notes.append(f"{process.how} says {process.root}, but pods are mounted under {root}")
+    return root, chosen.how
+
+
+async def _left_by_ws_daemon(
+    ctx: CheckContext[Settings], notes: list[str], seccomp_seen: bool
+) -> list[str]:
+    """Once ws-daemon runs here (its ready label): the seccomp profile its init container
+    copied, and its /etc/hosts entry for reg.<domain>."""
+    s = ctx.settings
+    label = f"gitpod.io/ws-daemon_ready_ns_{s.namespace}"
+    try:
+        running = label in await ctx.node_labels(min(s.timeout / 2, 5.0))
+    except (NotConfigured, CheckError) as exc:
+        notes.append(f"whether ws-daemon runs here is unknown ({exc}): its seccomp profile and "
+                     "/etc/hosts entry not judged")  # fmt: skip
+        return []
+    if not running:
+        notes.append("ws-daemon is not ready here yet: its seccomp profile and /etc/hosts "
+                     "entry not expected")  # fmt: skip
+        return []
+    refused = []
+    if seccomp_seen:
+        profiles = await ctx.blocking(_profiles, ctx.host_root, s.seccomp_dir)
+        if not profiles:
+            refused.append(
+                f"ws-daemon runs here but {SECCOMP_DIR} holds no workspace_default_<version>.json"
+                " (its seccomp-profile-installer init container copies it): no workspace pod "
+                "starts; check that container's log"
+            )
+        else:
+            notes.append(f"seccomp profile {profiles[-1]}")
+    if not s.domain:
+        notes.append("no domain: ws-daemon's /etc/hosts entry not judged")
+    elif ctx.host_kind(HOSTS) == "file":
+        text = await ctx.blocking(hostfs.read_text, ctx.host_root, HOSTS, MAX_HOSTS_BYTES)
+        name = f"reg.{s.domain}"
+        if not _maps(text, name, "127.0.0.1"):
+            refused.append(
+                f"ws-daemon runs here but {HOSTS} does not send {name} to 127.0.0.1 (ws-daemon "
+                "writes that entry; containerd pulls workspace images from registry-facade "
+                "there): check ws-daemon's log"
+            )
+    return refused
+
+
+def _profiles(root: Path, directory: str) -> list[str]:
+    try:
+        names, _ = hostfs.scan(root, directory, MAX_SECCOMP_FILES)
+    except OSError:
+        return []
+    return [n for n in names if SECCOMP_PROFILE.fullmatch(n)]
+
+
+def _maps(hosts: str, name: str, address: str) -> bool:
+    """Whether an /etc/hosts text sends `name` to `address` (the first line naming it wins)."""
+    for line in hosts.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) > 1 and name.lower() in (f.lower() for f in fields[1:]):
+            return fields[0] == address
+    return False
 
 
 async def _runtime_dir(ctx: CheckContext[Settings]) -> str:

@@ -73,7 +73,9 @@ what the user wrote in .Values.config (which wins). */}}
     "node_cni_calico" (dict "directory" .Values.node.hostPaths.cni)
     "node_workspace_host_paths" (dict
       "visible" (list .Values.node.hostPaths.containerd .Values.node.hostPaths.containerdTasks)
-      "config_files" (list (printf "%s/config.toml" .Values.node.hostPaths.containerdConfig)))
+      "config_files" (list (printf "%s/config.toml" .Values.node.hostPaths.containerdConfig))
+      "seccomp_dir" .Values.node.hostPaths.kubeletSeccomp
+      "microk8s_args" .Values.node.hostPaths.microk8sArgs)
     "node_registry_facade_trust" (dict
       "sockets" (list (printf "%s/containerd.sock" .Values.node.hostPaths.containerd))
       "config_files" (list (printf "%s/config.toml" .Values.node.hostPaths.containerdConfig))
