@@ -15,7 +15,7 @@ from exporter.model import Reason, Requirement, Result, Scope, Severity
 
 REQUIREMENT = Requirement(
     id="node_kernel_features",
-    title="Kernel features workspaces need: veth, nftables NAT chains, DNAT and masquerade, overlay",
+    title="Kernel features workspaces need: veth, nftables NAT chains, DNAT, masquerade, overlay",
     severity=Severity.CRITICAL,
     scope=Scope.NODE,
     doc_url=GITPOD_REQUIREMENTS_DOC,
