@@ -229,6 +229,12 @@ NODE_FILESYSTEM_FREE_BYTES = Family(
     "workspace location and containerd's root (node_workspace_disk).",
     ("path",),
 )
+NODE_FILESYSTEM_FREE_INODES = Family(
+    "gitpod_node_filesystem_free_inodes",
+    "Inodes free (to unprivileged users) on the filesystem holding `path` (node_workspace_disk); "
+    "absent for a filesystem without a fixed inode count.",
+    ("path",),
+)
 NODE_CGROUP_VERSION = Family(
     "gitpod_node_cgroup_version",
     "The cgroup version the node runs: 2 (unified hierarchy) or 1.",

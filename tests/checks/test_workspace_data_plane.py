@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -383,7 +384,8 @@ def test_disk_below_the_floor_warns_with_the_free_bytes(tmp_path, pool) -> None:
         containerd_root="/var/lib/containerd/io.containerd.runtime.v2.task",
     ).result
     assert (result.status, result.reason) == ("fail", "below_minimum"), result
-    paths = {dict(s.labels)["path"]: s.value for s in result.samples}
+    paths = {dict(s.labels)["path"]: s.value for s in result.samples
+             if s.name == "gitpod_node_filesystem_free_bytes"}  # fmt: skip
     free = os.statvfs(root)
     # The same filesystem, measured a moment apart (other writers move it a little).
     assert abs(paths["/var/gitpod/workspaces"] - free.f_bavail * free.f_frsize) < 1 << 30
@@ -422,3 +424,37 @@ def test_a_symlink_out_of_the_host_root_is_not_followed(tmp_path, pool) -> None:
     config.symlink_to(real)
     trust = run_check("node_registry_facade_trust", root, pool, domain=D, custom_ca=True).result
     assert trust.status == "error", trust  # neither containerd nor a config inside the root
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """A tmpfs of its own at `path` (root, as CI runs): a filesystem the test can fill."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_few_free_inodes_fail_with_plenty_of_bytes(tmp_path, pool) -> None:
+    root = tree(tmp_path)
+    with small_tmpfs(root / "var/gitpod", "size=64m,nr_inodes=200") as fs:
+        (fs / "workspaces").mkdir()
+        for n in range(192):  # of 200 inodes, the root and workspaces/ included
+            (fs / "workspaces" / f"f{n}").touch()
+        result = run_check("node_workspace_disk", root, pool, min_free_bytes=0).result
+    assert (result.status, result.reason) == ("fail", "below_minimum"), result
+    assert "inodes free of 200" in result.detail and "inodesFree<5%" in result.detail
+    inodes = [s for s in result.samples if s.name == "gitpod_node_filesystem_free_inodes"]
+    assert inodes and inodes[0].value < 10
+
+
+def test_the_kubelets_eviction_threshold_counts_before_the_20_gib_floor(tmp_path, pool) -> None:
+    root = tree(tmp_path)
+    with small_tmpfs(root / "var/gitpod", "size=32m,nr_inodes=1000") as fs:
+        (fs / "workspaces").mkdir()
+        (fs / "workspaces/blob").write_bytes(b"\0" * (30 << 20))  # 2 MiB (6 %) left
+        result = run_check("node_workspace_disk", root, pool, min_free_bytes=1 << 20).result
+    assert (result.status, result.reason) == ("fail", "below_minimum"), result
+    assert "the kubelet's nodefs.available<10%" in result.detail
