@@ -167,6 +167,9 @@ class Node:
     kubelet_uid: int = 0
     kubelet_exe: str = ""  # "": /usr/bin/<comm's program>
     domain: str = "gitpod.test"  # ws-daemon's /etc/hosts entry for reg.<domain>
+    sysctls: dict[str, str] = field(default_factory=lambda: {
+        "fs.inotify.max_user_watches": "1000000", "kernel.dmesg_restrict": "1",
+        "vm.unprivileged_userfaultfd": "0"})  # fmt: skip
 
     def build(self, root: Path, containerd_socket: Path | None = None) -> Path:
         def put(path: str, text: str) -> None:
@@ -186,6 +189,9 @@ class Node:
             )
         put("/proc/self/status", status_file(self.capeff))
         put("/proc/sys/user/max_user_namespaces", f"{self.max_user_namespaces}\n")
+        # What ws-daemon's sysctl init container sets on the node.
+        for key, value in self.sysctls.items():
+            put("/proc/sys/" + key.replace(".", "/"), f"{value}\n")
         if self.unprivileged_userns_clone is not None:
             put("/proc/sys/kernel/unprivileged_userns_clone", f"{self.unprivileged_userns_clone}\n")
         if self.apparmor_restrict_userns is not None:

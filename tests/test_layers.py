@@ -55,6 +55,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.nodefacts",
         "exporter.pager",
         "exporter.truststore",
+        "exporter.kubeletroot",
     ),
     ("exporter.safeyaml",),
     ("exporter.parse", "exporter.model", "exporter"),

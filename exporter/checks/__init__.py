@@ -50,6 +50,7 @@ from exporter.checks.node import (
     user_namespaces,
     workspace_disk,
     workspace_host_paths,
+    workspace_sysctls,
 )
 from exporter.config import CheckSettings
 from exporter.context import Check
@@ -70,6 +71,7 @@ NODE_CHECKS: tuple[Check[Any], ...] = (
     workspace_host_paths.CHECK,
     registry_facade_trust.CHECK,
     workspace_disk.CHECK,
+    workspace_sysctls.CHECK,
     cgroup.CHECK,
     pod_network.CHECK,
 )

@@ -17,6 +17,8 @@ HEALTHY = {req.id: ("pass", "") for req in requirements("node")} | {
     # Without NODE_NAME and API access.
     "node_labels": ("skipped", "not_configured"),
     "node_pod_network": ("skipped", "not_configured"),
+    # Whether ws-daemon ran here (its ready label) is unknown.
+    "node_workspace_sysctls": ("skipped", "not_configured"),
     # No installation read and no domain set: nothing to trust.
     "node_registry_facade_trust": ("skipped", "not_configured"),
 }
