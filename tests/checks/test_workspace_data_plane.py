@@ -458,3 +458,16 @@ def test_the_kubelets_eviction_threshold_counts_before_the_20_gib_floor(tmp_path
         result = run_check("node_workspace_disk", root, pool, min_free_bytes=1 << 20).result
     assert (result.status, result.reason) == ("fail", "below_minimum"), result
     assert "the kubelet's nodefs.available<10%" in result.detail
+
+
+@pytest.mark.parametrize(("pod_ip", "probed"), [("10.0.0.7", "HOST_IP"), ("HOST_IP", "loopback")])
+def test_the_probe_goes_where_containerd_goes(pod_ip, probed, monkeypatch) -> None:
+    from exporter.checks.node import registry_facade_trust as rft
+
+    host_ip = "127.0.0.3"  # the node's address, as the downward API gives it
+    monkeypatch.setenv("HOST_IP", host_ip)
+    monkeypatch.setenv("POD_IP", host_ip if pod_ip == "HOST_IP" else pod_ip)
+    settings = rft.Settings(domain=D, port=1)
+    address, note = asyncio.run(rft._answers(settings, 0.5))
+    expected = "127.0.0.1:1" if probed == "loopback" else f"{host_ip}:1"
+    assert (address, note) == ("", f"nothing answers at {expected}")

@@ -304,9 +304,13 @@ async def _k3s(ctx: CheckContext[Settings], path: str, host: str) -> Trust | Res
 
 
 async def _answers(s: Settings, timeout: float) -> tuple[str, str]:
-    """(host:port when something accepts a connection there, a note when not probed)."""
+    """(host:port when something accepts a connection there, a note when not probed). Where
+    containerd goes: reg.<domain> is 127.0.0.1 in the node's /etc/hosts (ws-daemon's entry),
+    reached so from the host network; from a pod's own network, the node's address."""
+    host_ip = os.environ.get("HOST_IP", "")
+    on_host_network = bool(host_ip) and os.environ.get("POD_IP") == host_ip
     address = s.address or (
-        f"{os.environ['HOST_IP']}:{s.port}" if os.environ.get("HOST_IP") else ""
+        f"127.0.0.1:{s.port}" if on_host_network else f"{host_ip}:{s.port}" if host_ip else ""
     )
     if not address:
         return "", "no HOST_IP: registry-facade not probed live"
