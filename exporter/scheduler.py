@@ -93,8 +93,12 @@ async def _derived(check: Check[Any], ctx: CheckContext[Any]) -> tuple[CheckCont
     except NotConfigured as exc:
         # The installation is an addition (no API, nothing installed yet): a check whose own
         # settings are complete is judged with them, as from a laptop before the cluster
-        # exists; one whose are not says both.
-        return ctx, "", f"not derived from the Gitpod installation: {exc}"
+        # exists, and says which; one whose are not says both.
+        used = ", ".join(
+            f"{name}={getattr(ctx.settings, name)!r}"[:200] for name in sorted(derive.targets)
+        )
+        assumed = f"; judged with the installer's defaults: {used}" if used else ""
+        return ctx, "", f"not derived from the Gitpod installation: {exc}{assumed}"
     return dataclasses.replace(ctx, settings=settings), origin, ""
 
 

@@ -84,3 +84,23 @@ def test_k3s_node_uses_the_k3s_socket_and_reports_the_real_version(
     result = next(r for r in doc["results"] if r["requirement"] == "node_containerd")
     assert result["observed"].startswith(containerd.version)
     assert "/run/k3s/containerd/containerd.sock" in result["detail"]
+
+
+def test_without_the_installation_the_defaults_used_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.delenv("NODE_NAME", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    root = hosts.GKE_UBUNTU_2204.build(tmp_path / "host")
+    main(["check", "--role", "node", "--host-root", str(root), "--output", "json",
+          "--only", "node_fs_shift", "--only", "node_workspace_host_paths"])  # fmt: skip
+    details = {
+        r["requirement"]: r["detail"] for r in json.loads(capsys.readouterr().out)["results"]
+    }
+    assert "not derived from the Gitpod installation" in details["node_fs_shift"]
+    assert "judged with the installer's defaults: method='fuse'" in details["node_fs_shift"]
+    assert (
+        "judged with the installer's defaults: runtime_dir="
+        "'/var/lib/containerd/io.containerd.runtime.v2.task/k8s.io', "
+        "socket='/run/containerd/containerd.sock'"
+    ) in details["node_workspace_host_paths"]
