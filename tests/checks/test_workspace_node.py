@@ -185,6 +185,16 @@ def test_a_release_that_needs_cgroup_v2_fails_a_v1_node_by_the_matrix(tmp_path: 
     assert (r["status"], r["reason"], r["observed"]) == ("fail", "unsupported", "v1"), stderr
     assert "the release needs v2" in r["detail"]
     assert "compatibility matrix: release 2023.01 (gitpod.release)" in r["detail"]
+    assert r["severity"] == "critical"  # the release is stated: a v1 node pages
+    # The same matrix with no release stated: the newest entry is assumed, and only informs.
+    guess = tmp_path / "guess.yaml"
+    guess.write_text(f"compatibility:\n  file: {matrix}\n")
+    _, results, _ = check_json("--role", "node", "--host-root", str(root), "--config",
+                               str(guess), "--only", "node_cgroup")  # fmt: skip
+    assert (results["node_cgroup"]["status"], results["node_cgroup"]["severity"]) == (
+        "fail",
+        "info",
+    )
     # The built-in matrix's 2022 releases run on both.
     _, results, _ = check_json("--role", "node", "--host-root", str(root), "--only", "node_cgroup")
     assert results["node_cgroup"]["status"] == "pass"
