@@ -78,7 +78,9 @@ def test_a_pod_pending_on_a_host_port_is_named(kube_api: FakeKube, tmp_path: Pat
     result = judge(kube_api, tmp_path, capsys)
     assert (result["status"], result["reason"]) == ("fail", "not_ready"), result
     assert result["observed"] == "1/2 workspace nodes ready"
-    assert f"1 without {WS_LABEL}: {REGULAR} (pod ws-daemon-00000: Pending: 0/3" in result["detail"]
+    assert (
+        f"1 without a Ready ws-daemon ({WS_LABEL}): {REGULAR} (pod ws-daemon-00000: Pending: 0/3"
+    ) in result["detail"]
     assert "didn't have free ports" in result["detail"]
 
 
@@ -161,7 +163,7 @@ def test_many_nodes_are_counted_and_a_few_named(kube_api: FakeKube, tmp_path: Pa
                      if p["metadata"]["labels"]["component"] != "registry-facade"]  # fmt: skip
     result = judge(kube_api, tmp_path, capsys)
     assert result["observed"] == "0/200 workspace nodes ready", result
-    assert f"200 without {RF_LABEL}" in result["detail"]
+    assert f"200 without a Ready registry-facade ({RF_LABEL})" in result["detail"]
     assert "and 195 more" in result["detail"]
     assert result["detail"].count("no registry-facade pod on the node") == 5
     assert kube_api.calls["/api/v1/namespaces/gitpod/pods"] == 1
@@ -209,3 +211,68 @@ def test_without_leave_to_list_pods_the_verdict_stands(kube_api: FakeKube, tmp_p
     result = judge(kube_api, tmp_path, capsys)
     assert (result["status"], result["reason"]) == ("fail", "not_ready"), result
     assert f"{REGULAR} (why unknown: listing its pods is forbidden)" in result["detail"]
+
+
+def _ago(seconds: float) -> str:
+    when = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pod_on(fake: FakeKube, daemon: str, node_name: str) -> dict:
+    return next(p for p in fake.pods if p["spec"].get("nodeName") == node_name
+                and p["metadata"]["labels"]["component"] == daemon)  # fmt: skip
+
+
+def _unready(fake: FakeKube, daemon: str, node_name: str, since: float, created: float,
+             container: dict) -> None:  # fmt: skip
+    pod = _pod_on(fake, daemon, node_name)
+    pod["metadata"]["creationTimestamp"] = _ago(created)
+    pod["status"] = {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "False", "lastTransitionTime": _ago(since)}],
+        "containerStatuses": [{"name": daemon, "ready": False, **container}]}  # fmt: skip
+    ds = fake.daemonsets[f"gitpod/{daemon}"]["status"]
+    ds["numberReady"] = ds["desiredNumberScheduled"] - 1
+
+
+CRASH_LOOP = {"restartCount": 9, "state": {"waiting": {"reason": "CrashLoopBackOff",
+              "message": "back-off 5m0s restarting failed container"}},
+              "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}  # fmt: skip
+
+
+def test_a_stale_label_does_not_hide_a_crash_looping_daemon(kube_api, tmp_path, capsys) -> None:
+    installed(kube_api)  # both nodes keep both labels, as the 2022.11.3 labeler leaves them
+    _unready(kube_api, "ws-daemon", REGULAR, since=25 * 60, created=3600, container=CRASH_LOOP)
+    _unready(kube_api, "registry-facade", HEADLESS, since=12 * 60, created=3600,
+             container={"restartCount": 0, "state": {"running": {}}})  # fmt: skip
+    result = judge(kube_api, tmp_path, capsys)
+    assert (result["status"], result["reason"]) == ("fail", "not_ready"), result
+    assert result["observed"] == "0/2 workspace nodes ready"
+    detail = result["detail"]
+    assert f"{REGULAR} (pod ws-daemon-00000: container ws-daemon CrashLoopBackOff (last ended: " \
+           "Error, exit code 1)" in detail  # fmt: skip
+    assert "not Ready for 25m" in detail
+    assert (f"{HEADLESS} (pod registry-facade-00000: Running but not Ready (its readiness probe "
+            "fails), not Ready for 12m)") in detail  # fmt: skip
+
+
+def test_a_rollout_is_not_an_outage_until_it_is_stuck(kube_api, tmp_path, capsys) -> None:
+    installed(kube_api)
+    # The rollout replaced ws-daemon on the regular node 40 s ago: the old pod's preStop took
+    # the label away, the new one is not Ready yet.
+    del kube_api.nodes[REGULAR]["metadata"]["labels"][WS_LABEL]
+    _unready(kube_api, "ws-daemon", REGULAR, since=40, created=40,
+             container={"state": {"waiting": {"reason": "PodInitializing"}}})  # fmt: skip
+    result = judge(kube_api, tmp_path, capsys)
+    assert result["status"] == "pass", result
+    assert (
+        "1 node(s) with a daemon pod younger than 300s (a rollout or a restart)"
+        in (result["detail"])
+    )
+    # Stuck for 10 minutes: named.
+    _unready(kube_api, "ws-daemon", REGULAR, since=600, created=600,
+             container={"state": {"waiting": {"reason": "ImagePullBackOff",
+                                              "message": "Back-off pulling image"}}})  # fmt: skip
+    result = judge(kube_api, tmp_path, capsys)
+    assert (result["status"], result["reason"]) == ("fail", "not_ready"), result
+    assert f"{REGULAR} (pod ws-daemon-00000: container ws-daemon ImagePullBackOff: Back-off " \
+           "pulling image, not Ready for 10m)" in result["detail"]  # fmt: skip

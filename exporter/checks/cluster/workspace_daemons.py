@@ -18,6 +18,7 @@ from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS
 from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.nodefacts import NodeFacts
+from exporter.parse import timestamp
 
 REQUIREMENT = Requirement(
     id="cluster_workspace_daemons",
@@ -86,43 +87,132 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     usable = [n for n in candidates if n.ready and n.schedulable]
     judged = [n for n in usable if now - n.ready_since >= s.grace]
     joining = len(usable) - len(judged)
-    lacking = {
-        d: sorted(n.name for n in judged if ready_label(d, ns) not in n.labels) for d in DAEMONS
-    }
+    failing: dict[str, dict[str, str]] = {d: {} for d in DAEMONS}
+    rolling: dict[str, set[str]] = {d: set() for d in DAEMONS}
+    for daemon in DAEMONS:
+        await _judge(ctx, daemon, daemonsets[daemon], judged, now, failing[daemon],
+                     rolling[daemon])  # fmt: skip
+    ready = {d: len(judged) - len(failing[d]) - len(rolling[d]) for d in DAEMONS}
     samples = [families.CLUSTER_WORKSPACE_NODES.sample(float(len(judged)))] + [
-        families.CLUSTER_WORKSPACE_NODES_READY.sample(float(len(judged) - len(lacking[d])), d)
-        for d in DAEMONS
+        families.CLUSTER_WORKSPACE_NODES_READY.sample(float(ready[d]), d) for d in DAEMONS
     ]
     notes = [counts]
     if joining:
         notes.append(f"{joining} node(s) Ready for less than {s.grace:g}s, not judged yet")
-    if not any(lacking.values()):
-        observed = f"{len(judged)}/{len(judged)} workspace nodes ready"
+    settling = set().union(*rolling.values())
+    if settling:
+        notes.append(f"{len(settling)} node(s) with a daemon pod younger than {s.grace:g}s (a "
+                     "rollout or a restart), not judged yet")  # fmt: skip
+    unready = set().union(*(set(f) for f in failing.values()))
+    whole = len(judged) - len(unready | settling)
+    observed = f"{whole}/{len(judged)} workspace nodes ready"
+    if not unready:
         if not judged:
             notes.insert(0, "no Ready, schedulable workspace node to judge")
         return Result.passed(observed, *samples, detail="; ".join(notes))
-
-    unready = {name for names in lacking.values() for name in names}
-    samples += [
-        families.CLUSTER_WORKSPACE_NODE_NOT_READY.sample(1.0, d, name)
-        for d in DAEMONS
-        for name in lacking[d][: s.max_listed]
-    ]
-    why = await _why(ctx, lacking)
     parts = []
     for daemon in DAEMONS:
-        names = lacking[daemon]
+        names = sorted(failing[daemon])
         if not names:
             continue
-        shown = [f"{n} ({why.get((daemon, n), 'unknown')})" for n in names[: s.max_listed]]
+        samples += [families.CLUSTER_WORKSPACE_NODE_NOT_READY.sample(1.0, daemon, name)
+                    for name in names[: s.max_listed]]  # fmt: skip
+        shown = [f"{n} ({failing[daemon][n]})" for n in names[: s.max_listed]]
         more = f" and {len(names) - s.max_listed} more" if len(names) > s.max_listed else ""
-        parts.append(f"{len(names)} without {ready_label(daemon, ns)}: {'; '.join(shown)}{more}")
+        parts.append(f"{len(names)} without a Ready {daemon} ({ready_label(daemon, ns)}): "
+                     f"{'; '.join(shown)}{more}")  # fmt: skip
     return Result.failed(
         Reason.NOT_READY,
-        f"{len(judged) - len(unready)}/{len(judged)} workspace nodes ready",
-        "workspaces cannot be scheduled there: " + " | ".join(parts) + f" ({'; '.join(notes)})",
+        observed,
+        "workspaces cannot start there: " + " | ".join(parts) + f" ({'; '.join(notes)})",
         *samples,
     )
+
+
+async def _judge(
+    ctx: CheckContext[Settings],
+    daemon: str,
+    daemonset: Mapping[str, Any] | None,
+    judged: list[NodeFacts],
+    now: float,
+    failing: dict[str, str],
+    rolling: set[str],
+) -> None:
+    """Each judged node's `daemon`: its ready label and, when the label is missing or the
+    DaemonSet counts a pod not Ready, its pod. In 2022.11.3 the ready-probe-labeler sets the
+    label once and removes it only in its preStop hook, so a crash-looping daemon keeps it: the
+    label alone is no verdict. A pod younger than the grace period (a rollout replacing it, the
+    installer's RollingUpdate with maxUnavailable 1) or not Ready for less than it is not
+    judged yet; past it, the node fails naming why."""
+    s, label = ctx.settings, ready_label(daemon, ctx.namespace)
+    lacking = [n.name for n in judged if label not in n.labels]
+    unready_pods = _status(daemonset, "numberReady") < _status(daemonset, "desiredNumberScheduled")
+    if not lacking and not unready_pods:
+        return  # the healthy case costs no list
+    pods = await _pods(ctx, daemon)
+    if pods is None:  # forbidden: the verdict stands on the labels, the report says less
+        failing.update({n: "why unknown: listing its pods is forbidden" for n in lacking})
+        return
+    by_node = {p.node: p for p in pods if p.node}
+    for node in judged:
+        pod, labelled = by_node.get(node.name), label in node.labels
+        if pod is None:
+            if not labelled:
+                failing[node.name] = (f"no {daemon} pod on the node: its taints or the "
+                                      "DaemonSet's node affinity keep it away")  # fmt: skip
+            continue
+        if pod.ready:
+            if labelled:
+                continue
+            if now - pod.since < s.grace:
+                rolling.add(node.name)
+            else:
+                failing[node.name] = (f"pod {pod.name} is Ready but the node lacks {label}: its "
+                                      "ready-probe-labeler container did not set it")  # fmt: skip
+            continue
+        if now - pod.since < s.grace:
+            rolling.add(node.name)
+            continue
+        failing[node.name] = f"{pod.why}{pod.how_long(now)}"
+    # The reasons the status does not give (a failed mount) come from the first few's events.
+    for name in sorted(failing)[: s.max_listed]:
+        pod = by_node.get(name)
+        if pod is not None and not pod.ready and not pod.said:
+            said = await _events(ctx, pod.name) or f"pod {pod.phase}, not Ready"
+            failing[name] = f"pod {pod.name}: {said}{pod.how_long(now)}"
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What the verdict needs of a DaemonSet pod."""
+
+    name: str
+    node: str
+    phase: str
+    ready: bool
+    since: float  # since when Ready (or not Ready): the Ready condition's last transition
+    said: str  # why it is not Ready, as its status says
+
+    @property
+    def why(self) -> str:
+        return f"pod {self.name}: {self.said}" if self.said else f"pod {self.name}"
+
+    def how_long(self, now: float) -> str:
+        return f", not Ready for {int((now - self.since) // 60)}m" if self.since else ""
+
+
+async def _pods(ctx: CheckContext[Settings], daemon: str) -> list[PodFacts] | None:
+    s, ns = ctx.settings, ctx.namespace
+    try:
+        found: list[PodFacts] = await ctx.kube.list_all(
+            path("/api/v1/namespaces/{ns}/pods", ns=ns), s.timeout, _pod_facts,
+            labelSelector=f"component={daemon}",
+        )  # fmt: skip
+    except KubeError as exc:
+        if exc.status not in (401, 403):
+            raise
+        return None
+    return found
 
 
 def _status(ds: Mapping[str, Any] | None, key: str) -> int:
@@ -130,51 +220,22 @@ def _status(ds: Mapping[str, Any] | None, key: str) -> int:
     return value if isinstance(value, int) else 0
 
 
-async def _why(
-    ctx: CheckContext[Settings], lacking: dict[str, list[str]]
-) -> dict[tuple[str, str], str]:
-    """Why the daemon's pod is not Ready on each of the first nodes named: from the pod's
-    status, and from its events when the status does not say (a failed mount)."""
-    s, kube, ns = ctx.settings, ctx.kube, ctx.namespace
-    out: dict[tuple[str, str], str] = {}
-    for daemon, names in lacking.items():
-        wanted = set(names[: s.max_listed])
-        if not wanted:
-            continue
-        try:
-            pods = await kube.list_all(
-                path("/api/v1/namespaces/{ns}/pods", ns=ns), s.timeout, _pod_facts,
-                labelSelector=f"component={daemon}",
-            )  # fmt: skip
-        except KubeError as exc:
-            if exc.status not in (401, 403):
-                raise
-            # The verdict stands on the labels; only the report says less.
-            for name in wanted:
-                out[daemon, name] = "why unknown: listing its pods is forbidden"
-            continue
-        by_node = {p["node"]: p for p in pods if p["node"] in wanted}
-        for name in names[: s.max_listed]:
-            pod = by_node.get(name)
-            if pod is None:
-                out[daemon, name] = (f"no {daemon} pod on the node: its taints or the "
-                                     "DaemonSet's node affinity keep it away")  # fmt: skip
-                continue
-            said = pod["why"]
-            if not said:
-                said = await _events(ctx, pod["name"]) or f"pod {pod['phase']}, not Ready"
-            out[daemon, name] = f"pod {pod['name']}: {said}"
-    return out
-
-
-def _pod_facts(item: Mapping[str, Any]) -> dict[str, str]:
-    """What the report needs of a DaemonSet pod: its node (a Pending pod has no nodeName yet:
-    the DaemonSet pins it with a matchFields term on metadata.name) and why it is not Ready."""
+def _pod_facts(item: Mapping[str, Any]) -> PodFacts:
+    """A DaemonSet pod's facts: its node (a Pending pod has no nodeName yet: the DaemonSet pins
+    it with a matchFields term on metadata.name), readiness and since when, and why not."""
     meta, spec = item.get("metadata") or {}, item.get("spec") or {}
     status = item.get("status") or {}
-    node = str(spec.get("nodeName") or _pinned_node(spec))
-    return {"name": str(meta.get("name", "")), "node": node,
-            "phase": str(status.get("phase", "")), "why": _status_reason(status)}  # fmt: skip
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    is_ready = ready.get("status") == "True"
+    # Since the last change of readiness, else since the pod was created (0: unknown, old).
+    since = timestamp(ready.get("lastTransitionTime")) or timestamp(meta.get("creationTimestamp"))
+    said = "" if is_ready else _status_reason(status)
+    if not is_ready and not said and status.get("phase") == "Running":
+        said = "Running but not Ready (its readiness probe fails)"
+    node = str(spec.get("nodeName") or _pinned_node(spec))[:253]
+    return PodFacts(str(meta.get("name", ""))[:253], node, str(status.get("phase", ""))[:32],
+                    is_ready, since, said)  # fmt: skip
 
 
 def _pinned_node(spec: Mapping[str, Any]) -> str:
