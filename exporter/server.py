@@ -29,6 +29,7 @@ from http import HTTPStatus
 import h11
 
 from exporter import report
+from exporter.checks.node.pod_network import PROBE_BYTES, PROBE_PATH
 from exporter.exposition import Exposition
 from exporter.store import Store
 from exporter.webconfig import BasicAuth, WebConfig
@@ -44,7 +45,9 @@ WRITE_SECONDS = 10.0  # a client that does not read its answer is dropped after 
 HANDSHAKES = 64  # TLS handshakes in progress at once
 GZIP_MIN = 1024
 # Routes a probe must reach without credentials (kubelet sends none); they reveal nothing.
-UNAUTHENTICATED = ("/healthz", "/readyz")
+# node_pod_network's peers fetch the full-size answer unauthenticated, like a health check.
+UNAUTHENTICATED = ("/healthz", "/readyz", PROBE_PATH)
+POD_NETWORK_PROBE = b"." * PROBE_BYTES
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -121,7 +124,11 @@ def make_routes(
         )
         return Response(body=page.encode(), content_type="text/html; charset=utf-8")
 
-    return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz, "/": index}
+    def pod_network_probe(_: Request) -> Response:
+        return Response(body=POD_NETWORK_PROBE)
+
+    return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz, "/": index,
+            PROBE_PATH: pod_network_probe}  # fmt: skip
 
 
 def _refuse_unless_plain_get(request: h11.Request) -> None:

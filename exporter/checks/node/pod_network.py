@@ -6,13 +6,23 @@ probes a few of them each round (`peers`), chosen so that every node is probed b
 many others per round and the choice rotates through all of them. A peer whose last two probes
 by this node both failed fails the requirement: ws-manager dials ws-daemon on its pod IP, and
 a pod network that drops traffic between nodes (VXLAN's UDP 4789 or BGP's TCP 179 blocked)
-starts workspaces that nobody can reach.
+starts workspaces that nobody can reach. Each probe fetches a full-size answer (64 KiB from
+the peer's /pod-network-probe), so a path that drops full-size packets (an MTU mismatch
+between nodes) fails too, where a few bytes of /healthz would pass.
+
+Only endpoints the EndpointSlice controller wrote for pods of this Service are probed (its
+managed-by label, an IP address, a Pod in the Service's namespace, the Service's port named
+`port_name`): anyone able to write an EndpointSlice in the namespace could otherwise make every
+node dial any address. Before a peer is named unreachable the slices are listed again: a peer
+that left (a rollout, a node scaled away) is dropped, never named.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -36,7 +46,15 @@ REQUIREMENT = Requirement(
     "MTU, and NetworkPolicies in the exporter's namespace.",
 )
 
-RESULTS = ("success", "timeout", "refused", "error")
+RESULTS = ("success", "timeout", "refused", "error", "truncated")
+# The peer's full-size answer (exporter/server.py serves it): 64 KiB, over 40 full-size
+# packets of a 1500-byte MTU, so one that never arrives shows.
+PROBE_PATH = "/pod-network-probe"
+PROBE_BYTES = 65536
+MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
+CONTROLLER = "endpointslice-controller.k8s.io"
+# A node name as the API allows it (a DNS subdomain): a label value, so bounded.
+NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 # Upper bounds of the round-trip histogram: a pod network answers in well under 10 ms; seconds
 # mean something queues or retransmits.
 RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -55,8 +73,11 @@ class Settings(CheckSettings):
     # How the peers serve /healthz: https when their web config serves TLS (reachability is
     # checked, not identity: the certificate is not verified).
     scheme: Annotated[str, OneOf(("http", "https"))] = "http"
-    # How long a peer list is used before the EndpointSlices are listed again.
+    # How long a peer list is used before the EndpointSlices are listed again (sooner when a
+    # probe fails: a peer that left is not judged).
     refresh: Duration = 300.0
+    # The Service's port the peers serve on (the chart's is metrics).
+    port_name: str = "metrics"
 
 
 @dataclass(frozen=True, order=True)
@@ -81,33 +102,64 @@ def _namespace(s: Settings) -> str:
         return ""
 
 
-def peers_of(slices: list[Any]) -> list[Peer]:
-    """Every ready, not terminating endpoint of the slices with a node, on the slice's only
-    port or the one named metrics; sorted, so every node orders them alike."""
+@dataclass(frozen=True)
+class Listed:
+    peers: list[Peer]
+    ignored: dict[str, int]  # why -> endpoints ignored
+
+
+def peers_of(slices: list[Any], namespace: str, port_name: str = "metrics") -> Listed:
+    """Every ready, not terminating endpoint the EndpointSlice controller wrote for a pod in
+    `namespace`, on the port named `port_name`; sorted, so every node orders them alike.
+    What else the slices hold is counted by why it is not probed."""
     found: set[Peer] = set()
+    ignored: dict[str, int] = {}
+
+    def ignore(why: str, n: int = 1) -> None:
+        ignored[why] = ignored.get(why, 0) + n
+
     for sl in slices:
         if not isinstance(sl, dict):
             continue
-        ports = [p for p in sl.get("ports") or [] if isinstance(p, dict)]
-        port = next((p for p in ports if p.get("name") == "metrics"), ports[0] if ports else {})
-        number = port.get("port")
-        if not isinstance(number, int) or not 0 < number < 65536:
+        endpoints = [ep for ep in sl.get("endpoints") or [] if isinstance(ep, dict)]
+        labels = (sl.get("metadata") or {}).get("labels") or {}
+        if not isinstance(labels, dict) or labels.get(MANAGED_BY) != CONTROLLER:
+            ignore("not written by the EndpointSlice controller", len(endpoints))
             continue
-        for ep in sl.get("endpoints") or []:
-            if not isinstance(ep, dict):
-                continue
+        if sl.get("addressType") not in ("IPv4", "IPv6"):
+            ignore("not IP addresses", len(endpoints))
+            continue
+        ports = [p for p in sl.get("ports") or [] if isinstance(p, dict)]
+        number = next((p.get("port") for p in ports if p.get("name") == port_name), None)
+        if not isinstance(number, int) or not 0 < number < 65536:
+            ignore(f"no port named {port_name}", len(endpoints))
+            continue
+        for ep in endpoints:
             cond = ep.get("conditions") or {}
             # ready unset means ready (the API's own rule); terminating endpoints are going.
             if cond.get("ready") is False or cond.get("terminating") is True:
                 continue
+            ref = ep.get("targetRef") or {}
+            if not isinstance(ref, dict) or ref.get("kind") != "Pod" or \
+                    ref.get("namespace", namespace) != namespace:  # fmt: skip
+                ignore(f"not a Pod in {namespace}")
+                continue
             addresses = ep.get("addresses") or []
+            address = addresses[0] if addresses and isinstance(addresses[0], str) else ""
+            try:
+                ip = str(ipaddress.ip_address(address[:45]))
+            except ValueError:
+                ignore("not an IP address")
+                continue
             node = ep.get("nodeName")
-            if addresses and isinstance(addresses[0], str) and isinstance(node, str) and node:
-                found.add(Peer(node, addresses[0], number))
-    return sorted(found)
+            if not isinstance(node, str) or not NODE_NAME.fullmatch(node):
+                ignore("no valid node name")
+                continue
+            found.add(Peer(node, ip, number))
+    return Listed(sorted(found), ignored)
 
 
-async def _list_peers(ctx: CheckContext[Settings], namespace: str) -> list[Peer]:
+async def _list_peers(ctx: CheckContext[Settings], namespace: str) -> Listed:
     s = ctx.settings
     # A large Service's endpoints are spread over many slices: all of them, page by page.
     slices = await ctx.node_api.list_all(
@@ -116,24 +168,31 @@ async def _list_peers(ctx: CheckContext[Settings], namespace: str) -> list[Peer]
         limit=SLICES_PER_PAGE,
         labelSelector=f"kubernetes.io/service-name={s.service}",
     )
-    return peers_of(slices)
+    return peers_of(slices, namespace, s.port_name)
 
 
 def choose(peers: list[Peer], me: str, k: int, round_no: int, retry: list[Peer]) -> list[Peer]:
     """At most k peers on other nodes: first those that failed last round (so a failure is
-    confirmed or cleared by the next probe, at most k - 1 of them when k > 1), then peers at
-    rotating offsets from this node's place in the common order. For one offset every node
-    probes a different peer, so each node is probed by about k others per round."""
+    confirmed or cleared by the next probe; at most k - 1 of them, and with k = 1 every other
+    round, so a dead peer never holds every slot), then peers at rotating offsets from this
+    node's place in the common order. For one offset every node probes a different peer, so
+    each node is probed by about k others per round."""
     others = [p for p in peers if p.node != me]
     m = len(others)
     # This node's place: how many peers sort before it (its own endpoint, when listed, sits
     # there), so the offsets below map the nodes onto each other one to one.
     at = sum(1 for p in peers if p.node < me)
-    chosen = [p for p in retry if p in others][: max(k - 1, 1)]
+    retried = [p for p in retry if p in others]
+    base = round_no * k
+    if k == 1 and retried:
+        # One slot: the failed peer every other round, the rotation in between (its own
+        # count of rounds, so it still reaches every peer).
+        retried, base = retried[: 1 - round_no % 2], round_no // 2
+    chosen = retried[: max(k - 1, 1)]
     for j in range(m):
         if len(chosen) >= k:
             break
-        candidate = others[(at + (round_no * k + j) % m) % m]
+        candidate = others[(at + (base + j) % m) % m]
         if candidate not in chosen:
             chosen.append(candidate)
     return chosen[:k]
@@ -147,8 +206,11 @@ def _insecure() -> ssl.SSLContext:
 
 
 async def probe(peer: Peer, scheme: str, timeout: float) -> tuple[str, float]:
-    """GET /healthz on the peer: (result, seconds). Any HTTP answer is reachability."""
+    """GET the peer's full-size answer: (result, seconds to its last byte). The status line
+    with the body cut short is `truncated` (full-size packets dropped); a peer without the
+    route (an older exporter during a rollout: 404) counts as reached."""
     started = time.perf_counter()
+    got = -1  # bytes of the body received; -1: no status line yet
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(
@@ -156,19 +218,31 @@ async def probe(peer: Peer, scheme: str, timeout: float) -> tuple[str, float]:
             )
             try:
                 host = f"[{peer.ip}]" if ":" in peer.ip else peer.ip
-                writer.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close"
-                             "\r\n\r\n".encode())  # fmt: skip
+                writer.write(f"GET {PROBE_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: "
+                             "close\r\n\r\n".encode())  # fmt: skip
                 line = await reader.readline()
+                if not line.startswith(b"HTTP/1."):
+                    return "error", time.perf_counter() - started
+                if line.split(b" ", 2)[1:2] != [b"200"]:
+                    return "success", time.perf_counter() - started  # reached, no probe route
+                while (await reader.readline()).strip():  # the headers, bounded by the timeout
+                    pass
+                got = 0
+                while got < PROBE_BYTES:
+                    chunk = await reader.read(PROBE_BYTES - got)
+                    if not chunk:
+                        break
+                    got += len(chunk)
             finally:
                 writer.transport.abort()
     except TimeoutError:
-        return "timeout", time.perf_counter() - started
+        return ("truncated" if got >= 0 else "timeout"), time.perf_counter() - started
     except ConnectionRefusedError:
         return "refused", time.perf_counter() - started
     except (OSError, ssl.SSLError, ValueError):
-        return "error", time.perf_counter() - started
+        return ("truncated" if got >= 0 else "error"), time.perf_counter() - started
     took = time.perf_counter() - started
-    return ("success" if line.startswith(b"HTTP/1.") else "error"), took
+    return ("success" if got >= PROBE_BYTES else "truncated"), took
 
 
 async def run(ctx: CheckContext[Settings]) -> Result:
@@ -180,10 +254,12 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     if not namespace:
         raise NotConfigured("no namespace: POD_NAMESPACE unset and no service account")
     now = time.time()
-    listed_at, peers = state.get("peers", (0.0, []))
-    if now - listed_at >= s.refresh or not peers:
-        peers = await _list_peers(ctx, namespace)
-        state["peers"] = (now, peers)
+    listed_at, listed = state.get("peers", (0.0, Listed([], {})))
+    fresh = now - listed_at >= s.refresh or not listed.peers
+    if fresh:
+        listed = await _list_peers(ctx, namespace)
+        state["peers"] = (now, listed)
+    peers = listed.peers
     others = [p for p in peers if p.node != me]
     counts: dict[str, int] = state.setdefault("counts", dict.fromkeys(RESULTS, 0))
     rtt: list[int] = state.setdefault("rtt", [0] * (len(RTT_BUCKETS) + 1))
@@ -203,9 +279,26 @@ async def run(ctx: CheckContext[Settings]) -> Result:
                 rtt[next((i for i, b in enumerate(RTT_BUCKETS) if took <= b), -1)] += 1
                 state["rtt_sum"] = state.get("rtt_sum", 0.0) + took
         state["retry"] = [p for p, (r, _) in zip(chosen, outcomes, strict=True) if r != "success"]
+        failing: dict[Peer, float] = state.setdefault("failing", {})  # peer -> since when
+        for peer, (result, _) in zip(chosen, outcomes, strict=True):
+            if result == "success":
+                failing.pop(peer, None)
+            else:
+                failing.setdefault(peer, now)
+        confirmed = [p for p in state["retry"] if "success" not in history[p][-2:]
+                     and len(history[p]) == 2]  # fmt: skip
+        if not fresh and any(failing.get(p, 0.0) >= listed_at for p in confirmed):
+            # Before a failure is named, who the peers are now: one that left since the list
+            # (a rollout, a node scaled away) is dropped, never named. Once per failure, so a
+            # partition does not make every node list every round.
+            listed = await _list_peers(ctx, namespace)
+            state["peers"] = (now, listed)
+            others = [p for p in listed.peers if p.node != me]
+            state["retry"] = [p for p in state["retry"] if p in set(others)]
         present = set(others)
         for gone in [p for p in history if p not in present]:
             del history[gone]  # a peer that left the Service is forgotten
+            failing.pop(gone, None)
     samples += [families.NODE_PEER_PROBES.sample(float(counts[r]), r) for r in RESULTS]
     cumulative, total = [], 0
     for bound, n in zip([*(f"{b:g}" for b in RTT_BUCKETS), "+Inf"], rtt, strict=True):
@@ -220,19 +313,27 @@ async def run(ctx: CheckContext[Settings]) -> Result:
         )  # fmt: skip
     unreachable = sorted(p for p, h in history.items() if len(h) == 2 and "success" not in h)
     samples += [families.NODE_PEER_UNREACHABLE.sample(1.0, p.node) for p in unreachable[: s.peers]]
+    ignored = "; ".join(f"{n} endpoint(s) ignored: {why}" for why, n in listed.ignored.items())
     if unreachable:
         shown = ", ".join(f"{p} ({' then '.join(history[p])})" for p in unreachable[:10])
         more = f" and {len(unreachable) - 10} more" if len(unreachable) > 10 else ""
+        mtu = ""
+        if any("truncated" in history[p] for p in unreachable):
+            mtu = (f"; truncated: the {PROBE_BYTES // 1024} KiB answer stopped short, as when "
+                   "full-size packets are dropped (an MTU mismatch between nodes)")  # fmt: skip
         return Result.failed(
             Reason.CONNECT,
             f"{len(unreachable)} peer(s) unreachable",
-            f"cannot reach over the pod network, twice in a row: {shown}{more}",
+            f"cannot reach over the pod network, twice in a row: {shown}{more}{mtu}"
+            + (f"; {ignored}" if ignored else ""),
             *samples,
         )
     last = state.get("retry", [])
     detail = f"{len(others)} peer(s) on other nodes, {min(s.peers, len(others))} probed a round"
     if last:
         detail += f"; failed once, probed again next round: {', '.join(map(str, last))}"
+    if ignored:
+        detail += f"; {ignored}"
     return Result.passed(f"{answered}/{probed} probed peers answered", *samples, detail=detail)
 
 
