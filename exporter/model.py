@@ -142,6 +142,17 @@ class NotConfigured(Exception):
     """What the check needs is not configured (no API access, no target): it is skipped."""
 
 
+class Unreadable(NotConfigured):
+    """The Gitpod installation a check derives from is configured but cannot be read (the API
+    down, a kubeconfig that does not exist): `cause` says why. A check whose own settings are
+    incomplete then has no verdict for that cause, rather than being skipped: whoever named
+    a cluster meant one."""
+
+    def __init__(self, message: str, cause: Exception) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -127,7 +127,8 @@ def shared_causes(all_rows: list[Row]) -> list[Cause]:
         Cause(
             reason,
             [r.requirement.id for r in group],
-            group[0].result.detail if group[0].result else "",
+            # The common core: a row may add its own words around the cause.
+            min((r.result.detail for r in group if r.result), key=len, default=""),
             REASON_REMEDY.get(reason, ""),
         )
         for reason, group in by_reason.items()
@@ -166,6 +167,17 @@ class Summary:
             "errors": self.errors,
             "skipped": self.skipped,
         }
+
+
+SEE_ABOVE = "(the shared cause above)"
+
+
+def without_causes(text: str, causes: list[Cause]) -> str:
+    """A row's text with a shared cause's text, said once above, referred to instead."""
+    for cause in causes:
+        if len(cause.detail) >= 20 and cause.detail in text:
+            text = text.replace(cause.detail, SEE_ABOVE)
+    return text
 
 
 def summarize(all_rows: list[Row], strict: bool = False, role: str = "") -> Summary:
@@ -213,9 +225,17 @@ def as_dict(
 ) -> dict[str, Any]:
     """The `check --output json` document (README, "Preflight"), with its summary."""
     all_rows = rows(requirements, records)
+    causes = shared_causes(all_rows)
+    shared = {rid for c in causes for rid in c.requirements}
     results = []
     for row in all_rows:
         res, rec = row.result, row.record
+        detail = res.detail if res else ""
+        detail = (
+            "(summary.shared_causes)"
+            if row.requirement.id in shared
+            else (without_causes(detail, causes))
+        )
         results.append(
             {
                 "requirement": row.requirement.id,
@@ -225,14 +245,15 @@ def as_dict(
                 "status": row.status,
                 "observed": res.observed if res else "",
                 "reason": row.reason,
-                "detail": res.detail if res else "",
+                "detail": detail,
                 "remedy": row.requirement.remedy,
                 "doc_url": row.requirement.doc_url,
                 "duration_seconds": round(rec.duration_seconds, 6) if rec else 0.0,
             }
         )
-    summary = summarize(all_rows, strict, role)
-    return {"role": role, "summary": summary.as_dict(), "results": results}
+    summary = summarize(all_rows, strict, role).as_dict()
+    summary["shared_causes"] = [dataclasses.asdict(c) for c in causes]
+    return {"role": role, "summary": summary, "results": results}
 
 
 def as_json(
@@ -268,9 +289,11 @@ def as_text(
         detail = res.detail if res else ""
         observed = res.observed if res else ""
         if row.requirement.id in shared:
-            detail, observed = "(the shared cause above)", ""
-        elif res and res.reason and res.status is not Status.PASS:
-            detail = f"[{res.reason}] {detail}"
+            detail, observed = SEE_ABOVE, ""
+        else:
+            detail = without_causes(detail, causes)
+            if res and res.reason and res.status is not Status.PASS:
+                detail = f"[{res.reason}] {detail}"
         table.append(
             (
                 status,
@@ -408,7 +431,8 @@ def as_html(
         else:
             todo = ""
         reason = f" <span class=muted>({e(row.reason)})</span>" if res and res.reason else ""
-        detail = f"<br><span class=muted>{e(seen.detail)}</span>" if seen and seen.detail else ""
+        shown = without_causes(seen.detail, causes) if seen else ""
+        detail = f"<br><span class=muted>{e(shown)}</span>" if shown else ""
         body.append(
             f'<tr id="req-{e(req.id)}" data-requirement="{e(req.id)}" data-status="{e(status)}" '
             f'class="{e(str(req.severity))} {e(status)}">'

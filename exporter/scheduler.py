@@ -24,6 +24,7 @@ from exporter.model import (
     Requirement,
     Result,
     Status,
+    Unreadable,
     valid_record,
 )
 from exporter.parse import ParseError
@@ -80,12 +81,14 @@ async def gated(check: Check[Any], ctx: CheckContext[Any]) -> Result | str:
     return NOT_WORKSPACE_NODE
 
 
-async def _derived(check: Check[Any], ctx: CheckContext[Any]) -> tuple[CheckContext[Any], str, str]:
+async def _derived(
+    check: Check[Any], ctx: CheckContext[Any]
+) -> tuple[CheckContext[Any], str, str, Exception | None]:
     """(ctx with the settings the installation states, the origin to note, why it was not
-    read)."""
+    read, the error that kept a configured installation from being read)."""
     derive = check.installation
     if ctx.installation is None or derive is None:
-        return ctx, "", ""
+        return ctx, "", "", None
     try:
         settings, origin = await ctx.installation.settings_for(
             derive.fn, derive.targets, ctx.settings, ctx.explicit, ctx.settings.timeout
@@ -98,8 +101,9 @@ async def _derived(check: Check[Any], ctx: CheckContext[Any]) -> tuple[CheckCont
             f"{name}={getattr(ctx.settings, name)!r}"[:200] for name in sorted(derive.targets)
         )
         assumed = f"; judged with the installer's defaults: {used}" if used else ""
-        return ctx, "", f"not derived from the Gitpod installation: {exc}{assumed}"
-    return dataclasses.replace(ctx, settings=settings), origin, ""
+        cause = exc.cause if isinstance(exc, Unreadable) else None
+        return ctx, "", f"not derived from the Gitpod installation: {exc}{assumed}", cause
+    return dataclasses.replace(ctx, settings=settings), origin, "", None
 
 
 def result_of(exc: BaseException, timeout: float, requirement: Requirement) -> Result:
@@ -138,6 +142,7 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         return tuple(Record(req, skipped, 0.0, time.time(), 0.0) for req in requirements)
     started = time.perf_counter()
     origin = unread = gate_note = ""
+    cause: Exception | None = None
     ctx = job.ctx
     outcome: Outcome | BaseException
     try:
@@ -147,7 +152,7 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
                 outcome = gate
             else:
                 gate_note = gate
-                ctx, origin, unread = await _derived(job.check, ctx)
+                ctx, origin, unread, cause = await _derived(job.check, ctx)
                 outcome = await job.check.run(ctx)
     except asyncio.CancelledError:
         raise
@@ -163,7 +168,12 @@ async def run_job(job: Job, known: tuple[Requirement, ...] | None = None) -> tup
         res = part if isinstance(part, Result) else result_of(part, job.settings.timeout, req)
         if res.reason is Reason.INTERNAL and not isinstance(part, Result):
             log.error("check %s raised an unexpected error", job.check.id, exc_info=part)
-        notes = (unread or (origin if res.status is not Status.SKIPPED else ""), gate_note)
+        unread_note = unread
+        if cause is not None and res.reason is Reason.NOT_CONFIGURED:
+            # Its settings would have come from an installation that cannot be read: no
+            # verdict, for that cause (shown once where many share it).
+            res, unread_note = result_of(cause, job.settings.timeout, req), ""
+        notes = (unread_note or (origin if res.status is not Status.SKIPPED else ""), gate_note)
         for note in notes:
             if note:
                 res = dataclasses.replace(res, detail=f"{res.detail}; {note}".lstrip("; "))

@@ -127,6 +127,35 @@ def test_one_cause_one_message(kube_api, tmp_path, capsys) -> None:
     assert "Upgrade the control plane" not in out and "Install cert-manager" not in out
 
 
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_the_api_down_is_said_once_in_text_and_json(output, kube_api, tmp_path, capsys) -> None:
+    kc = kube_api.kubeconfig(tmp_path / "kc", server="http://127.0.0.1:1")
+    main(["check", "--role", "cluster", "--kubeconfig", str(kc), "--output", output])
+    out = capsys.readouterr().out
+    assert out.count("Connection refused") == 1, out
+    if output == "json":
+        doc = json.loads(out)
+        (cause,) = doc["summary"]["shared_causes"]
+        assert cause["reason"] == "connect" and len(cause["requirements"]) > 20
+        # The components, configured by nothing but the unreadable installation: no verdict,
+        # for that cause, not skipped.
+        byid = {r["requirement"]: r for r in doc["results"]}
+        assert (byid["cluster_database"]["status"], byid["cluster_database"]["reason"]) == (
+            "error",
+            "connect",
+        )
+
+
+def test_a_missing_kubeconfig_is_said_missing_not_unconfigured(tmp_path, capsys) -> None:
+    main(["check", "--role", "cluster", "--kubeconfig", str(tmp_path / "nope"),
+          "--output", "json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    skipped = [r["requirement"] for r in doc["results"] if r["status"] == "skipped"]
+    assert skipped == [], skipped
+    (cause,) = doc["summary"]["shared_causes"]
+    assert cause["reason"] == "not_found" and "nope does not exist" in cause["detail"]
+
+
 def test_a_missing_kubeconfig_is_not_found(tmp_path, capsys) -> None:
     rc = main(
         [

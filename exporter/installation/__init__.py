@@ -17,7 +17,7 @@ from exporter import safeyaml
 from exporter.compat import Matrix, Release
 from exporter.config import CheckSettings, GitpodSettings, SecretValue, with_derived
 from exporter.installation.gitpod_config import GitpodConfig, parse
-from exporter.model import CheckError, NotConfigured, Reason
+from exporter.model import CheckError, NotConfigured, Reason, Unreadable
 from exporter.parse import ParseError
 from exporter.sharedreads import SharedReads
 
@@ -234,7 +234,7 @@ class Installation:
         try:
             loaded = await self.config(timeout)
         except (CheckError, ParseError) as exc:
-            raise NotConfigured(f"its config cannot be read: {exc}") from None
+            raise Unreadable(f"its config cannot be read: {exc}", exc) from None
         return loaded.config, loaded.origin
 
     async def custom_ca(self, cfg: GitpodConfig, timeout: float) -> str:
