@@ -63,9 +63,16 @@ function(c)
   );
   local disk = g.timeseries(
     'Free disk for workspaces and images',
-    "Free bytes on the filesystem of ws-daemon's /var/gitpod/workspaces and of containerd's root. Below 20 GiB ws-daemon marks the node diskPressure and no workspace starts there (node_workspace_disk).",
+    "Free bytes on the filesystem of ws-daemon's /var/gitpod/workspaces and of containerd's root. The kubelet evicts workspaces below 10 % free (15 % for containerd's image filesystem); Gitpod asks for 20 GiB (node_workspace_disk).",
     [g.target(on('gitpod_node_filesystem_free_bytes'), '{{path}}')],
     'bytes',
+  );
+
+  local inodes = g.timeseries(
+    'Free inodes for workspaces and images',
+    'Free inodes on the same filesystems: the kubelet evicts workspaces below 5 % free (node_workspace_disk). Many small files exhaust them with bytes to spare.',
+    [g.target(on('gitpod_node_filesystem_free_inodes'), '{{path}}')],
+    'short',
   );
 
   local durations = g.timeseries(
@@ -112,6 +119,7 @@ function(c)
       [[matrix, 24, 10]],
       [[history, 24, 8]],
       [[cri, 9, 4], [cgroup, 3, 4], [disk, 12, 8]],
+      [[inodes, 12, 8]],
       [[durations, 12, 8], [footprint, 12, 8]],
     ]),
   )
