@@ -124,11 +124,18 @@ def make_routes(
         )
         return Response(body=page.encode(), content_type="text/html; charset=utf-8")
 
+    def report_json(_: Request) -> Response:
+        # The document `check --output json` prints, from the last results.
+        records = store.snapshot()
+        judged = [r for r in store.requirements if r.id in records]
+        doc = report.as_json(role, judged, records)
+        return Response(body=doc.encode() + b"\n", content_type="application/json")
+
     def pod_network_probe(_: Request) -> Response:
         return Response(body=POD_NETWORK_PROBE)
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz, "/": index,
-            PROBE_PATH: pod_network_probe}  # fmt: skip
+            "/report.json": report_json, PROBE_PATH: pod_network_probe}  # fmt: skip
 
 
 def _refuse_unless_plain_get(request: h11.Request) -> None:

@@ -119,6 +119,9 @@ def test_tls_and_basic_auth_with_htpasswd_and_python_hashes(tmp_path: Path, tls_
         assert get(url, ctx, ("nobody", "scrape-secret")) == 401
         assert get(url, ctx) == 401
         assert get(served.url + "/", ctx) == 401  # every page, not only /metrics
+        assert get(served.url + "/report.json", ctx) == 401
+        assert get(served.url + "/report.json", ctx, ("prometheus", "scrape-secret")) == 200
+        assert get(served.url + "/pod-network-probe", ctx) == 200  # a peer's probe, as /healthz
         untrusting = ssl.create_default_context()
         with pytest.raises(urllib.error.URLError):
             get(url, untrusting, ("prometheus", "scrape-secret"))
