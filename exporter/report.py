@@ -226,16 +226,11 @@ def as_dict(
     """The `check --output json` document (README, "Preflight"), with its summary."""
     all_rows = rows(requirements, records)
     causes = shared_causes(all_rows)
-    shared = {rid for c in causes for rid in c.requirements}
     results = []
     for row in all_rows:
         res, rec = row.result, row.record
-        detail = res.detail if res else ""
-        detail = (
-            "(summary.shared_causes)"
-            if row.requirement.id in shared
-            else (without_causes(detail, causes))
-        )
+        # The shared cause's text once, in summary.shared_causes; what a row adds stays.
+        detail = without_causes(res.detail if res else "", causes)
         results.append(
             {
                 "requirement": row.requirement.id,

@@ -344,7 +344,7 @@ def test_config_path_unset_fails_and_a_legacy_tls_entry_passes(tmp_path, pool, t
                       '  ca_file = "/etc/ssl/gitpod-ca.pem"\n')  # fmt: skip
     with cri_containerd(legacy) as c:
         root = tree(tmp_path / "b", c.socket, config=None)
-        (root / "etc/ssl").mkdir(parents=True)
+        (root / "etc/ssl").mkdir(parents=True, exist_ok=True)
         tls_ca.cert_pem.write_to_path(str(root / "etc/ssl/gitpod-ca.pem"))
         with facade(tls_ca, f"reg.{D}") as port:
             result = trust(root, pool, address=f"127.0.0.1:{port}")

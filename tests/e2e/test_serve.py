@@ -40,10 +40,11 @@ def test_metrics_follow_the_contract(node_exporter: Served) -> None:
         "node": "worker-7",
     }
     assert satisfied["node_memory"].value == 1
-    # node_labels and node_pod_network are skipped (no API access, no namespace), and
-    # node_registry_facade_trust (no installation, no domain): no verdict, configured 0, no
-    # check_up.
-    skipped = {"node_labels", "node_pod_network", "node_registry_facade_trust"}
+    # node_labels and node_pod_network are skipped (no API access, no namespace),
+    # node_registry_facade_trust (no installation, no domain) and node_workspace_sysctls
+    # (whether ws-daemon ran is unknown): no verdict, configured 0, no check_up.
+    skipped = {"node_labels", "node_pod_network", "node_registry_facade_trust",
+               "node_workspace_sysctls"}  # fmt: skip
     for rid in skipped:
         assert rid not in satisfied
         assert by_name(samples, "gitpod_requirement_configured")[rid].value == 0

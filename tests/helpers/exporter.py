@@ -27,8 +27,19 @@ def check_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict
         [str(EXE), "check", "--output", "json", *args],
         capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
     )  # fmt: skip
-    results = json.loads(out.stdout)["results"] if out.stdout.strip() else []
-    return out.returncode, {r["requirement"]: r for r in results}, out.stderr
+    doc = json.loads(out.stdout) if out.stdout.strip() else {"results": [], "summary": {}}
+    return out.returncode, {r["requirement"]: r for r in with_causes(doc)}, out.stderr
+
+
+def with_causes(doc: dict) -> list[dict]:
+    """The results with a shared cause's text put back where a row refers to it (the document
+    says it once, in summary.shared_causes), so a test reads each row whole."""
+    causes = doc["summary"].get("shared_causes") or []
+    by_id = {rid: c["detail"] for c in causes for rid in c["requirements"]}
+    for r in doc["results"]:
+        cause = by_id.get(r["requirement"], causes[0]["detail"] if causes else "")
+        r["detail"] = r["detail"].replace("(the shared cause above)", cause)
+    return list(doc["results"])
 
 
 @dataclass
