@@ -20,8 +20,8 @@ import yaml
 
 from exporter import __version__, logs, report
 from exporter.checks import ROLES
-from exporter.config import ConfigError
-from exporter.runtime import Loaded, Options, build, load, node_label
+from exporter.config import ConfigError, parse_duration
+from exporter.runtime import Loaded, Options, build, load, node_label, node_name
 from exporter.scheduler import run_job
 
 if TYPE_CHECKING:
@@ -110,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"address for /metrics, /healthz, /readyz and the report page (default "
         f"{DEFAULT_LISTEN}; port 0 picks a free one). Env: GRE_LISTEN.",
+    )
+    serve.add_argument(
+        "--node-condition",
+        action="store_true",
+        default=_env("GRE_NODE_CONDITION") in ("1", "true"),
+        help="node role: keep the GitpodRequirementsMet condition on this node (NODE_NAME) and "
+        "an Event per change; needs patch on nodes/status and create on events. Env: "
+        "GRE_NODE_CONDITION=true.",
+    )
+    serve.add_argument(
+        "--node-condition-heartbeat",
+        default=_env("GRE_NODE_CONDITION_HEARTBEAT", "5m"),
+        metavar="DURATION",
+        help="with --node-condition: rewrite an unchanged condition this often (default 5m). "
+        "Env: GRE_NODE_CONDITION_HEARTBEAT.",
     )
     serve.add_argument(
         "--web-config",
@@ -233,6 +248,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(config.log_level if args.command == "serve" else "warning", args.log_format)
     options = Options(args.role, Path(args.host_root), args.kubeconfig, args.gitpod_config)
+    if args.command == "serve" and args.node_condition:
+        try:
+            heartbeat = parse_duration(args.node_condition_heartbeat, "--node-condition-heartbeat")
+            if args.role != "node" or not node_name(config):
+                raise ConfigError("--node-condition", "needs the node role and NODE_NAME")
+        except ConfigError as exc:
+            print(f"gitpod-requirements-exporter: config error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        options = dataclasses.replace(
+            options, node_condition=True, node_condition_heartbeat=max(heartbeat, 1.0)
+        )
     if args.command == "check":
         selection = Selection(tuple(args.only), tuple(args.skip))
         return asyncio.run(check(options, loaded, args.output, args.strict, selection))

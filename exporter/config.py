@@ -110,6 +110,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 100 else text[:100] + "..."
 
 
+def parse_duration(value: str, path: str) -> float:
+    """A duration as the config file writes it (30s, 5m, 1h30m); ConfigError naming `path`."""
+    return _duration(value, path)
+
+
 def _duration(value: Any, path: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(path, f"expected a duration such as 30s or 5m, got {_shown(value)}")

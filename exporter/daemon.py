@@ -15,8 +15,10 @@ from exporter import families
 from exporter.config import ConfigError
 from exporter.exposition import Exposition, counter, gauge, make_exposition
 from exporter.inflight import InFlight
+from exporter.nodeapi import NodeApi
 from exporter.nodecache import CacheStats
-from exporter.runtime import Loaded, Options, build, load
+from exporter.nodecondition import NodeConditionWriter
+from exporter.runtime import Loaded, Options, build, load, node_name
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 
@@ -37,6 +39,12 @@ class Daemon(Collector):
         self.node_cache = runtime.node_cache
         self.store = Store(runtime.requirements)
         self.scheduler = Scheduler(runtime.jobs, self.store)
+        self.condition: NodeConditionWriter | None = None
+        if options.node_condition and isinstance(runtime.api, NodeApi):
+            self.condition = NodeConditionWriter(
+                runtime.api, node_name(self.config), self.store, options.node_condition_heartbeat
+            )
+        self._condition_task: asyncio.Task[None] | None = None
         self.reload_ok = True
         self.reload_at = time.time()
         self._reloading = False
@@ -50,6 +58,10 @@ class Daemon(Collector):
     def start(self) -> None:
         self._start_watch()
         self.scheduler.start()
+        if self.condition is not None:
+            self._condition_task = asyncio.get_running_loop().create_task(
+                self.condition.run(), name="node-condition"
+            )
 
     def _start_watch(self) -> None:
         if self.node_cache is not None and self.config.kubernetes.watch:
@@ -71,6 +83,8 @@ class Daemon(Collector):
         # SIGTERM: a run in progress gets a moment to land its result, then everything stops.
         if self.node_cache is not None:
             self.node_cache.stop_watch()
+        if self._condition_task is not None:
+            self._condition_task.cancel()
         await self.scheduler.stop(grace=STOP_GRACE_SECONDS)
         # Threads stuck in a hung client cannot be interrupted; do not wait for them.
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -136,6 +150,11 @@ class Daemon(Collector):
         yield abandoned
         if self.node_cache is not None:
             yield from self._node_cache_metrics(self.node_cache.stats())
+        if self.condition is not None:
+            updates = counter(families.NODE_CONDITION_UPDATES)
+            updates.add_metric(["ok"], float(self.condition.ok))
+            updates.add_metric(["error"], float(self.condition.errors))
+            yield updates
 
     @staticmethod
     def _node_cache_metrics(stats: CacheStats) -> Iterator[Metric]:

@@ -239,6 +239,13 @@ NODE_CGROUP_VERSION = Family(
     "gitpod_node_cgroup_version",
     "The cgroup version the node runs: 2 (unified hierarchy) or 1.",
 )
+NODE_CONDITION_UPDATES = Family(
+    "gitpod_node_condition_updates_total",
+    "Writes of the GitpodRequirementsMet Node condition and its Events (serve --node-condition),"
+    " by result (ok, error).",
+    ("result",),
+    kind="counter",
+)
 NODE_PEERS = Family(
     "gitpod_node_peers",
     "Node-role pods on other nodes this node knows from its Service's EndpointSlices.",

@@ -170,6 +170,14 @@ def get_json(endpoint: Endpoint, path: str, timeout: float) -> tuple[int, Any]:
     """Blocking GET of `path`: (HTTP status, parsed JSON or None). Raises OSError (including
     ssl.SSLError and TimeoutError) when the API server cannot be reached, ValueError when it
     answers 200 with something other than JSON."""
+    return request_json(endpoint, "GET", path, None, "", timeout)
+
+
+def request_json(
+    endpoint: Endpoint, method: str, path: str, body: bytes | None, content_type: str,
+    timeout: float,
+) -> tuple[int, Any]:  # fmt: skip
+    """Blocking request: (HTTP status, parsed JSON of a 2xx answer or None)."""
     url = urlsplit(endpoint.server)
     conn: http.client.HTTPConnection
     if url.scheme == "https":
@@ -178,15 +186,17 @@ def get_json(endpoint: Endpoint, path: str, timeout: float) -> tuple[int, Any]:
     else:
         conn = http.client.HTTPConnection(url.netloc, timeout=timeout)
     headers = {**endpoint.request_headers(), "Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
     try:
-        conn.request("GET", url.path.rstrip("/") + path, headers=headers)
+        conn.request(method, url.path.rstrip("/") + path, body=body, headers=headers)
         resp = conn.getresponse()
         # A Node is at most the 1.5 MiB etcd allows; an endless body ends here, not in memory.
-        body = read_bounded(resp.read1, MAX_ANSWER_BYTES, time.monotonic() + timeout, path)
+        answer = read_bounded(resp.read1, MAX_ANSWER_BYTES, time.monotonic() + timeout, path)
     except http.client.HTTPException as exc:
         raise ValueError(f"malformed HTTP answer: {exc!r}") from None
     finally:
         conn.close()
-    if resp.status != 200:
+    if not 200 <= resp.status < 300:
         return resp.status, None
-    return resp.status, json.loads(body)
+    return resp.status, json.loads(answer) if answer else {}

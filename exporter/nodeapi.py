@@ -7,6 +7,8 @@ API server one small GET per node and minute."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import ssl
 import threading
@@ -27,10 +29,10 @@ PAGE_SIZE = 100
 _STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
 
 
-def status_error(status: int, resource: str) -> KubeError:
-    """The error an HTTP status other than 200 stands for, for every request of this client."""
+def status_error(status: int, resource: str, method: str = "GET") -> KubeError:
+    """The error an HTTP status other than 2xx stands for, for every request of this client."""
     reason = _STATUS_REASON.get(status, Reason.PROTOCOL)
-    detail = f"GET {resource.split('?')[0]}: HTTP {status} ({reason.value})"
+    detail = f"{method} {resource.split('?')[0]}: HTTP {status} ({reason.value})"
     return KubeError(status, reason, detail, {})
 
 
@@ -84,12 +86,18 @@ class NodeApi:
             raise NotConfigured("no kubeconfig and not running in a pod")
         return endpoint
 
-    def request(self, resource: str, timeout: float) -> Any:
-        """Blocking GET of `resource` (path and query): its JSON. KubeError for an HTTP
-        status other than 200, CheckError for the transport."""
+    def request(
+        self, resource: str, timeout: float, method: str = "GET", body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:  # fmt: skip
+        """Blocking request of `resource` (path and query), `body` sent as JSON: the answer's
+        JSON. KubeError for an HTTP status other than 2xx, CheckError for the transport."""
         endpoint = self.endpoint()
+        data = json.dumps(body).encode() if body is not None else None
         try:
-            status, answer = kubelite.get_json(endpoint, resource, timeout)
+            status, answer = kubelite.request_json(
+                endpoint, method, resource, data, content_type if data else "", timeout
+            )
         except ssl.SSLError as exc:
             raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
         except TimeoutError:
@@ -102,8 +110,8 @@ class NodeApi:
             raise CheckError(Reason.PROTOCOL, f"API server: {exc}") from None
         except ValueError as exc:
             raise CheckError(Reason.PROTOCOL, f"API server answered non-JSON: {exc}") from None
-        if status != 200:
-            raise status_error(status, resource)
+        if not 200 <= status < 300:
+            raise status_error(status, resource, method)
         return answer
 
     async def get(self, resource: str, timeout: float = 10.0, **query: str) -> dict[str, Any]:
@@ -111,6 +119,15 @@ class NodeApi:
             resource += "?" + urlencode(query)
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(self.pool, self.request, resource, timeout)
+        return answer if isinstance(answer, dict) else {}
+
+    async def write(
+        self, method: str, resource: str, body: Any, content_type: str, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """A PATCH or POST of `body`: the answer's JSON (the node condition, its Events)."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.request, resource, timeout, method, body, content_type)
+        answer = await loop.run_in_executor(self.pool, call)
         return answer if isinstance(answer, dict) else {}
 
     async def list_all(

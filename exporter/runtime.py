@@ -29,6 +29,9 @@ class Options:
     host_root: Path
     kubeconfig: str | None
     gitpod_config: str | None = None  # the installer config file, before install
+    # serve --node-condition: keep GitpodRequirementsMet on this node (node role only).
+    node_condition: bool = False
+    node_condition_heartbeat: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Runtime:
     # The cluster role's API access and node cache (None in the node role).
     kube: Kube | None
     node_cache: NodeCache | None
+    api: Kube | NodeApi  # the role's API client
 
     @property
     def requirements(self) -> list[Requirement]:
@@ -99,4 +103,4 @@ def build(options: Options, loaded: Loaded, pool: Executor) -> Runtime:
         )
         for check in ROLES[options.role]
     ]
-    return Runtime(jobs, kube, node_cache)
+    return Runtime(jobs, kube, node_cache, api)

@@ -196,3 +196,17 @@ def test_node_role_without_the_installation_role_uses_the_installer_defaults(
     assert fs["reason"] != "forbidden", fs
     assert "not derived from the Gitpod installation" in fs["detail"], fs
     assert "forbidden" in fs["detail"] and "gitpod-rbac" in fs["detail"], fs
+
+
+def test_the_node_condition_is_opt_in_with_the_narrowest_writes() -> None:
+    from tests.deploy.manifests import chart, one
+
+    sa = "gitpod-requirements-node"
+    plain = authorizer(tuple(chart(None)), sa).grants
+    assert not any(set(g.verbs) & WRITE_VERBS for g in plain), plain
+    objects = tuple(chart({"node": {"nodeCondition": {"enabled": True, "heartbeat": "2m"}}}))
+    writes = sorted((g.namespace, g.verbs, g.resources) for g in authorizer(objects, sa).grants
+                    if set(g.verbs) & WRITE_VERBS)  # fmt: skip
+    assert writes == [("", ("patch",), ("nodes/status",)), ("default", ("create",), ("events",))]
+    args = one(objects, "DaemonSet", sa)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--node-condition" in args and "--node-condition-heartbeat=2m" in args

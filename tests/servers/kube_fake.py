@@ -253,6 +253,8 @@ class FakeKube:
     # Pods as they run (listed by label selector) and Events (listed by field selector).
     pods: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Writes taken as a real server takes them: node status PATCHes (by node), Events POSTed.
+    status_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     endpointslices: list[dict[str, Any]] = field(default_factory=list)
     admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
@@ -605,6 +607,38 @@ class FakeKube:
             items = in_ns(self.endpointslices, request.match_info["ns"])
             return self._list(request, "EndpointSlice", "discovery.k8s.io/v1", items)
 
+        async def patch_node_status(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            if name not in self.nodes:
+                return not_found("nodes", name)
+            if request.content_type != "application/strategic-merge-patch+json":
+                return web.json_response(status(415, "UnsupportedMediaType",
+                                                request.content_type), status=415)  # fmt: skip
+            body = await request.json()
+            self.status_patches.append((name, body))
+            node = self.nodes[name]
+            conditions = node.setdefault("status", {}).setdefault("conditions", [])
+            # Strategic merge: status.conditions merge by their `type` key.
+            for patch in (body.get("status") or {}).get("conditions") or []:
+                old = next((c for c in conditions if c.get("type") == patch.get("type")), None)
+                if old is None:
+                    conditions.append(dict(patch))
+                else:
+                    old.update(patch)
+            node["metadata"]["resourceVersion"] = str(int(node["metadata"].get(
+                "resourceVersion", "1")) + 1)  # fmt: skip
+            return web.json_response(node)
+
+        async def create_event(request: web.Request) -> web.Response:
+            event = await request.json()
+            ns = request.match_info["ns"]
+            if ns != (event.get("metadata") or {}).get("namespace", ns):
+                return web.json_response(status(400, "BadRequest", "namespace mismatch"),
+                                         status=400)  # fmt: skip
+            event.setdefault("metadata", {})["namespace"] = ns
+            self.events.append(event)
+            return web.json_response(event, status=201)
+
         async def list_events(request: web.Request) -> web.Response:
             items = in_ns(self.events, request.match_info["ns"])
             return self._list(request, "Event", "v1", items)
@@ -650,6 +684,8 @@ class FakeKube:
         r.add_get("/version/", version)
         r.add_get("/api/v1/nodes", list_nodes)
         r.add_get("/api/v1/nodes/{name}", get_node)
+        r.add_patch("/api/v1/nodes/{name}/status", patch_node_status)
+        r.add_post("/api/v1/namespaces/{ns}/events", create_event)
         r.add_get("/api/v1/namespaces/{name}", get_namespace)
         r.add_get("/api/v1/namespaces/{ns}/services", list_services)
         r.add_get("/api/v1/namespaces/{ns}/services/{name}", get_service)
