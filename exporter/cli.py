@@ -47,17 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         "or continuously as a Prometheus exporter (serve).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,check,config}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{serve,check,bundle,config}"
+    )
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--role",
-            choices=sorted(ROLES),
-            default=_env("GRE_ROLE"),
-            required=_env("GRE_ROLE") is None,
-            help="node: this host's facts (run as a DaemonSet); cluster: the cluster and "
-            "Gitpod's components (one Deployment). Env: GRE_ROLE.",
-        )
+    def common(p: argparse.ArgumentParser, role: bool = True) -> None:
+        if role:
+            p.add_argument(
+                "--role",
+                choices=sorted(ROLES),
+                default=_env("GRE_ROLE"),
+                required=_env("GRE_ROLE") is None,
+                help="node: this host's facts (run as a DaemonSet); cluster: the cluster and "
+                "Gitpod's components (one Deployment). Env: GRE_ROLE.",
+            )
         p.add_argument(
             "--config",
             default=_env("GRE_CONFIG"),
@@ -183,6 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("action", choices=["check"])
     config.add_argument("file", metavar="FILE")
+    bundle = sub.add_parser(
+        "bundle",
+        help="a support bundle: the cluster report, each node's, the installer config "
+        "redacted, Gitpod's pods and events; never a secret",
+        description="Run the cluster checks once and write a gzip tar for support (README, "
+        "'A support bundle'): cluster/report.json, nodes/<node>.json, gitpod/config.yaml "
+        "(secret-looking values redacted), gitpod/pods.json, gitpod/events.json (the last "
+        "hour), versions.json. Exits 0 once it is written, whatever the verdicts.",
+    )
+    common(bundle, role=False)
+    bundle.set_defaults(role="cluster")
+    bundle.add_argument("--output", required=True, metavar="FILE.tar.gz")
+    bundle.add_argument("--node-service", default="gitpod-requirements-node", metavar="NAME",
+                        help="the node role's Service (the chart's by default)")  # fmt: skip
+    bundle.add_argument("--node-namespace", default="gitpod-requirements", metavar="NS",
+                        help="its namespace (the chart's by default)")  # fmt: skip
+    bundle.add_argument("--node-auth", default=_env("GRE_NODE_AUTH", ""), metavar="USER:PASS",
+                        help="basic auth for the node pods' /report.json when their web config "
+                        "asks for it. Env: GRE_NODE_AUTH.")  # fmt: skip
     return parser
 
 
@@ -248,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(config.log_level if args.command == "serve" else "warning", args.log_format)
     options = Options(args.role, Path(args.host_root), args.kubeconfig, args.gitpod_config)
+    if args.command == "bundle":
+        return asyncio.run(write_bundle(options, loaded, args))
     if args.command == "serve" and args.node_condition:
         try:
             heartbeat = parse_duration(args.node_condition_heartbeat, "--node-condition-heartbeat")
@@ -270,6 +294,24 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+async def write_bundle(options: Options, loaded: Loaded, args: argparse.Namespace) -> int:
+    from exporter import bundle
+
+    options = dataclasses.replace(options, role="cluster")
+    progress = bundle.progress_printer()
+    files = await bundle.collect(options, loaded, args.node_service, args.node_namespace,
+                                 args.node_auth, progress)  # fmt: skip
+    output = Path(args.output)
+    try:
+        bundle.write(files, output)
+    except OSError as exc:
+        print(f"gitpod-requirements-exporter: cannot write {output}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    print(f"wrote {output}: {len(files)} files", file=sys.stderr)
+    return EXIT_OK
 
 
 @dataclass(frozen=True)

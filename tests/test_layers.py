@@ -14,6 +14,7 @@ PACKAGE = ROOT / "exporter"
 # Top to bottom. A module of a layer may import from that layer and every one after it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.__main__", "exporter.cli"),
+    ("exporter.bundle",),
     ("exporter.daemon", "exporter.runtime", "exporter.server", "exporter.nodecondition"),
     ("exporter.checks",),  # the registry
     (

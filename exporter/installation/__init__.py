@@ -83,6 +83,12 @@ class Installation:
         return self.kube.cache_ttl if self.kube is not None else 20.0
 
     async def _read(self, timeout: float) -> Loaded:
+        text, origin, versions = await self.raw(timeout)
+        return await self._parse(text, origin, versions)
+
+    async def raw(self, timeout: float) -> tuple[str, str, Any]:
+        """The installer config's text as stored, where it was read, and versions.json (for
+        the support bundle, which redacts it; checks read `config`)."""
         if self.source == "none":
             raise NotConfigured("gitpod.source is none: the installation is not read")
         if self.source == "file" or (self.source == "auto" and self.file):
@@ -92,7 +98,7 @@ class Installation:
             text = await asyncio.get_running_loop().run_in_executor(
                 self.pool, _read_file, self.file
             )
-            return await self._parse(text, f"file {self.file}")
+            return text, f"file {self.file}", None
         if self.kube is None:
             raise NotConfigured("no Kubernetes API access to read ConfigMap "
                                 f"{self.settings.configmap}")  # fmt: skip
@@ -119,7 +125,7 @@ class Installation:
         config_yaml: Any = data.get("config.yaml")
         if not isinstance(config_yaml, str):
             raise CheckError(Reason.NOT_FOUND, f"{where} has no key config.yaml")
-        return await self._parse(config_yaml, f"{where} key config.yaml", data.get("versions.json"))
+        return config_yaml, f"{where} key config.yaml", data.get("versions.json")
 
     async def _parse(self, text: str, origin: str, versions: Any = None) -> Loaded:
         # Parsed in the pool: a large document must not hold the event loop.
