@@ -32,6 +32,7 @@ PLAIN: dict[str, Any] = {
     "namespace": {"create": True},
     "gitpod": {"namespaceExists": False},
     "certManager": {"namespaceExists": False},
+    "cluster": {"kubeDnsRole": False},
 }
 OPERATOR_KINDS = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
 
@@ -69,8 +70,8 @@ RENDERS = (
            values={"gitpod": {"namespaceExists": True},
                    "certManager": {"namespaceExists": True}},
            kinds=("Role", "RoleBinding"), elsewhere=True,
-           about="The cluster role's Roles in the gitpod and cert-manager namespaces: apply "
-                 "once they exist."),
+           about="The cluster role's Roles in the gitpod, cert-manager and kube-system "
+                 "namespaces: apply once they exist."),
     Render("prometheus-operator/gitpod-requirements-monitoring.yaml",
            ("kube-prometheus-stack-values.yaml",), kinds=OPERATOR_KINDS,
            about="ServiceMonitor, PodMonitor and PrometheusRule."),

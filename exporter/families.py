@@ -269,6 +269,18 @@ NODE_PEER_UNREACHABLE = Family(
     "`peers` of them.",
     ("peer_node",),
 )
+CLUSTER_NETWORK_PATHS = Family(
+    "gitpod_cluster_network_paths",
+    "Gitpod's traffic flows judged under the cluster's NetworkPolicies, by result (allowed, "
+    "blocked); a fixed list, so the series do not grow.",
+    ("result",),
+)
+CLUSTER_NETWORK_PATH_BLOCKED = Family(
+    "gitpod_cluster_network_path_blocked",
+    "A flow Gitpod needs that NetworkPolicies block (value 1), as source -> destination:port/"
+    "protocol: the first max_listed, so alerts can name them and the series stay bounded.",
+    ("flow",),
+)
 CLUSTER_WORKSPACE_NODES = Family(
     "gitpod_cluster_workspace_nodes",
     "Workspace nodes judged by cluster_workspace_daemons: Ready, schedulable, past the grace "

@@ -18,9 +18,9 @@ local q = import 'lib/queries.libsonnet';
     // "Nodes: a, b, c and more." from a query run when the alert fires: a grouped alert names
     // where it fails without one alert per node. `expr` is a Go printf format (its %q filled
     // from `args`) inside a raw string (backticks), so the selectors' quotes need no escaping.
-    local nodeList(expr, args, prefix, suffix='') =
-      '{{ with query (printf `%s` %s) | sortByLabel "node" }}%s' % [expr, args, prefix] +
-      '{{ range $i, $s := . }}{{ if lt $i %(n)d }}{{ if $i }}, {{ end }}{{ $s.Labels.node }}{{ end }}{{ end }}' % { n: c.alertListNodes } +
+    local nodeList(expr, args, prefix, suffix='', label='node') =
+      '{{ with query (printf `%s` %s) | sortByLabel "%s" }}%s' % [expr, args, label, prefix] +
+      '{{ range $i, $s := . }}{{ if lt $i %(n)d }}{{ if $i }}, {{ end }}{{ $s.Labels.%(label)s }}{{ end }}{{ end }}' % { n: c.alertListNodes, label: label } +
       '{{ if gt (len .) %(n)d }} and more{{ end }}%(suffix)s{{ end }}' % { n: c.alertListNodes, suffix: suffix },
     // The nodes behind a grouped requirement alert: same requirement, same cluster.
     local requirementNodes(metric, condition, filter='') = nodeList(
@@ -81,6 +81,27 @@ local q = import 'lib/queries.libsonnet';
                 ),
               ],
               runbook_url: section('cluster_workspace_daemons'),
+              dashboard_url: overview,
+            },
+          },
+          {
+            alert: 'GitpodNetworkPathsBlocked',
+            expr: 'count by (%s, requirement) (%s == 0)' % [cl, q.selector('gitpod_requirement_satisfied', [c.clusterExporterSelector, 'requirement="cluster_network_paths"'])],
+            'for': c.criticalFor,
+            labels: { severity: c.criticalSeverity },
+            annotations: {
+              summary: "NetworkPolicies block traffic Gitpod's components need.",
+              description: 'NetworkPolicies have blocked flows between Gitpod components, or to DNS, for %s%s%s. Workspaces fail to start or to open, and nothing says it is a policy. The report of {{ $labels.requirement }} names each flow, its pods and the policy refusing it.' % [
+                c.criticalFor,
+                inCluster,
+                nodeList(
+                  'max by (flow) (%s)' % q.selector('gitpod_cluster_network_path_blocked', [c.clusterExporterSelector, cl + '=%q']),
+                  clusterValue,
+                  ': ',
+                  label='flow',
+                ),
+              ],
+              runbook_url: section('cluster_network_paths'),
               dashboard_url: overview,
             },
           },

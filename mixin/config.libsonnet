@@ -57,6 +57,6 @@
     alertListNodes: 10,
     // Requirements left out of GitpodCriticalRequirementUnmet and GitpodWarningRequirementUnmet
     // because an alert of their own says more (which nodes, what to look at).
-    dedicatedAlertRequirements: ['cluster_workspace_daemons', 'node_pod_network'],
+    dedicatedAlertRequirements: ['cluster_workspace_daemons', 'cluster_network_paths', 'node_pod_network'],
   },
 }

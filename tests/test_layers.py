@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.pager",
         "exporter.truststore",
         "exporter.kubeletroot",
+        "exporter.netpol",
     ),
     ("exporter.safeyaml",),
     ("exporter.parse", "exporter.model", "exporter"),

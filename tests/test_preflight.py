@@ -102,7 +102,10 @@ def test_junit_for_ci_systems(kube_api, tmp_path, capsys) -> None:
             ["--only", "cluster_node_label:*headless"],
             {"cluster_node_label:gitpod.io/workload_workspace_headless"},
         ),
-        (["--only", "cluster_n*", "--skip", "cluster_node*"], {"cluster_namespace"}),
+        (
+            ["--only", "cluster_n*", "--skip", "cluster_node*", "--skip", "cluster_network*"],
+            {"cluster_namespace"},
+        ),
     ],
 )
 def test_only_and_skip(args, judged, kube_api, tmp_path, capsys) -> None:

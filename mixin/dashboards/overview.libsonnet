@@ -151,6 +151,18 @@ function(c)
     [g.instant('max by (daemon, node) (%s)' % cluster('gitpod_cluster_workspace_node_not_ready'), 'A')],
     hide=['Value'],
   );
+  local networkPaths = g.timeseries(
+    "Gitpod's traffic under NetworkPolicies",
+    "Flows Gitpod's components need (to each other and to DNS), judged by cluster_network_paths under the cluster's NetworkPolicies: allowed and blocked.",
+    [g.target('max by (result) (%s)' % cluster('gitpod_cluster_network_paths'), '{{result}}')],
+    'short',
+  );
+  local blockedPaths = g.table(
+    'Blocked flows',
+    'The first flows (max_listed) a NetworkPolicy blocks. The report names the pods judged and the policy refusing each; the cluster_network_paths runbook section says what to add.',
+    [g.instant('max by (flow) (%s)' % cluster('gitpod_cluster_network_path_blocked'), 'A')],
+    hide=['Value'],
+  );
   local node(metric) = q.selector(metric, [c.nodeExporterSelector, sel]);
   local peerProbes = g.timeseries(
     'Pod network: peer probes',
@@ -198,6 +210,7 @@ function(c)
       [[matrix, 15, 14], [failingNodes, 9, 14]],
       [[history, 24, 10]],
       [[workspaceNodes, 12, 8], [workspaceNodesNotReady, 12, 8]],
+      [[networkPaths, 12, 8], [blockedPaths, 12, 8]],
       [[peerProbes, 8, 8], [peerRtt, 8, 8], [unreachablePeers, 8, 8]],
       [[errors, 12, 8], [latency, 12, 8]],
       [[durations, 12, 8], [age, 12, 8]],

@@ -29,6 +29,7 @@ from tests.gitpod_install import (
     ssh_host_key,
 )
 from tests.helpers.apps import scm_app
+from tests.helpers.exporter import with_causes
 from tests.servers.dns import dns_server
 from tests.servers.kube_fake import FakeKube, Fault
 from tests.servers.mariadb import MariaDB
@@ -120,7 +121,8 @@ class Stack:
         out = capsys.readouterr()
         for value in self.secrets:
             assert value not in out.out and value not in out.err, "a secret value leaked"
-        return rc, {r["requirement"]: r for r in json.loads(out.out)["results"]}
+        # Each row whole, a shared cause's text put back where the row refers to it.
+        return rc, {r["requirement"]: r for r in with_causes(json.loads(out.out))}
 
 
 def verdicts(results: dict[str, Any], prefix: str = "") -> dict[str, tuple[str, str]]:

@@ -228,8 +228,10 @@ def test_before_gitpod_every_object_is_in_a_namespace_the_render_creates() -> No
     roles = {(o["kind"], o["metadata"]["namespace"]) for o in existing
              if o["kind"] in ("Role", "RoleBinding")}  # fmt: skip
     # The node role's own Role (its Service's EndpointSlices) is in the release namespace.
+    # cluster_network_paths' Role to list kube-dns' pods is in kube-system, always there.
     assert roles == {("Role", "gitpod"), ("RoleBinding", "gitpod"),
-                     ("Role", EXPORTER_NS), ("RoleBinding", EXPORTER_NS)}  # fmt: skip
+                     ("Role", EXPORTER_NS), ("RoleBinding", EXPORTER_NS),
+                     ("Role", "kube-system"), ("RoleBinding", "kube-system")}  # fmt: skip
 
 
 def test_installation_rbac_follows_its_values() -> None:

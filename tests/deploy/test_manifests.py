@@ -46,7 +46,8 @@ def test_every_kustomization_is_covered() -> None:
     # The installation's RBAC is on by default, with the other Roles in Gitpod's namespaces.
     roles = {o["metadata"]["name"] for o in render("gitpod-rbac") if o["kind"] == "Role"}
     assert roles == {"gitpod-requirements-cluster", "gitpod-requirements-installation",
-                     "gitpod-requirements-installation-node"}  # fmt: skip
+                     "gitpod-requirements-installation-node",
+                     "gitpod-requirements-cluster-dns"}  # fmt: skip
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS)

@@ -97,6 +97,13 @@ def test_cluster_role_has_what_its_checks_call_and_nothing_more(
     kube_api.certificates = [obj("Certificate", "cert-manager.io/v1", "https-certificates",
                                  "gitpod", status={"conditions": [
                                      {"type": "Ready", "status": "True"}]})]  # fmt: skip
+    # A Gitpod pod running and a NetworkPolicy, so cluster_network_paths reads the policies,
+    # the namespaces and kube-dns' pods.
+    server = {"labels": {"app": "gitpod", "component": "server"}}
+    kube_api.pods.append(obj("Pod", "v1", "server-1", "gitpod", status={"podIP": "10.4.0.9"},
+                             metadata=server))  # fmt: skip
+    kube_api.networkpolicies.append(obj("NetworkPolicy", "networking.k8s.io/v1", "server",
+                                        "gitpod", spec={"podSelector": {}}))  # fmt: skip
     kube_api.rbac = authorizer(objects, "gitpod-requirements-cluster")
     # The shipped config, with a Certificate to check so that rule is exercised too.
     config = yaml.safe_load(config_text(objects))

@@ -68,11 +68,12 @@ def test_every_alert_is_annotated_for_the_person_paged() -> None:
         assert ann["dashboard_url"].startswith("/d/gitpod-requirements-"), r["alert"]
         assert r["labels"]["severity"] in {"critical", "warning"}, r["alert"]
         if re.search(r"gitpod_requirement_(satisfied|check_up)", r["expr"]):
-            # Grouped per requirement; the nodes are named by a query in the description.
+            # Grouped per requirement; the nodes (or the blocked flows) are named by a query
+            # in the description.
             assert re.match(r"count by \(cluster, requirement\b", r["expr"]), r["alert"]
             assert "$labels.requirement" in ann["description"], r["alert"]
             assert "{{ with query" in ann["description"], r["alert"]
-            assert ".Labels.node" in ann["description"], r["alert"]
+            assert re.search(r"\.Labels\.(node|flow)\b", ann["description"]), r["alert"]
 
 
 def _anchors() -> set[str]:

@@ -256,6 +256,8 @@ class FakeKube:
     # Writes taken as a real server takes them: node status PATCHes (by node), Events POSTed.
     status_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     endpointslices: list[dict[str, Any]] = field(default_factory=list)
+    networkpolicies: list[dict[str, Any]] = field(default_factory=list)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     admission: Admission = lambda namespace, pod: None
     faults: dict[str, Fault] = field(default_factory=dict)
     # Answer the next N list requests that carry a continue token with 410 Gone.
@@ -639,6 +641,19 @@ class FakeKube:
             self.events.append(event)
             return web.json_response(event, status=201)
 
+        async def list_networkpolicies(request: web.Request) -> web.Response:
+            items = self.networkpolicies
+            if "ns" in request.match_info:
+                items = in_ns(items, request.match_info["ns"])
+            return self._list(request, "NetworkPolicy", "networking.k8s.io/v1", items)
+
+        async def list_namespaces(request: web.Request) -> web.Response:
+            items = [obj("Namespace", "v1", n, status={"phase": "Active"},
+                         metadata={"labels": {"kubernetes.io/metadata.name": n,
+                                              **self.namespace_labels.get(n, {})}})
+                     for n in sorted(self.namespaces)]  # fmt: skip
+            return self._list(request, "Namespace", "v1", items)
+
         async def list_events(request: web.Request) -> web.Response:
             items = in_ns(self.events, request.match_info["ns"])
             return self._list(request, "Event", "v1", items)
@@ -686,7 +701,11 @@ class FakeKube:
         r.add_get("/api/v1/nodes/{name}", get_node)
         r.add_patch("/api/v1/nodes/{name}/status", patch_node_status)
         r.add_post("/api/v1/namespaces/{ns}/events", create_event)
+        r.add_get("/api/v1/namespaces", list_namespaces)
         r.add_get("/api/v1/namespaces/{name}", get_namespace)
+        r.add_get("/apis/networking.k8s.io/v1/networkpolicies", list_networkpolicies)
+        r.add_get("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+                  list_networkpolicies)  # fmt: skip
         r.add_get("/api/v1/namespaces/{ns}/services", list_services)
         r.add_get("/api/v1/namespaces/{ns}/services/{name}", get_service)
         r.add_get(
