@@ -327,6 +327,7 @@ def test_hostile_slices_are_never_dialled(kube_api, stand_ins, tmp_path, pool, m
         assert said in result.detail, result.detail
 
 
+@pytest.mark.integration  # waits out probe timeouts on purpose
 def test_peers_that_leave_are_never_named_and_one_that_stays_silent_is(
     kube_api, stand_ins, tmp_path, pool, monkeypatch
 ) -> None:
@@ -364,6 +365,7 @@ def test_peers_that_leave_are_never_named_and_one_that_stays_silent_is(
     assert [dict(s.labels)["peer_node"] for s in gauges] == ["node-9"]
 
 
+@pytest.mark.integration  # waits out probe timeouts on purpose
 def test_a_path_that_drops_full_size_packets_fails(kube_api, stand_ins, tmp_path, pool,
                                                      monkeypatch) -> None:  # fmt: skip
     port = stand_ins.add("127.0.0.2", mode="cut")
