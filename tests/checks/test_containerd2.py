@@ -130,3 +130,39 @@ def test_a_version_3_file_is_read_when_containerd_does_not_answer(tmp_path, pool
     os.unlink(root / "etc/containerd/certs.d" / HOST / "ca.crt")
     missing = trust(root, pool, address="")
     assert missing.status == "pass" and "will write" in missing.detail, missing
+
+
+K3S_CONFIG = """version = 3
+root = "/var/lib/rancher/k3s/agent/containerd"
+state = "/run/k3s/containerd"
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "/var/lib/rancher/k3s/agent/etc/containerd/certs.d"
+"""
+
+
+def test_k3s_own_certs_d_written_from_registries_yaml(tmp_path, pool) -> None:
+    """K3s writes <data-dir>/agent/etc/containerd/certs.d/<host>/hosts.toml from registries.yaml
+    and points config_path there: that directory is judged, not Gitpod's fixed one."""
+    from tests.hosts import idle_socket
+
+    root = Node(socket="/run/k3s/containerd/containerd.sock").build(tmp_path / "host",
+                                                                    idle_socket())  # fmt: skip
+    agent = root / "var/lib/rancher/k3s/agent/etc/containerd"
+    agent.mkdir(parents=True)
+    (agent / "config.toml").write_text(K3S_CONFIG)
+    ca = root / "etc/rancher/k3s/gitpod-ca.pem"
+    ca.parent.mkdir(parents=True)
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    hosts = agent / "certs.d" / HOST / "hosts.toml"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text(f'[host."https://{HOST}"]\n  capabilities = ["pull", "resolve"]\n'
+                     '  ca = ["/etc/rancher/k3s/gitpod-ca.pem"]\n')  # fmt: skip
+    k3s_config = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
+    settings = {"sockets": ["/run/k3s/containerd/containerd.sock"], "config_files": [k3s_config]}
+    result = trust(root, pool, **settings)
+    assert result.status == "pass", result
+    assert "/etc/rancher/k3s/gitpod-ca.pem" in result.detail
+    # The CA it names gone: every pull would fail.
+    ca.unlink()
+    gone = trust(root, pool, **settings)
+    assert (gone.status, gone.reason) == ("fail", "missing"), gone
