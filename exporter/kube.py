@@ -248,18 +248,7 @@ class Kube:
         expired continue token (410 Gone) restarts the list once from the beginning, as
         client-go's pager does."""
         pager = Pager(self.page_size, query)
-        items: list[Any] = []
-        while (params := pager.next()) is not None:
-            try:
-                page = await self.get(resource, timeout, **params)
-            except KubeError as exc:
-                pager.failed(exc)
-                items.clear()
-                continue
-            page_items = page.get("items") or []
-            items.extend(map(convert, page_items) if convert else page_items)
-            pager.took(page)
-        return items
+        return await pager.collect(lambda q: self.get(resource, timeout, **q), convert)
 
     async def shared_list(self, resource: str, timeout: float = 10.0) -> list[Any]:
         """A list that several checks read in the same round (cert-manager's Deployments):

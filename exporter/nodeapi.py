@@ -136,18 +136,7 @@ class NodeApi:
         """Every item of a list, `limit` (else page_size) at a time; an expired continue
         token (410 Gone) restarts it once from the beginning (exporter/pager.py)."""
         pager = Pager(limit or self.page_size, query)
-        items: list[Any] = []
-        while (params := pager.next()) is not None:
-            try:
-                page = await self.get(resource, timeout, **params)
-            except KubeError as exc:
-                pager.failed(exc)
-                items.clear()
-                continue
-            found = page.get("items")
-            items.extend(found if isinstance(found, list) else [])
-            pager.took(page)
-        return items
+        return await pager.collect(lambda q: self.get(resource, timeout, **q))
 
     def credentials(self) -> set[str]:
         """What this client sends as credentials, for the scrubber: never in a detail."""

@@ -5,7 +5,7 @@ the node cache); the pager says what to ask next and when to start over."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from exporter.model import KubeError
@@ -32,6 +32,27 @@ class Pager:
         """A page arrived: where the next one starts, if any."""
         self._token = str((page.get("metadata") or {}).get("continue") or "")
         self._done = not self._token
+
+    async def collect(
+        self,
+        get: Callable[[dict[str, str]], Awaitable[Mapping[str, Any]]],
+        convert: Callable[[Any], Any] | None = None,
+    ) -> list[Any]:
+        """Every item of the list, `get` fetching each page's query (the cluster role's Kube
+        and the node role's NodeApi alike), each through `convert` if given."""
+        items: list[Any] = []
+        while (params := self.next()) is not None:
+            try:
+                page = await get(params)
+            except KubeError as exc:
+                self.failed(exc)
+                items.clear()
+                continue
+            found = page.get("items")
+            found = found if isinstance(found, list) else []
+            items.extend(map(convert, found) if convert else found)
+            self.took(page)
+        return items
 
     def failed(self, exc: KubeError) -> None:
         """A page's request failed: re-raise, unless the continue token expired on the first
