@@ -38,8 +38,10 @@ NODES = {"east": "aks-regular-12345678-vmss000000", "west": "aks-headless-123456
 # Read by a dashboard panel, exported by a check this test turns off (below).
 # Disabled here (the database; node_pod_network, whose node roles have no POD_NAMESPACE), or
 # exported only for what fails (a workspace node without its daemons).
+# Not set up in the fleet: no database, no stuck daemon, no peers, and no Gitpod pod running
+# whose traffic cluster_network_paths could judge.
 OFF = ("gitpod_database_latency_seconds", "gitpod_cluster_workspace_node_not_ready",
-       "gitpod_node_peer")  # fmt: skip
+       "gitpod_node_peer", "gitpod_cluster_network_path")  # fmt: skip
 MULTI_CLUSTER = {
     "clusterLabel": "cluster",
     "showMultiCluster": True,

@@ -21,7 +21,7 @@ from tests.monitoring.promql import (
     recorded_names,
     rule_exprs,
 )
-from tests.servers.kube_fake import endpoint_slice
+from tests.servers.kube_fake import endpoint_slice, obj
 from tests.servers.prometheus import Prometheus, alertmanager, prometheus, webhook
 
 # Read by the rules but exported by others: Prometheus itself and kube-state-metrics.
@@ -38,6 +38,15 @@ def test_every_metric_the_rules_and_dashboards_read_is_exported(
     config, kubeconfig, env, _ = stack
     # One ws-daemon pod stuck: the series that name such nodes exist only then.
     clusters.daemon_stuck(kube_api, "aks-headless-12345678-vmss000000")
+    # Gitpod's proxy and ide-proxy running under a default-deny: a blocked flow is named.
+    for i, component in enumerate(("proxy", "ide-proxy")):
+        kube_api.pods.append(obj("Pod", "v1", f"{component}-1", "gitpod",
+                                 status={"podIP": f"10.4.0.{i + 2}"},
+                                 metadata={"labels": {"app": "gitpod",
+                                                      "component": component}}))  # fmt: skip
+    kube_api.networkpolicies.append(obj("NetworkPolicy", "networking.k8s.io/v1", "deny",
+                                        "gitpod", spec={"podSelector": {},
+                                                        "policyTypes": ["Ingress"]}))  # fmt: skip
     cluster = start(
         ["--role", "cluster", "--config", str(config), "--kubeconfig", str(kubeconfig)], env
     )

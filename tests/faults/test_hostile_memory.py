@@ -139,11 +139,13 @@ def test_kubernetes_answers(tmp_path: Path, kube_api: FakeKube) -> None:
 
 def test_served_among_endless_dependencies(tmp_path: Path, tls_ca) -> None:
     """The cluster role serving, its database, bucket, registry token and SCM all endless at
-    once, each check every second: /metrics answers every scrape within 1 s, every one of
+    once, each check every two seconds: /metrics answers every scrape within 1 s, every one of
     them reports protocol, and the process's high-water mark stays far below its limit."""
     ca = ca_file(tls_ca, tmp_path)
     pw = {"env": "GRE_TEST_PW"}
-    every = {"interval": "1s", "timeout": "1s"}
+    # 2 s: reading up to an answer's bound takes most of a second on a loaded 2-core machine
+    # (these endless servers share it); the verdict is about the bound, not the clock.
+    every = {"interval": "2s", "timeout": "2s"}
     with (
         greeting_server("endless") as mysql,
         serving(endless(b"<?xml version='1.0'?><ListAllMyBucketsResult>")) as s3,
@@ -168,7 +170,7 @@ def test_served_among_endless_dependencies(tmp_path: Path, tls_ca) -> None:
         try:
             served.wait_ready()
             slowest, reasons = 0.0, {}
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 began = time.monotonic()
                 status, _, text = served.get("/metrics")
