@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import ssl
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,14 +39,48 @@ class Endpoint:
     token_file: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
+    # The token as last read from token_file, for the scrubber (set by request_headers).
+    _token: list[str] = field(default_factory=lambda: [""], compare=False, repr=False)
+
+    @property
+    def last_token(self) -> str:
+        return self._token[0]
+
     def request_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
         if self.token_file:
-            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
+            token = read_token(self.token_file)
+            self._token[0] = token
+            headers["Authorization"] = "Bearer " + token
         return headers
 
     def __repr__(self) -> str:  # headers may carry a token
         return f"Endpoint(server={self.server!r})"
+
+
+MAX_TOKEN_BYTES = 16 << 10
+
+
+def read_token(path: str) -> str:
+    """A token file's token (blocking: in the pool): a regular file, opened non-blocking (a
+    FIFO cannot hold the thread), bounded, one line of what an HTTP header allows."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise KubeConfigError(f"token file {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KubeConfigError(f"token file {path} is not a regular file")
+        data = os.read(fd, MAX_TOKEN_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TOKEN_BYTES:
+        raise KubeConfigError(f"token file {path} is larger than {MAX_TOKEN_BYTES} bytes")
+    token = data.decode("ascii", "replace").strip()
+    if not token or any(not 0x21 <= ord(ch) <= 0x7E for ch in token):
+        # Never quoted: it is the credential.
+        raise KubeConfigError(f"token file {path} does not hold one line of a bearer token")
+    return token
 
 
 def _pem(data_b64: str | None, path: str | None, base: Path) -> str | None:

@@ -98,6 +98,8 @@ class NodeApi:
             status, answer = kubelite.request_json(
                 endpoint, method, resource, data, content_type if data else "", timeout
             )
+        except kubelite.KubeConfigError as exc:
+            raise CheckError(Reason.AUTH, f"Kubernetes credentials unusable: {exc}") from None
         except ssl.SSLError as exc:
             raise CheckError(Reason.TLS, f"API server TLS: {exc}") from None
         except TimeoutError:
@@ -139,22 +141,19 @@ class NodeApi:
         return await pager.collect(lambda q: self.get(resource, timeout, **q))
 
     def credentials(self) -> set[str]:
-        """What this client sends as credentials, for the scrubber: never in a detail."""
-        try:
-            endpoint = self.endpoint()
-        except (CheckError, NotConfigured):
+        """What this client sends as credentials, for the scrubber: never in a detail. From
+        the endpoint already resolved (nothing is resolved here: this runs on the event loop)
+        and the token file as last read by a request."""
+        with self._lock:
+            endpoint = self._resolved[1] if self._resolved is not None else None
+        if endpoint is None:
             return set()
         found = set()
         for value in endpoint.headers.values():
             found |= {value, value.split(" ", 1)[-1]}
-        if endpoint.token_file:
-            try:
-                with open(endpoint.token_file, "rb") as f:
-                    token = f.read(16 << 10).decode(errors="replace").strip()
-            except OSError:
-                token = ""
-            if token:
-                found |= {token, *token.split()}
+        token = endpoint.last_token
+        if token:
+            found |= {token, *token.split()}
         return {s for s in found if len(s) >= 8}
 
     async def labels(self, node_name: str, timeout: float) -> dict[str, str]:
