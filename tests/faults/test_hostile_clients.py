@@ -378,8 +378,11 @@ def test_clients_that_never_read_are_dropped_and_scrapes_still_answer(
                 await asyncio.sleep(0.1)
             return out
 
+        # Answered well before the 10 s write deadline frees anything: the server is not
+        # blocked behind the non-readers (how fast it answers is the benchmark's business; a
+        # 1 s bound failed on a loaded 2-core machine at 1.8 s).
         for code, took in asyncio.run(scrapes()):
-            assert code == 200 and took < 1.0, (code, took)
+            assert code == 200 and took < 5.0, (code, took)
         assert (
             open_sockets(guarded.proc.pid) >= baseline + len(readers) - 1
         )  # held, answers pending
