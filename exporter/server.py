@@ -193,6 +193,7 @@ class HTTPServer:
         self._handshaking: dict[asyncio.Task[None], None] = {}  # in arrival order
         self._accept_errors = 0
         self._accept_logged = 0.0
+        self._closed = False
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
         if self.ssl is not None:
@@ -207,9 +208,14 @@ class HTTPServer:
         return [sock.getsockname()[:2] for sock in self._server.sockets]
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        """asyncio reports failed accepts (EMFILE) here, one line each: keep one per 10 s."""
+        """asyncio reports failed accepts (EMFILE) here, one line each: keep one per 10 s. After
+        an EMFILE it retries serving on a timer (BaseSelectorEventLoop._start_serving); one
+        that fires after the server closed fails on the closed socket: nothing to say (at
+        shutdown, a traceback each, they filled a stderr pipe nobody read and held the exit)."""
         message = str(context.get("message", ""))
-        if "accept" in message:
+        if "_start_serving" in message and self._closed:
+            return
+        if "accept" in message or "_start_serving" in message:
             self._accept_errors += 1
             now = time.monotonic()
             if now - self._accept_logged >= 10:
@@ -223,6 +229,7 @@ class HTTPServer:
         loop.default_exception_handler(context)
 
     async def close(self) -> None:
+        self._closed = True
         if self._server is not None:
             self._server.close()
         for task in list(self._conns):
