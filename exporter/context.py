@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from exporter.nodecache import NodeCache
     from exporter.nodefacts import NodeFacts
 
+# The share of a check's timeout it waits for its node's labels, and the most it waits.
+LABELS_TIMEOUT_SHARE, LABELS_TIMEOUT_MAX = 0.5, 5.0
+
 S = TypeVar("S", bound=CheckSettings)
 R = TypeVar("R")
 
@@ -65,11 +68,14 @@ class CheckContext(Generic[S]):
             raise NotConfigured("no kubeconfig and not running in a pod")
         return self.api
 
-    async def node_labels(self, timeout: float) -> dict[str, str]:
+    async def node_labels(self, timeout: float | None = None) -> dict[str, str]:
         """This node's labels (shared for a minute by the node role's checks). NotConfigured
-        without NODE_NAME or API access; CheckError when the API cannot tell."""
+        without NODE_NAME or API access; CheckError when the API cannot tell. By default a
+        share of the check's timeout: a hung API server must leave time to judge the node."""
         if not self.node_name:
             raise NotConfigured("NODE_NAME is not set")
+        if timeout is None:
+            timeout = min(self.settings.timeout * LABELS_TIMEOUT_SHARE, LABELS_TIMEOUT_MAX)
         return await self.node_api.labels(self.node_name, timeout)
 
     async def nodes(self, timeout: float) -> list[NodeFacts]:

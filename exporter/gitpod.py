@@ -24,6 +24,13 @@ GITPOD_LABEL_PREFIX = "gitpod.io/workload_"
 # A workspace node: ws-manager's affinity asks only that one of these exists.
 WORKSPACE_LABELS = (WORKLOAD_WORKSPACE_REGULAR, WORKLOAD_WORKSPACE_HEADLESS)
 
+
+def ready_label(daemon: str, namespace: str) -> str:
+    """The node label a daemon's readiness sidecar sets while it serves an installation
+    (ws-daemon, registry-facade); workspaces are scheduled by it."""
+    return f"gitpod.io/{daemon}_ready_ns_{namespace}"
+
+
 # What an installer config's `kind` asks of the cluster: the labels its workloads select on.
 KINDS = ("Full", "Meta", "Workspace")
 LABELS_BY_KIND = {

@@ -54,9 +54,6 @@ class Job:
         return self.check.judged(self.settings)
 
 
-# The gate's share of a check's timeout: a hung API server must leave time to judge the node.
-GATE_TIMEOUT_SHARE, GATE_TIMEOUT_MAX = 0.5, 5.0
-
 NOT_WORKSPACE_NODE = Result(
     Status.SKIPPED,
     "",
@@ -71,9 +68,8 @@ async def gated(check: Check[Any], ctx: CheckContext[Any]) -> Result | str:
     machine expects); the skip Result on a node it does not apply to."""
     if check.applies_to is Applies.EVERY_NODE:
         return ""
-    budget = min(ctx.settings.timeout * GATE_TIMEOUT_SHARE, GATE_TIMEOUT_MAX)
     try:
-        labels = await ctx.node_labels(budget)
+        labels = await ctx.node_labels()
     except (NotConfigured, CheckError) as exc:
         return f"judged as a workspace node: its labels are unknown ({exc})"
     if any(label in labels for label in WORKSPACE_LABELS):

@@ -110,8 +110,7 @@ async def sized(
     main, recommended = requirements
     observed = show(amount)
     try:
-        # Half the budget at most: a hung API server must leave time to judge by the floor.
-        labels = await ctx.node_labels(min(ctx.settings.timeout / 2, 5.0))
+        labels = await ctx.node_labels()
     except (NotConfigured, CheckError) as exc:
         node_roles, who = None, f"a node of unknown Gitpod role ({exc})"
     else:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from exporter import families
 from exporter.config import CheckSettings, Duration, Max, Min
 from exporter.context import Check, CheckContext
-from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, WORKSPACE_LABELS, ready_label
 from exporter.kube import KubeError, path
 from exporter.model import Reason, Requirement, Result, Scope, Severity
 from exporter.nodefacts import NodeFacts
@@ -41,10 +41,6 @@ class Settings(CheckSettings):
     grace: Duration = 300.0
     # The nodes named in the report (and whose pods' events are read): the first few.
     max_listed: Annotated[int, Min(1), Max(50)] = 5
-
-
-def ready_label(daemon: str, namespace: str) -> str:
-    return f"gitpod.io/{daemon}_ready_ns_{namespace}"
 
 
 def is_workspace_node(node: NodeFacts) -> bool:

@@ -26,7 +26,7 @@ from exporter import criconfig, hostfs, safeyaml, truststore
 from exporter.checks.shared import client_timeout, socket_first, with_note
 from exporter.config import CheckSettings, Interval, Max, Min
 from exporter.context import Applies, Check, CheckContext, Derive
-from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, ready_label
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.gitpod_config import DEFAULT_CONTAINERD_SOCKET
 from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result, Scope, Severity
@@ -330,9 +330,9 @@ async def _facade_runs(
 ) -> tuple[bool, str]:
     if answering:
         return True, ""
-    label = f"gitpod.io/registry-facade_ready_ns_{s.namespace}"
+    label = ready_label("registry-facade", s.namespace)
     try:
-        labels = await ctx.node_labels(min(s.timeout / 2, 5.0))
+        labels = await ctx.node_labels()
     except (NotConfigured, CheckError) as exc:
         return False, f"whether registry-facade runs here is unknown ({exc})"
     return label in labels, ""

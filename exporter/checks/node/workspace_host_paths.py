@@ -21,7 +21,7 @@ from exporter import criconfig, hostfs, kubeletroot
 from exporter.checks.shared import client_timeout
 from exporter.config import CheckSettings, Interval, NonEmpty
 from exporter.context import Applies, Check, CheckContext, Derive
-from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, ready_label
 from exporter.installation import Derived, Installation, stated_origin
 from exporter.installation.gitpod_config import (
     DEFAULT_CONTAINERD_RUNTIME_DIR,
@@ -185,9 +185,9 @@ async def _left_by_ws_daemon(
     """Once ws-daemon runs here (its ready label): the seccomp profile its init container
     copied, and its /etc/hosts entry for reg.<domain>."""
     s = ctx.settings
-    label = f"gitpod.io/ws-daemon_ready_ns_{s.namespace}"
+    label = ready_label("ws-daemon", s.namespace)
     try:
-        running = label in await ctx.node_labels(min(s.timeout / 2, 5.0))
+        running = label in await ctx.node_labels()
     except (NotConfigured, CheckError) as exc:
         notes.append(f"whether ws-daemon runs here is unknown ({exc}): its seccomp profile and "
                      "/etc/hosts entry not judged")  # fmt: skip

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from exporter.checks.shared import sysctl, sysctl_path
 from exporter.config import CheckSettings, Interval
 from exporter.context import Applies, Check, CheckContext, Derive
-from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
+from exporter.gitpod import GITPOD_REQUIREMENTS_DOC, ready_label
 from exporter.installation import Derived, Installation
 from exporter.model import (
     NotConfigured,
@@ -66,9 +66,9 @@ def _holds(value: str, want: str, at_least: bool) -> bool:
 
 async def run(ctx: CheckContext[Settings]) -> Result:
     s = ctx.settings
-    label = f"gitpod.io/ws-daemon_ready_ns_{s.namespace}"
+    label = ready_label("ws-daemon", s.namespace)
     try:
-        running = label in await ctx.node_labels(min(s.timeout / 2, 5.0))
+        running = label in await ctx.node_labels()
     except NotConfigured as exc:
         raise NotConfigured(f"whether ws-daemon ran here is unknown ({exc}): the settings it "
                             "makes are not expected") from None  # fmt: skip
