@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import posixpath
-import tomllib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from exporter import hostfs
+from exporter import hostfs, safetoml
 from exporter.grpc_unix import GrpcError, protobuf_fields, protobuf_strings, unary_call
 from exporter.model import CheckError, Reason
 from exporter.parse import ParseError
@@ -272,13 +271,9 @@ async def with_file_registry(
 
 
 def parse_toml(text: str, path: str) -> dict[str, Any]:
-    """A containerd TOML file (config.toml, hosts.toml); ParseError for what is not TOML."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ParseError(f"{path} is not TOML: {str(exc)[:120]}") from None
-    except RecursionError:
-        raise ParseError(f"{path}: TOML nested too deeply") from None
+    """A containerd TOML file (config.toml, hosts.toml); ParseError for what is not TOML or is
+    over safetoml's budgets."""
+    return safetoml.load(text, path)
 
 
 def table(value: Any) -> dict[str, Any]:

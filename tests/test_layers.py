@@ -59,7 +59,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.kubeletroot",
         "exporter.netpol",
     ),
-    ("exporter.safeyaml",),
+    ("exporter.safeyaml", "exporter.safetoml"),
     ("exporter.parse", "exporter.model", "exporter"),
     ("exporter.families",),
 )
