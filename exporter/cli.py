@@ -248,6 +248,16 @@ def setup_logging(level: str, fmt: str = "logfmt") -> None:
     logs.setup(level, fmt, QUIET_LIBRARIES)
 
 
+def run() -> None:
+    """The command's entry point: main(), then exit without joining the pool's threads (the
+    interpreter would wait for one stuck in a blocking call before `check` could exit)."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "config":
@@ -337,11 +347,17 @@ async def check(
     selection: Selection = Selection(),
 ) -> int:
     size = loaded.config.thread_pool_size
-    with ThreadPoolExecutor(size, thread_name_prefix="check") as pool:
+    pool = ThreadPoolExecutor(size, thread_name_prefix="check")
+    try:
         jobs = build(options, loaded, pool).jobs
         # A check runs when any of its requirements is wanted (a family by its id too).
         jobs = [j for j in jobs if any(selection.wants(r.id) for r in j.requirements)]
         runs = await asyncio.gather(*(run_job(job) for job in jobs))
+    finally:
+        # A thread stuck in a blocking call (a hung NFS mount under /var/gitpod) cannot be
+        # interrupted: its check already reported error/timeout, and waiting for the thread
+        # would hold the whole report back. run() exits without joining it.
+        pool.shutdown(wait=False, cancel_futures=True)
     # What the checks judged, in registry order: some learn their requirements as they run.
     records = [r for batch in runs for r in batch if selection.wants(r.requirement.id)]
     if not records:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
@@ -13,10 +11,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from exporter import hostfs
+from exporter import hostfs, inflight
 from exporter.config import CheckSettings, check_schema
 from exporter.inflight import InFlight
-from exporter.model import CheckError, NotConfigured, Reason, Requirement, Result
+from exporter.model import NotConfigured, Requirement, Result
 from exporter.nodeapi import NodeApi
 
 if TYPE_CHECKING:
@@ -102,22 +100,9 @@ class CheckContext(Generic[S]):
         return hostfs.kind(self.host_root, path)
 
     async def blocking(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run a blocking call in the bounded pool so the event loop (and /metrics) stays free.
-        A call still running when its run is cancelled (the check's timeout) is abandoned and
-        counted; until it ends, this check's next calls are refused rather than queued."""
-        if self.inflight.abandoned:
-            raise CheckError(
-                Reason.TIMEOUT,
-                "the previous run's call to the dependency is still running (abandoned at its "
-                "timeout): no other is started until it ends",
-            )
-        future = self.pool.submit(functools.partial(fn, *args))
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            if not future.cancel():  # already running in a thread: it cannot be stopped
-                self.inflight.abandon(future)
-            raise
+        """Run a blocking call in the bounded pool, accounted (exporter/inflight.py): a call
+        its run's timeout abandoned holds back this check's next calls, not the pool."""
+        return await inflight.call(self.pool, self.inflight, "the dependency", fn, *args)
 
     async def read_host(self, path: str) -> str:
         """A host file's text, bounded and confined (exporter/hostfs.py), read in the pool."""

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import functools
 import threading
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from exporter.model import CheckError, Reason
+
+R = TypeVar("R")
 
 
 class InFlight:
@@ -29,3 +37,24 @@ class InFlight:
         with InFlight._lock:  # called in the pool thread
             self.abandoned -= 1
             InFlight.abandoned_total -= 1
+
+
+async def call(
+    pool: Executor, inflight: InFlight, what: str, fn: Callable[..., R], *args: Any
+) -> R:
+    """`fn` in the bounded pool so the event loop (and /metrics) stays free. A call still
+    running when its caller is cancelled (a check's timeout) is abandoned and counted; until it
+    ends, the next calls of the same `inflight` are refused rather than queued."""
+    if inflight.abandoned:
+        raise CheckError(
+            Reason.TIMEOUT,
+            f"the previous call to {what} is still running (abandoned at its timeout): no "
+            "other is started until it ends",
+        )
+    future = pool.submit(functools.partial(fn, *args))
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        if not future.cancel():  # already running in a thread: it cannot be stopped
+            inflight.abandon(future)
+        raise

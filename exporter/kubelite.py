@@ -8,9 +8,11 @@ in-cluster service account) and makes the GET with http.client, in the check thr
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import stat
 import tempfile
@@ -18,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from exporter import safeyaml
+from exporter import safeyaml, watchdog
 from exporter.bounded import read_bounded
 from exporter.parse import ParseError
 
@@ -61,25 +63,42 @@ class Endpoint:
 MAX_TOKEN_BYTES = 16 << 10
 
 
-def read_token(path: str) -> str:
-    """A token file's token (blocking: in the pool): a regular file, opened non-blocking (a
-    FIFO cannot hold the thread), bounded, one line of what an HTTP header allows."""
+MAX_PEM_BYTES = 1 << 20  # a CA bundle of a few hundred certificates
+
+
+def small_file(path: str | Path, limit: int, what: str) -> bytes:
+    """A credential file's bytes (blocking: in the pool): a regular file, opened non-blocking
+    (a FIFO cannot hold the thread), at most `limit` bytes (a replaced 512 MiB file is refused
+    after reading `limit` of it, not read whole on every request)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise KubeConfigError(f"token file {path}: {exc.strerror or exc}") from None
+        raise KubeConfigError(f"{what} {path}: {exc.strerror or exc}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise KubeConfigError(f"token file {path} is not a regular file")
-        data = os.read(fd, MAX_TOKEN_BYTES + 1)
+            raise KubeConfigError(f"{what} {path} is not a regular file")
+        data = os.read(fd, limit + 1)
     finally:
         os.close(fd)
-    if len(data) > MAX_TOKEN_BYTES:
-        raise KubeConfigError(f"token file {path} is larger than {MAX_TOKEN_BYTES} bytes")
-    token = data.decode("ascii", "replace").strip()
+    if len(data) > limit:
+        raise KubeConfigError(f"{what} {path} is larger than {limit} bytes")
+    return data
+
+
+def read_token(path: str) -> str:
+    """A token file's token: bounded, one line of what an HTTP header allows."""
+    return bearer(small_file(path, MAX_TOKEN_BYTES, "token file").decode("ascii", "replace"),
+                  f"token file {path}")  # fmt: skip
+
+
+def bearer(value: object, where: str) -> str:
+    """A bearer token as an HTTP header may carry it: one line of visible ASCII, the whitespace
+    around it dropped (YAML's `token: |` keeps a newline; client-go's tokenFile trims too).
+    Anything else is refused here, before http.client could quote it in its own error."""
+    token = value.strip() if isinstance(value, str) else ""
     if not token or any(not 0x21 <= ord(ch) <= 0x7E for ch in token):
         # Never quoted: it is the credential.
-        raise KubeConfigError(f"token file {path} does not hold one line of a bearer token")
+        raise KubeConfigError(f"{where} does not hold one line of a bearer token")
     return token
 
 
@@ -91,7 +110,8 @@ def _pem(data_b64: str | None, path: str | None, base: Path) -> str | None:
         except (ValueError, UnicodeDecodeError):
             raise KubeConfigError("certificate data is not valid base64 PEM") from None
     if path:
-        return (base / path).read_text()
+        data = small_file(base / path, MAX_PEM_BYTES, "certificate file")
+        return data.decode("ascii", "replace")
     return None
 
 
@@ -167,7 +187,7 @@ def from_kubeconfig(path: str, context: str = "") -> Endpoint:
     base = Path(path).parent
     headers: dict[str, str] = {}
     if user.get("token"):
-        headers["Authorization"] = f"Bearer {user['token']}"
+        headers["Authorization"] = "Bearer " + bearer(user["token"], "the kubeconfig's token")
     elif user.get("username") is not None:
         raw = f"{user['username']}:{user.get('password', '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
@@ -212,26 +232,68 @@ def request_json(
     endpoint: Endpoint, method: str, path: str, body: bytes | None, content_type: str,
     timeout: float,
 ) -> tuple[int, Any]:  # fmt: skip
-    """Blocking request: (HTTP status, parsed JSON of a 2xx answer or None)."""
+    """Blocking request: (HTTP status, parsed JSON of a 2xx answer or None). `timeout` bounds
+    the whole exchange, from connect to the last byte (exporter/watchdog.py): a server that
+    dribbles its handshake or headers holds the thread no longer than one that is silent."""
     url = urlsplit(endpoint.server)
-    conn: http.client.HTTPConnection
-    if url.scheme == "https":
-        context = endpoint.ssl if isinstance(endpoint.ssl, ssl.SSLContext) else None
-        conn = http.client.HTTPSConnection(url.netloc, timeout=timeout, context=context)
-    else:
-        conn = http.client.HTTPConnection(url.netloc, timeout=timeout)
+    conn = http.client.HTTPConnection(url.netloc, timeout=timeout)
     headers = {**endpoint.request_headers(), "Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
+    held: list[socket.socket] = []
+    fired: list[bool] = []
+
+    def expire() -> None:
+        fired.append(True)
+        for sock in held:
+            with contextlib.suppress(OSError):  # closed already: nothing to stop
+                sock.shutdown(socket.SHUT_RDWR)
+
     try:
-        conn.request(method, url.path.rstrip("/") + path, body=body, headers=headers)
-        resp = conn.getresponse()
-        # A Node is at most the 1.5 MiB etcd allows; an endless body ends here, not in memory.
-        answer = read_bounded(resp.read1, MAX_ANSWER_BYTES, time.monotonic() + timeout, path)
-    except http.client.HTTPException as exc:
-        raise ValueError(f"malformed HTTP answer: {exc!r}") from None
+        with watchdog.deadline(timeout, expire):
+            try:
+                conn.sock = _connect(url, endpoint.ssl, timeout, held, fired)
+                conn.request(method, url.path.rstrip("/") + path, body=body, headers=headers)
+                resp = conn.getresponse()
+                # A Node is at most the 1.5 MiB etcd allows; an endless body ends here.
+                answer = read_bounded(
+                    resp.read1, MAX_ANSWER_BYTES, time.monotonic() + timeout, path
+                )
+                if fired:  # the shutdown ends a read as the end of the answer would
+                    raise TimeoutError
+            except http.client.HTTPException as exc:
+                if fired:
+                    raise TimeoutError(f"no complete answer within {timeout:g}s") from None
+                raise ValueError(f"malformed HTTP answer: {exc!r}") from None
+            except OSError:
+                if fired:
+                    raise TimeoutError(f"no complete answer within {timeout:g}s") from None
+                raise
     finally:
         conn.close()
     if not 200 <= resp.status < 300:
         return resp.status, None
     return resp.status, json.loads(answer) if answer else {}
+
+
+def _connect(
+    url: SplitResult, tls: ssl.SSLContext | bool, timeout: float, held: list[socket.socket],
+    fired: list[bool],
+) -> socket.socket:  # fmt: skip
+    """The connected (and for https, handshaken) socket, each stage visible to the deadline
+    as soon as it exists."""
+    https = url.scheme == "https"
+    host = url.hostname or ""
+    raw = socket.create_connection((host, url.port or (443 if https else 80)), timeout)
+    held.append(raw)
+    if fired:
+        raise TimeoutError
+    if not https:
+        return raw
+    context = tls if isinstance(tls, ssl.SSLContext) else ssl.create_default_context()
+    wrapped = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+    held.append(wrapped)  # `raw` is detached now: the deadline stops the handshake through this
+    if fired:
+        raise TimeoutError
+    wrapped.do_handshake()
+    return wrapped

@@ -6,7 +6,6 @@ API server one small GET per node and minute."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -16,8 +15,9 @@ from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from exporter import kubelite
+from exporter import inflight, kubelite
 from exporter.bounded import TooLarge
+from exporter.inflight import InFlight
 from exporter.model import CheckError, KubeError, NotConfigured, Reason
 from exporter.pager import Pager
 from exporter.sharedreads import SharedReads
@@ -26,6 +26,7 @@ LABELS_TTL = 60.0
 # How long the installation's reads (ConfigMap gitpod) are shared by the node role's checks.
 INSTALLATION_TTL = 600.0
 PAGE_SIZE = 100
+API = "the API server"
 _STATUS_REASON = {401: Reason.AUTH, 403: Reason.FORBIDDEN, 404: Reason.NOT_FOUND}
 
 
@@ -53,6 +54,9 @@ class NodeApi:
         self.cache_ttl = cache_ttl
         self.page_size = page_size
         self._reads = SharedReads((CheckError, NotConfigured))
+        # Every request is accounted like a check's blocking call: one its caller's timeout
+        # abandoned (it ends at its own deadline, exporter/watchdog.py) holds back the next.
+        self._inflight = InFlight()
         self._lock = threading.Lock()
         self._resolved: tuple[tuple[Any, ...], kubelite.Endpoint | None] | None = None
 
@@ -119,17 +123,17 @@ class NodeApi:
     async def get(self, resource: str, timeout: float = 10.0, **query: str) -> dict[str, Any]:
         if query:
             resource += "?" + urlencode(query)
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(self.pool, self.request, resource, timeout)
+        answer = await inflight.call(
+            self.pool, self._inflight, API, self.request, resource, timeout
+        )
         return answer if isinstance(answer, dict) else {}
 
     async def write(
         self, method: str, resource: str, body: Any, content_type: str, timeout: float = 10.0
     ) -> dict[str, Any]:
         """A PATCH or POST of `body`: the answer's JSON (the node condition, its Events)."""
-        loop = asyncio.get_running_loop()
         call = functools.partial(self.request, resource, timeout, method, body, content_type)
-        answer = await loop.run_in_executor(self.pool, call)
+        answer = await inflight.call(self.pool, self._inflight, API, call)
         return answer if isinstance(answer, dict) else {}
 
     async def list_all(

@@ -25,3 +25,44 @@ def test_a_token_file_that_is_a_fifo_or_two_lines_is_refused_unread(tmp_path: Pa
     good = tmp_path / "token"
     good.write_text("abc.def-ghi\n")
     assert kubelite.read_token(str(good)) == "abc.def-ghi"
+
+
+def _kubeconfig(path: Path, user: str, cluster: str = "server: https://127.0.0.1:6443") -> Path:
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters:\n- name: c\n  cluster:\n    {cluster}\n"
+        "contexts:\n- name: c\n  context: {cluster: c, user: u}\n"
+        f"users:\n- name: u\n  user:\n{user}"
+    )
+    return path
+
+
+def test_an_inline_token_is_one_header_line_or_refused_unquoted(tmp_path: Path) -> None:
+    """`token: |` keeps YAML's newline: http.client used to refuse the header by quoting it,
+    token and all, into every detail and log line."""
+    from exporter import kubelite
+
+    block = _kubeconfig(tmp_path / "block", "    token: |\n      abcdefgh12345678\n")
+    endpoint = kubelite.from_kubeconfig(str(block))
+    assert endpoint.headers["Authorization"] == "Bearer abcdefgh12345678"
+    two = _kubeconfig(tmp_path / "two", "    token: |\n      secret-line-one\n      line-two\n")
+    with pytest.raises(kubelite.KubeConfigError, match="one line of a bearer token") as caught:
+        kubelite.from_kubeconfig(str(two))
+    assert "secret-line" not in str(caught.value)
+
+
+def test_a_certificate_file_is_bounded_and_never_waited_on(tmp_path: Path) -> None:
+    """certificate-authority names a file the kubeconfig's writer chose: a FIFO would hold the
+    thread, a replaced 512 MiB file would be read whole on every resolve."""
+    import os
+
+    from exporter import kubelite
+
+    os.mkfifo(tmp_path / "ca-fifo")
+    with (tmp_path / "ca-huge").open("wb") as f:
+        f.truncate(512 << 20)  # sparse: refused after 1 MiB, never read whole
+    for name, said in (("ca-fifo", "not a regular file"), ("ca-huge", "larger than")):
+        cluster = f"server: https://127.0.0.1:6443\n    certificate-authority: {name}"
+        kc = _kubeconfig(tmp_path / f"kc-{name}", "    token: abcdefgh12345678\n", cluster)
+        with pytest.raises(kubelite.KubeConfigError, match=said):
+            kubelite.from_kubeconfig(str(kc))

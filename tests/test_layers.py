@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.netpol",
     ),
     ("exporter.safeyaml", "exporter.safetoml"),
+    ("exporter.watchdog",),
     ("exporter.parse", "exporter.model", "exporter"),
     ("exporter.families",),
 )
