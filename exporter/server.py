@@ -41,6 +41,12 @@ IDLE_SECONDS = 60.0  # keep-alive connections idle longer are closed
 HEAD_SECONDS = 10.0  # a client has this long to send a request head once it started one
 HANDSHAKE_SECONDS = 10.0  # and this long to finish a TLS handshake
 SEND_BUFFER = 64 * 1024  # per connection; the kernel doubles it
+# What a connection's reader buffers before it stops reading the socket (asyncio pauses at
+# twice this): a head longer than one read still arrives, over several.
+READ_BUFFER = 4 * 1024
+# Requests a client may pipeline behind one it has not read the answer of: Prometheus sends one
+# at a time; a pipeliner gets this many answers, then the connection is closed.
+MAX_PIPELINED = 16
 WRITE_SECONDS = 10.0  # a client that does not read its answer is dropped after this
 HANDSHAKES = 64  # TLS handshakes in progress at once
 GZIP_MIN = 1024
@@ -203,7 +209,7 @@ class HTTPServer:
         # TLS is started per connection, after the cap is checked: a pending handshake costs
         # memory, so it must count against the cap like any connection.
         self._server = await asyncio.start_server(
-            self._connection, host or None, port, limit=MAX_HEAD, backlog=128
+            self._connection, host or None, port, limit=READ_BUFFER, backlog=128
         )
         return [sock.getsockname()[:2] for sock in self._server.sockets]
 
@@ -271,6 +277,14 @@ class HTTPServer:
             # stops it after a few answers. A real scrape's answer still flows, in round trips.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        # An answer is handed to the kernel whole before the next request is even parsed:
+        # unsent answers never pile up in this process (500 pipelining clients that read
+        # nothing held 64 KiB of them each, and kept the node role over its limit).
+        writer.transport.set_write_buffer_limits(high=0)
+        # asyncio reads up to 256 KiB per recv before its reader pauses: a client's whole
+        # pipelined stream, taken into this process at once (500 of them, 90 MiB).
+        if hasattr(writer.transport, "max_size"):
+            writer.transport.max_size = 2 * READ_BUFFER
         try:
             if self.ssl is not None:
                 # A handshake in progress holds an OpenSSL object: at most HANDSHAKES at once.
@@ -304,6 +318,7 @@ class HTTPServer:
     ) -> None:
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         received = [0]  # bytes of the request being read: a head over MAX_HEAD is 431 first
+        pipelined = 0  # requests in a row that were buffered before their turn
         while True:
             received[0] = 0
             # Idle between requests (IDLE_SECONDS), then HEAD_SECONDS for the rest of a head.
@@ -312,9 +327,12 @@ class HTTPServer:
                 # Idle up to IDLE_SECONDS for a request to begin; once its first bytes are in,
                 # the whole head within HEAD_SECONDS (slowloris dribbles a byte at a time).
                 event: object = http.next_event()  # a pipelined request may be buffered already
+                pipelined = pipelined + 1 if event is not h11.NEED_DATA else 0
+                if pipelined > MAX_PIPELINED:
+                    return
                 if event is h11.NEED_DATA:
                     async with asyncio.timeout(IDLE_SECONDS):
-                        first = await reader.read(MAX_HEAD + 1)
+                        first = await reader.read(READ_BUFFER)
                     received[0] += len(first)
                     http.receive_data(first)
                     conn.idle_since = None
@@ -345,8 +363,13 @@ class HTTPServer:
             path, _, query = event.target.decode("latin-1").partition("?")
             method = event.method.decode("latin-1")
             conn.answering = True
-            response = await self._respond(Request(method, path, headers, query))
-            await self._send(writer, http, method, response, accepts_gzip(headers))
+            await self._send(
+                writer,
+                http,
+                method,
+                await self._respond(Request(method, path, headers, query)),
+                accepts_gzip(headers),
+            )
             conn.answering = False
             # Pipelined requests are answered one per loop turn, not back to back.
             await asyncio.sleep(0)
@@ -367,7 +390,7 @@ class HTTPServer:
             event = http.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data = await reader.read(MAX_HEAD + 1)
+            data = await reader.read(READ_BUFFER)
             received[0] += len(data)
             http.receive_data(data)  # b"" marks the end of the stream
 
@@ -411,11 +434,14 @@ class HTTPServer:
             *headers.items(),
         ]
         reason = HTTPStatus(r.status).phrase.encode()
-        out = http.send(h11.Response(status_code=r.status, headers=head, reason=reason))
+        parts = [http.send(h11.Response(status_code=r.status, headers=head, reason=reason))]
         if method != "HEAD" and body:
-            out += http.send(h11.Data(data=body))
-        out += http.send(h11.EndOfMessage())
-        writer.write(out)
+            parts.append(http.send(h11.Data(data=body)))
+        parts.append(http.send(h11.EndOfMessage()))
+        writer.writelines(p for p in parts if p)
+        # What the kernel did not take is in the transport's buffer now; this copy of the answer
+        # is not kept while a client that does not read holds the drain below.
+        del parts, body, r
         # A client that never reads its answers is dropped, not kept at 100 % CPU.
         async with asyncio.timeout(WRITE_SECONDS):
             await writer.drain()
