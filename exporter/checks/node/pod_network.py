@@ -33,7 +33,8 @@ from exporter import families, kubelite
 from exporter.config import CheckSettings, Duration, Interval, Max, Min, OneOf
 from exporter.context import Check, CheckContext
 from exporter.gitpod import GITPOD_REQUIREMENTS_DOC
-from exporter.model import NotConfigured, Reason, Requirement, Result, Scope, Severity
+from exporter.model import KubeError, NotConfigured, Reason, Requirement, Result, Scope, Severity
+from exporter.pager import Pager
 
 REQUIREMENT = Requirement(
     id="node_pod_network",
@@ -59,6 +60,9 @@ NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 # mean something queues or retransmits.
 RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SLICES_PER_PAGE = 50  # an EndpointSlice holds at most 100 endpoints, about 30 KiB
+# Endpoints looked at per listing: one per node of a 25,000-node cluster. Beyond, the list is
+# not read further (anyone who may write EndpointSlices in the namespace can add millions).
+MAX_ENDPOINTS = 25_000
 
 
 @dataclass(frozen=True)
@@ -106,69 +110,110 @@ def _namespace(s: Settings) -> str:
 class Listed:
     peers: list[Peer]
     ignored: dict[str, int]  # why -> endpoints ignored
+    truncated: bool = False  # MAX_ENDPOINTS looked at: the rest of the list was not read
+
+
+class PeerList:
+    """The peers as the slices arrive, page by page: only what the choice needs is kept (a
+    Peer per endpoint, counts of the rest), never the slices, so 157 MB of hostile slices cost
+    a page at a time, not all of them at once. At most MAX_ENDPOINTS endpoints are looked at."""
+
+    def __init__(self, namespace: str, port_name: str = "metrics") -> None:
+        self.namespace, self.port_name = namespace, port_name
+        self.found: set[Peer] = set()
+        self.ignored: dict[str, int] = {}
+        self.seen = 0
+
+    @property
+    def full(self) -> bool:
+        return self.seen >= MAX_ENDPOINTS
+
+    def listed(self) -> Listed:
+        return Listed(sorted(self.found), dict(self.ignored), self.full)
+
+    def _ignore(self, why: str, n: int = 1) -> None:
+        self.ignored[why] = self.ignored.get(why, 0) + n
+
+    def add(self, slices: Any) -> None:
+        """Every ready, not terminating endpoint the EndpointSlice controller wrote for a pod
+        in the namespace, on the port named `port_name`. What else the slices hold is counted
+        by why it is not probed."""
+        for sl in slices if isinstance(slices, list) else ():
+            if self.full:
+                return
+            if isinstance(sl, dict):
+                self._slice(sl)
+
+    def _slice(self, sl: dict[str, Any]) -> None:
+        endpoints = sl.get("endpoints")
+        endpoints = endpoints[: MAX_ENDPOINTS - self.seen] if isinstance(endpoints, list) else []
+        self.seen += len(endpoints)
+        labels = (sl.get("metadata") or {}).get("labels") or {}
+        if not isinstance(labels, dict) or labels.get(MANAGED_BY) != CONTROLLER:
+            self._ignore("not written by the EndpointSlice controller", len(endpoints))
+            return
+        if sl.get("addressType") not in ("IPv4", "IPv6"):
+            self._ignore("not IP addresses", len(endpoints))
+            return
+        ports = [p for p in sl.get("ports") or [] if isinstance(p, dict)]
+        number = next((p.get("port") for p in ports if p.get("name") == self.port_name), None)
+        if not isinstance(number, int) or not 0 < number < 65536:
+            self._ignore(f"no port named {self.port_name}", len(endpoints))
+            return
+        for ep in endpoints:
+            if isinstance(ep, dict):
+                self._endpoint(ep, number)
+
+    def _endpoint(self, ep: dict[str, Any], number: int) -> None:
+        cond = ep.get("conditions") or {}
+        # ready unset means ready (the API's own rule); terminating endpoints are going.
+        if not isinstance(cond, dict) or cond.get("ready") is False or \
+                cond.get("terminating") is True:  # fmt: skip
+            return
+        ref = ep.get("targetRef") or {}
+        if not isinstance(ref, dict) or ref.get("kind") != "Pod" or \
+                ref.get("namespace", self.namespace) != self.namespace:  # fmt: skip
+            self._ignore(f"not a Pod in {self.namespace}")
+            return
+        addresses = ep.get("addresses") or []
+        address = addresses[0] if addresses and isinstance(addresses[0], str) else ""
+        try:
+            ip = str(ipaddress.ip_address(address[:45]))
+        except ValueError:
+            self._ignore("not an IP address")
+            return
+        node = ep.get("nodeName")
+        if not isinstance(node, str) or not NODE_NAME.fullmatch(node):
+            self._ignore("no valid node name")
+            return
+        self.found.add(Peer(node, ip, number))
 
 
 def peers_of(slices: list[Any], namespace: str, port_name: str = "metrics") -> Listed:
-    """Every ready, not terminating endpoint the EndpointSlice controller wrote for a pod in
-    `namespace`, on the port named `port_name`; sorted, so every node orders them alike.
-    What else the slices hold is counted by why it is not probed."""
-    found: set[Peer] = set()
-    ignored: dict[str, int] = {}
-
-    def ignore(why: str, n: int = 1) -> None:
-        ignored[why] = ignored.get(why, 0) + n
-
-    for sl in slices:
-        if not isinstance(sl, dict):
-            continue
-        endpoints = [ep for ep in sl.get("endpoints") or [] if isinstance(ep, dict)]
-        labels = (sl.get("metadata") or {}).get("labels") or {}
-        if not isinstance(labels, dict) or labels.get(MANAGED_BY) != CONTROLLER:
-            ignore("not written by the EndpointSlice controller", len(endpoints))
-            continue
-        if sl.get("addressType") not in ("IPv4", "IPv6"):
-            ignore("not IP addresses", len(endpoints))
-            continue
-        ports = [p for p in sl.get("ports") or [] if isinstance(p, dict)]
-        number = next((p.get("port") for p in ports if p.get("name") == port_name), None)
-        if not isinstance(number, int) or not 0 < number < 65536:
-            ignore(f"no port named {port_name}", len(endpoints))
-            continue
-        for ep in endpoints:
-            cond = ep.get("conditions") or {}
-            # ready unset means ready (the API's own rule); terminating endpoints are going.
-            if cond.get("ready") is False or cond.get("terminating") is True:
-                continue
-            ref = ep.get("targetRef") or {}
-            if not isinstance(ref, dict) or ref.get("kind") != "Pod" or \
-                    ref.get("namespace", namespace) != namespace:  # fmt: skip
-                ignore(f"not a Pod in {namespace}")
-                continue
-            addresses = ep.get("addresses") or []
-            address = addresses[0] if addresses and isinstance(addresses[0], str) else ""
-            try:
-                ip = str(ipaddress.ip_address(address[:45]))
-            except ValueError:
-                ignore("not an IP address")
-                continue
-            node = ep.get("nodeName")
-            if not isinstance(node, str) or not NODE_NAME.fullmatch(node):
-                ignore("no valid node name")
-                continue
-            found.add(Peer(node, ip, number))
-    return Listed(sorted(found), ignored)
+    """The peers of a whole list of slices; sorted, so every node orders them alike."""
+    found = PeerList(namespace, port_name)
+    found.add(slices)
+    return found.listed()
 
 
 async def _list_peers(ctx: CheckContext[Settings], namespace: str) -> Listed:
+    """A large Service's endpoints are spread over many slices: page by page, each page
+    folded into the PeerList in the pool and dropped before the next is asked for."""
     s = ctx.settings
-    # A large Service's endpoints are spread over many slices: all of them, page by page.
-    slices = await ctx.node_api.list_all(
-        f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace, safe='')}/endpointslices",
-        s.timeout,
-        limit=SLICES_PER_PAGE,
-        labelSelector=f"kubernetes.io/service-name={s.service}",
-    )
-    return peers_of(slices, namespace, s.port_name)
+    path = f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace, safe='')}/endpointslices"
+    found = PeerList(namespace, s.port_name)
+    pager = Pager(SLICES_PER_PAGE, {"labelSelector": f"kubernetes.io/service-name={s.service}"})
+    while not found.full and (params := pager.next()) is not None:
+        try:
+            page = await ctx.node_api.get(path, s.timeout, **params)
+        except KubeError as exc:
+            pager.failed(exc)  # an expired continue token: the list starts over
+            found = PeerList(namespace, s.port_name)
+            continue
+        await ctx.blocking(found.add, page.get("items"))
+        pager.took(page)
+        del page
+    return found.listed()
 
 
 def choose(peers: list[Peer], me: str, k: int, round_no: int, retry: list[Peer]) -> list[Peer]:
@@ -314,6 +359,9 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     unreachable = sorted(p for p, h in history.items() if len(h) == 2 and "success" not in h)
     samples += [families.NODE_PEER_UNREACHABLE.sample(1.0, p.node) for p in unreachable[: s.peers]]
     ignored = "; ".join(f"{n} endpoint(s) ignored: {why}" for why, n in listed.ignored.items())
+    if listed.truncated:
+        cut = f"the Service's slices were read up to {MAX_ENDPOINTS} endpoints, the rest not"
+        ignored = f"{ignored}; {cut}" if ignored else cut
     if unreachable:
         shown = ", ".join(f"{p} ({' then '.join(history[p])})" for p in unreachable[:10])
         more = f" and {len(unreachable) - 10} more" if len(unreachable) > 10 else ""
