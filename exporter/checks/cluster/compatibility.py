@@ -15,7 +15,6 @@ from exporter import compat, platforms
 from exporter.checks.shared import compatibility_requirement, compatibility_result
 from exporter.config import CheckSettings
 from exporter.context import Check, CheckContext
-from exporter.gitpod import GITPOD_LABEL_PREFIX
 from exporter.kube import KubeError, path
 from exporter.model import Requirement, Result
 from exporter.nodefacts import NodeFacts
@@ -130,7 +129,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result | Exception]:
     info = await ctx.kube.version(ctx.settings.timeout)
     git_version = str(info.get("gitVersion", ""))
     # Judged where Gitpod runs: its labelled nodes (all nodes while none is labelled yet).
-    gitpod = [n for n in nodes if any(k.startswith(GITPOD_LABEL_PREFIX) for k in n.labels)]
+    gitpod = [n for n in nodes if n.workload]
     judged = gitpod or nodes
 
     async def kubernetes() -> compat.Verdict:

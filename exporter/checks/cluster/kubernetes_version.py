@@ -50,13 +50,19 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     def out_of_range(v: tuple[int, int]) -> bool:
         return v < low or (high is not None and v > high)
 
+    # Judged once per distinct kubelet version (a cluster has a few), not per node.
+    verdicts: dict[str, str] = {}
     bad_nodes = []
     for node in await ctx.nodes(s.timeout):
-        try:
-            if out_of_range(_minor(node.kubelet_version)):
-                bad_nodes.append(f"{node.name} ({node.kubelet_version})")
-        except ParseError:
-            bad_nodes.append(f"{node.name} (unparsable {node.kubelet_version!r})")
+        version = node.kubelet_version
+        why = verdicts.get(version)
+        if why is None:
+            try:
+                why = verdicts[version] = version if out_of_range(_minor(version)) else ""
+            except ParseError:
+                why = verdicts[version] = f"unparsable {version!r}"
+        if why:
+            bad_nodes.append(f"{node.name} ({why})")
     samples = (
         families.KUBERNETES_VERSION_INFO.sample(1.0, git_version),
         families.CLUSTER_KUBELET_UNSUPPORTED_NODES.sample(float(len(bad_nodes))),

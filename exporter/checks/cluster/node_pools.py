@@ -48,12 +48,17 @@ async def run(ctx: CheckContext[Settings]) -> Result:
     samples = []
     problems = []
     for split, (left, right) in SPLITS.items():
-        shared = [
-            n.name
-            for n in nodes
-            if any(n.labels.get(k) == value for k in left)
-            and any(n.labels.get(k) == value for k in right)
-        ]
+        # Judged once per distinct set of Gitpod labels (a handful), not per node.
+        sides = {(k, value) for k in left}, {(k, value) for k in right}
+        judged: dict[tuple[tuple[str, str], ...], bool] = {}
+        shared = []
+        for n in nodes:
+            both = judged.get(n.workload)
+            if both is None:
+                pairs = set(n.workload)
+                both = judged[n.workload] = bool(pairs & sides[0] and pairs & sides[1])
+            if both:
+                shared.append(n.name)
         samples.append(families.CLUSTER_NODE_POOLS_SHARED_NODES.sample(float(len(shared)), split))
         if shared:
             problems.append(f"{split}: {len(shared)} node(s) shared ({', '.join(shared[:5])})")

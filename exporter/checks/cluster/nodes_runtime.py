@@ -81,12 +81,35 @@ def _below_recommended(node: NodeFacts, s: Settings) -> list[str]:
     return out
 
 
-def _recommended(nodes: list[NodeFacts], s: Settings) -> Result:
-    small: dict[str, list[str]] = {"cpu": [], "memory": []}
+def _judged(nodes: list[NodeFacts], s: Settings) -> list[tuple[NodeFacts, list[str], list[str]]]:
+    """Each Gitpod node (a `label_prefix` label set to "true") with its problems and what is
+    below the recommended. Nodes of one pool share every fact judged here: each distinct shape
+    is judged once, in one pass over the labels (20,000 nodes judged one by one held the event
+    loop, and every scrape with it, for a second)."""
+    judged: dict[tuple[object, ...], tuple[list[str], list[str]]] = {}
+    prefix = s.label_prefix
+    out = []
+    # NodeFacts sets the gitpod.io/workload_* labels apart; another prefix scans every label.
+    own = prefix.startswith(GITPOD_LABEL_PREFIX)
     for node in nodes:
-        for problem in _below_recommended(node, s):
+        pairs = node.workload if own else node.labels.items()
+        gitpod = tuple(k for k, v in pairs if v == "true" and k.startswith(prefix))
+        if not gitpod:
+            continue
+        shape = (node.runtime, node.os_image, node.kernel, node.cpu, node.memory, gitpod)
+        found = judged.get(shape)
+        if found is None:
+            found = judged[shape] = (_problems(node, s), _below_recommended(node, s))
+        out.append((node, *found))
+    return out
+
+
+def _recommended(judged: list[tuple[NodeFacts, list[str], list[str]]]) -> Result:
+    small: dict[str, list[str]] = {"cpu": [], "memory": []}
+    for node, _, below in judged:
+        for problem in below:
             small[problem].append(node.name)
-    observed = f"{len(nodes)} Gitpod nodes"
+    observed = f"{len(judged)} Gitpod nodes"
     if any(small.values()):
         detail = "; ".join(f"{k} below the recommended: {first(v)}" for k, v in small.items() if v)
         return Result.failed(Reason.BELOW_MINIMUM, observed, detail)
@@ -95,14 +118,11 @@ def _recommended(nodes: list[NodeFacts], s: Settings) -> Result:
 
 async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
     s = ctx.settings
-    nodes = [
-        n
-        for n in await ctx.nodes(s.timeout)
-        if any(k.startswith(s.label_prefix) and v == "true" for k, v in n.labels.items())
-    ]
+    judged = _judged(await ctx.nodes(s.timeout), s)
+    nodes = [node for node, _, _ in judged]
     failing: dict[str, list[str]] = {r: [] for r in REASONS}
-    for node in nodes:
-        for problem in _problems(node, s):
+    for node, problems, _ in judged:
+        for problem in problems:
             failing[problem].append(node.name)
     samples = [
         families.CLUSTER_NODES_FAILING.sample(float(len(names)), reason)
@@ -122,7 +142,7 @@ async def run(ctx: CheckContext[Settings]) -> Mapping[str, Result]:
         main = Result.failed(Reason.UNSUPPORTED, observed, detail, *samples)
     else:
         main = Result.passed(observed, *samples)
-    return {REQUIREMENT.id: main, RECOMMENDED.id: _recommended(nodes, s)}
+    return {REQUIREMENT.id: main, RECOMMENDED.id: _recommended(judged)}
 
 
 CHECK = Check(
