@@ -251,6 +251,9 @@ def setup_logging(level: str, fmt: str = "logfmt") -> None:
 def run() -> None:
     """The command's entry point: main(), then exit without joining the pool's threads (the
     interpreter would wait for one stuck in a blocking call before `check` could exit)."""
+    from exporter import malloc
+
+    malloc.tune()
     code = main()
     logging.shutdown()
     sys.stdout.flush()

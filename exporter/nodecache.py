@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exporter.model import CheckError
 from exporter.nodefacts import NodeFacts
 from exporter.nodewatch import LIST_PAGE_SIZE, NodeWatch
 from exporter.sharedreads import SharedReads
@@ -39,7 +40,10 @@ class NodeCache:
         self.watch: NodeWatch | None = None
         self._lists = 0  # LISTs made here, as the fallback (the watch counts its own)
         self._list_at = 0.0
-        self._reads = SharedReads()  # API failures are each caller's own, never kept
+        # A failed LIST is shared like a good one, for the ttl: every check of the round gets
+        # the same reason, and a server sending refused pages is asked once per ttl, not once
+        # per check (each refusal reads up to the page's bound first).
+        self._reads = SharedReads((CheckError,))
 
     def start_watch(self, on_change: Callable[[], None]) -> None:
         """serve: feed nodes() from a watched cache from now on (one LIST, then changes)."""

@@ -60,7 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.netpol",
     ),
     ("exporter.safeyaml", "exporter.safetoml"),
-    ("exporter.watchdog",),
+    ("exporter.watchdog", "exporter.malloc"),
     ("exporter.parse", "exporter.model", "exporter"),
     ("exporter.families",),
 )
