@@ -22,10 +22,27 @@ MAX_BYTES = 1 << 20
 MAX_LINKS = 40  # as the kernel's path walk
 
 
+def nameable(path: str) -> str:
+    """`path` if a file can have that name; CheckError (config) for a NUL or a lone surrogate
+    (from a ConfigMap or containerd's answer: os would raise ValueError or UnicodeEncodeError,
+    an internal error with a traceback every run), the path escaped and cut in the message."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        if "\x00" not in path:
+            return path
+    raise CheckError(
+        Reason.CONFIG, f"the path {ascii(path[:120])} cannot name a file (a NUL or not UTF-8)"
+    )
+
+
 def resolve(root: Path, path: str) -> Path:
     """`path` (as seen on the node) as a path under `root`, every symlink followed inside the
-    root. OSError (ENOENT, ELOOP, ENOTDIR) as for a missing or looping path."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
+    root. OSError (ENOENT, ELOOP, ENOTDIR) as for a missing or looping path; CheckError for a
+    path no file can have."""
+    parts = [p for p in nameable(path).split("/") if p not in ("", ".")]
     parts.reverse()  # a stack: the next component on top
     done: list[str] = []
     links = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given
@@ -166,3 +167,20 @@ def test_registry_errors_says_what_a_refusal_says() -> None:
     assert registry_errors("<html>") == ""
     assert registry_errors('{"errors": "x"}') == ""
     assert registry_errors("[" * 100_000) == ""
+
+
+def test_a_path_no_file_can_have_is_a_config_error_not_a_crash(tmp_path) -> None:
+    """A NUL or a lone surrogate in a containerd path (from ConfigMap gitpod or containerd's
+    own answer): os refuses it with ValueError or UnicodeEncodeError, which reached the
+    scheduler as an internal error with a traceback every run."""
+    from exporter.model import Status
+    from tests.conftest import run_check
+    from tests.hosts import Node
+
+    root = Node().build(tmp_path / "host")
+    with ThreadPoolExecutor(2) as pool:
+        for bad in ("/run/containerd/contain\x00erd.sock", "/run/containerd/\udcff.sock"):
+            result = run_check("node_containerd_cri", root, pool, sockets=[bad]).result
+            assert (result.status, result.reason) == (Status.ERROR, "config"), result
+            assert "cannot name a file" in result.detail and "\x00" not in result.detail
+            assert "\\x00" in result.detail or "\\udcff" in result.detail
