@@ -34,7 +34,7 @@ def nameable(path: str) -> str:
         if "\x00" not in path:
             return path
     raise CheckError(
-        Reason.CONFIG, f"the path {ascii(path[:120])} cannot name a file (a NUL or not UTF-8)"
+        Reason.CONFIG, f"the path {path[:120]!a} cannot name a file (a NUL or not UTF-8)"
     )
 
 
