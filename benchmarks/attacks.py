@@ -199,6 +199,33 @@ async def slow_readers(t: Target, count: int = 100) -> str:
     )
 
 
+async def pipeliners(t: Target, count: int = 500, per: int = 2000) -> str:
+    """Clients that pipeline `per` scrapes each and read none (issue 41's attack): the highest
+    resident memory seen over 12 s, and whether authorised scrapes answered meanwhile."""
+    socks = []
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + token + b"\r\n\r\n"
+    request *= per
+    for _ in range(count):
+        try:
+            s = _tls_socket(t)
+            s.setblocking(False)
+            with contextlib.suppress(OSError, ssl.SSLError):
+                s.send(request)
+            socks.append(s)
+        except (OSError, ssl.SSLError):
+            break
+    peak, answered = 0, 0
+    for _ in range(12):
+        peak = max(peak, rss_kib(t.proc.pid))
+        with contextlib.suppress(OSError, ssl.SSLError):
+            answered += (await scrape(t, PASSWORD))[0] == 200
+        await asyncio.sleep(1)
+    for s in socks:
+        s.close()
+    return f"{len(socks)} x {per} pipelined: RSS up to {peak / 1024:.0f} MiB, {answered}/12 scrapes"
+
+
 def _tls_socket(t: Target) -> ssl.SSLSocket:
     raw = socket.create_connection(("127.0.0.1", t.port), timeout=5)
     return t.tls.wrap_socket(raw, server_hostname="127.0.0.1")
@@ -272,6 +299,7 @@ def main() -> int:
             tls = asyncio.run(idle_flood(t, 400, True))
             loris = asyncio.run(slowloris(t))
             readers = asyncio.run(slow_readers(t))
+            piped = asyncio.run(pipeliners(t))
             rows.append(
                 [
                     name,
@@ -281,6 +309,7 @@ def main() -> int:
                     tls,
                     loris,
                     readers,
+                    piped,
                     f"{rss_kib(t.proc.pid) / 1024:.0f} MiB",
                 ]
             )
@@ -294,6 +323,7 @@ def main() -> int:
         "400 silent TLS connections",
         "500 slowloris connections",
         "100 slow readers",
+        "500 pipelining non-readers",
         "RSS at the end",
     ]
     print("| " + " | ".join(header) + " |")

@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.netpol",
     ),
     ("exporter.safeyaml", "exporter.safetoml"),
+    ("exporter.urllib3deadline",),
     ("exporter.watchdog", "exporter.malloc"),
     ("exporter.parse", "exporter.model", "exporter"),
     ("exporter.families",),

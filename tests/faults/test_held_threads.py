@@ -73,6 +73,32 @@ def test_one_deadline_from_connect_to_the_last_byte(scheme: str, first: bytes) -
     assert took < 1.5
 
 
+def test_the_cluster_roles_client_too(tmp_path: Path) -> None:
+    """The cluster role's Kubernetes client (urllib3) bounded each recv the same way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from exporter.kube import Kube
+    from exporter.model import CheckError
+
+    with dribbling(HEADERS) as port, ThreadPoolExecutor(1) as pool:
+        kc = tmp_path / "kc"
+        kc.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+            f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+            "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+            "users: [{name: u, user: {token: abcdefgh12345678}}]\n"
+        )
+        kube = Kube(pool, str(kc))
+        kube._client()  # the client made (and kubernetes imported) before the clock starts
+        started = time.monotonic()
+        with pytest.raises(CheckError, match="no answer within 1s") as caught:
+            kube.request("GET", "/version", timeout=1.0)
+        took = time.monotonic() - started
+    print(f"\ncluster role, dribbled headers: the request ended after {took:.2f} s (timeout 1 s)")
+    assert caught.value.reason == "timeout"
+    assert took < 1.5
+
+
 def _node_role_check(args: list[str], env: dict[str, str], prelude: str = "") -> tuple[dict, float]:
     """`check --role node --output json` through the real entry point, `prelude` run first:
     its report and how long until it exited."""
