@@ -460,8 +460,11 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
 def machine() -> str:
     cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-    ne = subprocess.run(["prometheus-node-exporter", "--version"], capture_output=True, text=True)
-    ne_version = (ne.stdout or ne.stderr).splitlines()[0] if ne.returncode == 0 else "?"
+    ne_version = "node_exporter not installed"
+    if shutil.which("prometheus-node-exporter"):
+        ne = subprocess.run(["prometheus-node-exporter", "--version"], capture_output=True,
+                            text=True)  # fmt: skip
+        ne_version = (ne.stdout or ne.stderr).splitlines()[0] if ne.returncode == 0 else "?"
     model = cpu.group(1) if cpu else "?"
     return (f"{os.cpu_count()} x {model}, {mem / 1024 / 1024:.0f} GiB, Linux "
             f"{platform.release()}, Python {platform.python_version()}, {ne_version}")  # fmt: skip
