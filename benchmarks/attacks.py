@@ -168,19 +168,7 @@ async def slowloris(t: Target, count: int = 500) -> str:
 
 async def slow_readers(t: Target, count: int = 100) -> str:
     """Clients that pipeline requests and never read the answers, for 12 s."""
-    socks = []
-    token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
-    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + token + b"\r\n\r\n"
-    request *= 200
-    for _ in range(count):
-        try:
-            s = _tls_socket(t)
-            s.setblocking(False)
-            with contextlib.suppress(OSError, ssl.SSLError):
-                s.send(request)
-            socks.append(s)
-        except (OSError, ssl.SSLError):
-            break
+    socks = _pipelining(t, count, 200)
     cpu_before = _cpu(t.proc.pid)
     latencies = []
     for _ in range(12):
@@ -202,19 +190,7 @@ async def slow_readers(t: Target, count: int = 100) -> str:
 async def pipeliners(t: Target, count: int = 500, per: int = 2000) -> str:
     """Clients that pipeline `per` scrapes each and read none (issue 41's attack): the highest
     resident memory seen over 12 s, and whether authorised scrapes answered meanwhile."""
-    socks = []
-    token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
-    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + token + b"\r\n\r\n"
-    request *= per
-    for _ in range(count):
-        try:
-            s = _tls_socket(t)
-            s.setblocking(False)
-            with contextlib.suppress(OSError, ssl.SSLError):
-                s.send(request)
-            socks.append(s)
-        except (OSError, ssl.SSLError):
-            break
+    socks = _pipelining(t, count, per)
     peak, answered = 0, 0
     for _ in range(12):
         peak = max(peak, rss_kib(t.proc.pid))
@@ -224,6 +200,24 @@ async def pipeliners(t: Target, count: int = 500, per: int = 2000) -> str:
     for s in socks:
         s.close()
     return f"{len(socks)} x {per} pipelined: RSS up to {peak / 1024:.0f} MiB, {answered}/12 scrapes"
+
+
+def _pipelining(t: Target, count: int, per: int) -> list[ssl.SSLSocket]:
+    """`count` TLS clients, each sending `per` authorised scrapes at once (what the socket
+    takes of them) and reading none."""
+    socks = []
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + token + b"\r\n\r\n"
+    for _ in range(count):
+        try:
+            s = _tls_socket(t)
+            s.setblocking(False)
+            with contextlib.suppress(OSError, ssl.SSLError):
+                s.send(request * per)
+            socks.append(s)
+        except (OSError, ssl.SSLError):
+            break
+    return socks
 
 
 def _tls_socket(t: Target) -> ssl.SSLSocket:

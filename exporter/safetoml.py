@@ -60,7 +60,7 @@ def _budget(text: str, what: str) -> None:
             j = text.find("\n", i)
             i = n if j < 0 else j
         elif text.startswith('"""', i):
-            i = _skip_ml_basic(text, i + 3)
+            i = _skip_basic(text, i + 3, _ML_BASIC_END)
         elif text.startswith("'''", i):
             j = text.find("'''", i + 3)
             i = n if j < 0 else j + 3
@@ -71,26 +71,18 @@ def _budget(text: str, what: str) -> None:
             i = n if j < 0 else j + 1
 
 
-def _skip_basic(text: str, i: int) -> int:
+def _skip_basic(text: str, i: int, end: re.Pattern[str] = _BASIC_END) -> int:
+    """Past a basic string (one line, or multi-line with `_ML_BASIC_END`) that starts at `i`;
+    a backslash escapes the next character. A one-line string ends at the line's end if
+    unterminated (tomllib says why)."""
     while True:
-        m = _BASIC_END.search(text, i)
+        m = end.search(text, i)
         if m is None:
             return len(text)
         if m.group() == "\\":
             i = m.end() + 1
             continue
-        return m.end() if m.group() == '"' else m.start()
-
-
-def _skip_ml_basic(text: str, i: int) -> int:
-    while True:
-        m = _ML_BASIC_END.search(text, i)
-        if m is None:
-            return len(text)
-        if m.group() == "\\":
-            i = m.end() + 1
-            continue
-        return m.end()
+        return m.start() if m.group() == "\n" else m.end()
 
 
 def load(text: str, what: str) -> dict[str, Any]:

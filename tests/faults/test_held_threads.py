@@ -60,6 +60,17 @@ def dribbling(first: bytes) -> Iterator[int]:
         listener.close()
 
 
+def kubeconfig(path: Path, port: int) -> Path:
+    """A kubeconfig for the API server at 127.0.0.1:`port`, over plain HTTP, with a token."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: abcdefgh12345678}}]\n"
+    )
+    return path
+
+
 @pytest.mark.parametrize(("scheme", "first"), [("http", HEADERS), ("https", TLS_RECORD)],
                          ids=["headers", "tls-handshake"])  # fmt: skip
 def test_one_deadline_from_connect_to_the_last_byte(scheme: str, first: bytes) -> None:
@@ -81,13 +92,7 @@ def test_the_cluster_roles_client_too(tmp_path: Path) -> None:
     from exporter.model import CheckError
 
     with dribbling(HEADERS) as port, ThreadPoolExecutor(1) as pool:
-        kc = tmp_path / "kc"
-        kc.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-            f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-            "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
-            "users: [{name: u, user: {token: abcdefgh12345678}}]\n"
-        )
+        kc = kubeconfig(tmp_path / "kc", port)
         kube = Kube(pool, str(kc))
         kube._client()  # the client made (and kubernetes imported) before the clock starts
         started = time.monotonic()
@@ -116,13 +121,7 @@ def test_check_prints_beside_a_dribbling_api(tmp_path: Path) -> None:
     and the report comes out right after."""
     root = Node().build(tmp_path / "host")
     with dribbling(HEADERS) as port:
-        kc = tmp_path / "kc"
-        kc.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-            f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-            "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
-            "users: [{name: u, user: {token: abcdefgh12345678}}]\n"
-        )
+        kc = kubeconfig(tmp_path / "kc", port)
         cfg = tmp_path / "config.yaml"
         cfg.write_text("defaults:\n  timeout: 2s\n")
         args = ["check", "--output", "json", "--role", "node", "--config", str(cfg),

@@ -4,9 +4,13 @@ process (its chart limit is 128 MiB) and through the parser alone."""
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter import safetoml, safeyaml
 from exporter.parse import ParseError
@@ -19,6 +23,9 @@ WORKSPACE = {"gitpod.io/workload_workspace_regular": "true"}
 # 1,040,000 bytes, no alias, nesting 2: PyYAML's pure-Python composer took 340 MiB and 35 s.
 FLAT_YAML = "x: [" + "0," * 519_998 + "0]\n"
 DEEP_TOML = ".".join(["a"] * 12_000) + " = 1\n"  # tomllib: 1.9 GiB
+# What TOML's basic strings hold once escaped as JSON escapes them (no surrogates: TOML's \u
+# names scalar values only).
+TEXT = st.text(st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",)), max_size=30)
 MANY_TABLES = "".join(f"[t{i}]\n" for i in range(116_000))  # tomllib: 224 MiB
 
 
@@ -104,3 +111,15 @@ def test_node_role_survives_a_toml_bomb(tmp_path: Path) -> None:
     assert results["node_workspace_host_paths"]["reason"] != "timeout", results
     assert peak < LIMIT_MIB["node"] * 0.5
     assert took < 15
+
+
+@given(st.lists(st.tuples(st.lists(TEXT, min_size=1, max_size=5), TEXT), max_size=20))
+def test_toml_scan_lets_through_what_tomllib_reads(entries: list[tuple[list[str], str]]) -> None:
+    """Quoted keys and string values full of dots, brackets, quotes and hashes: the scan sees
+    keys of at most 6 parts and so never refuses, and the document reads as tomllib reads it."""
+    lines = [
+        ".".join([f"k{i}", *(json.dumps(p) for p in parts)]) + " = " + json.dumps(value)
+        for i, (parts, value) in enumerate(entries)
+    ]
+    text = "\n".join(lines) + "\n"
+    assert safetoml.load(text, "t") == tomllib.loads(text)
