@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
@@ -20,13 +19,10 @@ ARENAS = 2
 
 
 def tune() -> bool:
-    """True when glibc took the settings."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
+    """True when glibc took the settings. The process's own symbols are asked (the C library
+    is loaded already): ctypes.util.find_library would run ldconfig at every start."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt
         mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
         return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
             mallopt(M_ARENA_MAX, ARENAS)
