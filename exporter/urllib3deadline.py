@@ -18,34 +18,48 @@ _local = threading.local()
 
 
 def _note(conn: Any) -> None:
-    held = getattr(_local, "held", None)
+    held, fired = getattr(_local, "state", None) or (None, None)
     sock = getattr(conn, "sock", None)
-    if held is not None and sock is not None:
-        held.append(sock)
+    if held is None or sock is None:
+        return
+    held.append(sock)
+    if fired:  # past the deadline already: a client that carries on gets no further
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+_NOTING: dict[type, type] = {}  # a pool class -> its noting subclass, made once
+
+
+def _noting(pool_cls: type) -> type:
+    """`pool_cls` whose connections note their socket once connected and before each answer
+    is read (a kept-alive connection is not connected again)."""
+    sub = _NOTING.get(pool_cls)
+    if sub is None:
+        base: Any = pool_cls.ConnectionCls  # type: ignore[attr-defined]
+
+        class Conn(base):  # type: ignore[misc]
+            def connect(self) -> None:
+                super().connect()
+                _note(self)
+
+            def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+                _note(self)
+                return super().getresponse(*args, **kwargs)
+
+        sub = _NOTING[pool_cls] = type(pool_cls.__name__, (pool_cls,), {"ConnectionCls": Conn})
+    return sub
+
+
+def noting(classes: dict[str, type]) -> dict[str, type]:
+    """A PoolManager's `pool_classes_by_scheme`, each class made to note its sockets: urllib3's
+    own (the kubernetes client) or botocore's AWS pools alike."""
+    return {scheme: _noting(cls) for scheme, cls in classes.items()}
 
 
 def install(pool_manager: Any) -> None:
     """Make `pool_manager`'s pools (a urllib3 PoolManager or ProxyManager) note their sockets."""
-    import urllib3
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-
-    class Conn(HTTPConnection):
-        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-            _note(self)
-            return super().getresponse(*args, **kwargs)
-
-    class TLSConn(HTTPSConnection):
-        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-            _note(self)
-            return super().getresponse(*args, **kwargs)
-
-    class Pool(urllib3.HTTPConnectionPool):
-        ConnectionCls = Conn
-
-    class TLSPool(urllib3.HTTPSConnectionPool):
-        ConnectionCls = TLSConn
-
-    pool_manager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+    pool_manager.pool_classes_by_scheme = noting(pool_manager.pool_classes_by_scheme)
 
 
 @contextlib.contextmanager
@@ -61,9 +75,9 @@ def deadline(seconds: float) -> Iterator[list[bool]]:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    _local.held = held
+    _local.state = (held, fired)
     try:
         with watchdog.deadline(seconds, expire):
             yield fired
     finally:
-        _local.held = None
+        _local.state = None

@@ -104,6 +104,22 @@ def test_the_cluster_roles_client_too(tmp_path: Path) -> None:
     assert took < 1.5
 
 
+def test_the_s3_client_too() -> None:
+    """botocore's own urllib3 pools bounded each recv the same way."""
+    from exporter.checks.cluster import storage
+    from exporter.model import DependencyError
+
+    with dribbling(HEADERS) as port:
+        settings = storage.Settings(endpoint=f"http://127.0.0.1:{port}", bucket="gitpod")
+        started = time.monotonic()
+        with pytest.raises(DependencyError, match="no answer within 1s") as caught:
+            storage._probe(settings, "AKIAEXAMPLE", "secret-example", 1.0)
+        took = time.monotonic() - started
+    print(f"\nS3, dribbled headers: the probe ended after {took:.2f} s (timeout 1 s)")
+    assert caught.value.reason == "timeout"
+    assert took < 2.5  # botocore's client is made inside the probe
+
+
 def _node_role_check(args: list[str], env: dict[str, str], prelude: str = "") -> tuple[dict, float]:
     """`check --role node --output json` through the real entry point, `prelude` run first:
     its report and how long until it exited."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-from exporter import families
+from exporter import families, urllib3deadline
 from exporter.bounded import TooLarge, bounded_chunks, read_bounded
 from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
@@ -91,6 +91,10 @@ def _bound_answers(client: Any, deadline: float, custom_endpoint: bool) -> None:
         return response
 
     client.meta.events.register("before-send.s3", send)
+    # One deadline from connect to each answer's head (exporter/urllib3deadline.py): botocore
+    # bounds each recv, so an endpoint dribbling its headers held the thread for good.
+    session._pool_classes_by_scheme = urllib3deadline.noting(session._pool_classes_by_scheme)
+    urllib3deadline.install(session._manager)
     if custom_endpoint:
         # botocore answers a 301/307 by asking the bucket's region of whatever the redirect
         # names, and, when that fails too, asks again (RecursionError). A MinIO or other custom
@@ -101,10 +105,45 @@ def _bound_answers(client: Any, deadline: float, custom_endpoint: bool) -> None:
         client.meta.events.register("before-call.s3", no_region_redirect)
 
 
+def _operations(
+    client: Any, s: Settings, deadline: float, timed: Any, latencies: dict[str, float]
+) -> dict[str, float]:
+    """The probe's S3 calls: the buckets, or the bucket, its listing and a round trip."""
+    if not s.bucket:
+        listing = timed("list_buckets", client.list_buckets)
+        if not isinstance(listing.get("Buckets"), list):
+            raise DependencyError(Reason.PROTOCOL, "the endpoint does not answer like S3 "
+                                  "(no bucket list)")  # fmt: skip
+        return latencies
+    timed("head_bucket", client.head_bucket, Bucket=s.bucket)
+    # HEAD proves little: any web server answers 200 to it. A listing must come back as
+    # S3's XML naming the bucket. (Same permission as HeadBucket: s3:ListBucket.)
+    listing = timed(
+        "list_objects", client.list_objects_v2, Bucket=s.bucket, Prefix=s.prefix, MaxKeys=1
+    )
+    if listing.get("Name") != s.bucket:
+        raise DependencyError(
+            Reason.PROTOCOL, "the endpoint does not answer like S3 (no bucket listing)"
+        )
+    if s.round_trip:
+        key = f"{s.prefix}probe-{uuid.uuid4().hex}"
+        body = uuid.uuid4().bytes
+        timed("put_object", client.put_object, Bucket=s.bucket, Key=key, Body=body)
+        try:
+            answer = timed("get_object", client.get_object, Bucket=s.bucket, Key=key)
+            got = read_bounded(answer["Body"].read, _ANSWER_LIMIT, deadline, "S3")
+        finally:
+            timed("delete_object", client.delete_object, Bucket=s.bucket, Key=key)
+        if got != body:
+            raise DependencyError(
+                Reason.PROTOCOL, "the probe object read back differs from what was written"
+            )
+    return latencies
+
+
 def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) -> dict[str, float]:
     import boto3  # lazily: the node role never loads it
     import botocore.config
-    import botocore.exceptions as bx
 
     client = boto3.session.Session().client(
         "s3",
@@ -132,57 +171,45 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
         latencies[op] = time.perf_counter() - started
         return out
 
+    fired: list[bool] = []
+    late = DependencyError(Reason.TIMEOUT, f"S3: no answer within {timeout:g}s")
     try:
-        if not s.bucket:
-            listing = timed("list_buckets", client.list_buckets)
-            if not isinstance(listing.get("Buckets"), list):
-                raise DependencyError(Reason.PROTOCOL, "the endpoint does not answer like S3 "
-                                      "(no bucket list)")  # fmt: skip
-            return latencies
-        timed("head_bucket", client.head_bucket, Bucket=s.bucket)
-        # HEAD proves little: any web server answers 200 to it. A listing must come back as
-        # S3's XML naming the bucket. (Same permission as HeadBucket: s3:ListBucket.)
-        listing = timed(
-            "list_objects", client.list_objects_v2, Bucket=s.bucket, Prefix=s.prefix, MaxKeys=1
-        )
-        if listing.get("Name") != s.bucket:
-            raise DependencyError(
-                Reason.PROTOCOL, "the endpoint does not answer like S3 (no bucket listing)"
-            )
-        if s.round_trip:
-            key = f"{s.prefix}probe-{uuid.uuid4().hex}"
-            body = uuid.uuid4().bytes
-            timed("put_object", client.put_object, Bucket=s.bucket, Key=key, Body=body)
-            try:
-                answer = timed("get_object", client.get_object, Bucket=s.bucket, Key=key)
-                got = read_bounded(answer["Body"].read, _ANSWER_LIMIT, deadline, "S3")
-            finally:
-                timed("delete_object", client.delete_object, Bucket=s.bucket, Key=key)
-            if got != body:
-                raise DependencyError(
-                    Reason.PROTOCOL, "the probe object read back differs from what was written"
-                )
-    except bx.ClientError as exc:
+        with urllib3deadline.deadline(timeout) as fired:
+            _operations(client, s, deadline, timed, latencies)
+    except Exception as exc:
+        if fired and not isinstance(exc, DependencyError | _Missing):
+            raise late from None
+        _failed(exc, s)
+    if fired:  # the shutdown ends an answer's head as a closed connection would
+        raise late
+    return latencies
+
+
+def _failed(exc: Exception, s: Settings) -> NoReturn:
+    """Raises the DependencyError (or _Missing) a client exception stands for, else `exc`."""
+    import botocore.exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _MISSING_CODES:
             raise _Missing(f"bucket {s.bucket} not found") from None
         reason = Reason.AUTH if code in _AUTH_CODES else Reason.PROTOCOL
         raise DependencyError(reason, f"S3 error {code}: {exc}") from None
-    except bx.SSLError as exc:
-        raise DependencyError(Reason.TLS, f"TLS: {exc}") from None
-    except (bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
-        raise DependencyError(Reason.TIMEOUT, str(exc)) from None
-    except bx.EndpointConnectionError as exc:
-        raise DependencyError(Reason.CONNECT, str(exc)) from None
-    except bx.NoCredentialsError:
-        raise DependencyError(Reason.AUTH, "no credentials configured or found") from None
-    except bx.BotoCoreError as exc:
-        raise DependencyError(Reason.PROTOCOL, str(exc)) from None
-    except TooLarge as exc:
-        raise DependencyError(Reason.PROTOCOL, str(exc)) from None
-    except TimeoutError as exc:
-        raise DependencyError(Reason.TIMEOUT, str(exc)) from None
-    return latencies
+    mapped = [
+        (bx.SSLError, Reason.TLS, "TLS: "),
+        ((bx.ConnectTimeoutError, bx.ReadTimeoutError), Reason.TIMEOUT, ""),
+        (bx.EndpointConnectionError, Reason.CONNECT, ""),
+        (bx.NoCredentialsError, Reason.AUTH, ""),
+        (bx.BotoCoreError, Reason.PROTOCOL, ""),
+        (TooLarge, Reason.PROTOCOL, ""),
+        (TimeoutError, Reason.TIMEOUT, ""),
+    ]
+    for types, reason, prefix in mapped:
+        if isinstance(exc, types):
+            if isinstance(exc, bx.NoCredentialsError):
+                raise DependencyError(reason, "no credentials configured or found") from None
+            raise DependencyError(reason, f"{prefix}{exc}") from None
+    raise exc
 
 
 class _Missing(Exception):
