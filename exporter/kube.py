@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from exporter import urllib3deadline
+from exporter import urllib3deadline, watchdog
 from exporter.bounded import TooLarge, read_bounded
 from exporter.model import CheckError, NotConfigured, Reason
 from exporter.model import KubeError as KubeError  # re-exported: the checks catch it from here
@@ -179,22 +179,19 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         total = sum(timeout) if isinstance(timeout, tuple) else timeout
-        fired: list[bool] = []
+        cut = watchdog.Cut()
+        late = CheckError(Reason.TIMEOUT, f"API server: no answer within {total:g}s")
         try:
             # Connect to the answer's head within the timeout (a watch's body streams later).
-            with urllib3deadline.deadline(total) as fired:
+            with urllib3deadline.deadline(cut, total):
                 resp = api.call_api(method, url, header_params=headers, body=body,
                                     _request_timeout=timeout)  # fmt: skip
             if not 200 <= resp.status < 300:
                 error_body = self._read(resp, MAX_ERROR_BYTES, timeout, f"{method} {resource}")
         except Exception as exc:
-            if fired:
-                raise CheckError(
-                    Reason.TIMEOUT, f"API server: no answer within {total:g}s"
-                ) from None
-            raise _transport_error(exc) from None
-        if fired:  # the shutdown ended the head as a closed connection would
-            raise CheckError(Reason.TIMEOUT, f"API server: no answer within {total:g}s")
+            raise (late if cut.fired else _transport_error(exc)) from None
+        if cut.fired:  # the shutdown ended the head as a closed connection would
+            raise late
         if not 200 <= resp.status < 300:
             data = _json_or_none(error_body)
             status_body = data if isinstance(data, dict) else {}

@@ -8,7 +8,6 @@ in-cluster service account) and makes the GET with http.client, in the check thr
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import json
 import os
@@ -240,33 +239,25 @@ def request_json(
     headers = {**endpoint.request_headers(), "Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
-    held: list[socket.socket] = []
-    fired: list[bool] = []
-
-    def expire() -> None:
-        fired.append(True)
-        for sock in held:
-            with contextlib.suppress(OSError):  # closed already: nothing to stop
-                sock.shutdown(socket.SHUT_RDWR)
-
+    cut = watchdog.Cut()
     try:
-        with watchdog.deadline(timeout, expire):
+        with cut.within(timeout):
             try:
-                conn.sock = _connect(url, endpoint.ssl, timeout, held, fired)
+                conn.sock = _connect(url, endpoint.ssl, timeout, cut)
                 conn.request(method, url.path.rstrip("/") + path, body=body, headers=headers)
                 resp = conn.getresponse()
                 # A Node is at most the 1.5 MiB etcd allows; an endless body ends here.
                 answer = read_bounded(
                     resp.read1, MAX_ANSWER_BYTES, time.monotonic() + timeout, path
                 )
-                if fired:  # the shutdown ends a read as the end of the answer would
+                if cut.fired:  # the shutdown ends a read as the end of the answer would
                     raise TimeoutError
             except http.client.HTTPException as exc:
-                if fired:
+                if cut.fired:
                     raise TimeoutError(f"no complete answer within {timeout:g}s") from None
                 raise ValueError(f"malformed HTTP answer: {exc!r}") from None
             except OSError:
-                if fired:
+                if cut.fired:
                     raise TimeoutError(f"no complete answer within {timeout:g}s") from None
                 raise
     finally:
@@ -277,23 +268,18 @@ def request_json(
 
 
 def _connect(
-    url: SplitResult, tls: ssl.SSLContext | bool, timeout: float, held: list[socket.socket],
-    fired: list[bool],
-) -> socket.socket:  # fmt: skip
-    """The connected (and for https, handshaken) socket, each stage visible to the deadline
-    as soon as it exists."""
+    url: SplitResult, tls: ssl.SSLContext | bool, timeout: float, cut: watchdog.Cut
+) -> socket.socket:
+    """The connected (and for https, handshaken) socket, each stage held by the deadline as
+    soon as it exists (one held after the deadline is shut at once: the next step fails)."""
     https = url.scheme == "https"
     host = url.hostname or ""
     raw = socket.create_connection((host, url.port or (443 if https else 80)), timeout)
-    held.append(raw)
-    if fired:
-        raise TimeoutError
+    cut.hold(raw)
     if not https:
         return raw
     context = tls if isinstance(tls, ssl.SSLContext) else ssl.create_default_context()
     wrapped = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
-    held.append(wrapped)  # `raw` is detached now: the deadline stops the handshake through this
-    if fired:
-        raise TimeoutError
+    cut.hold(wrapped)  # `raw` is detached now: the deadline stops the handshake through this
     wrapped.do_handshake()
     return wrapped

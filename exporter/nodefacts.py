@@ -6,19 +6,30 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from exporter.gitpod import GITPOD_LABEL_PREFIX
 from exporter.parse import ParseError, quantity, timestamp
 
-# Distinct sets of Gitpod labels, one copy each: a cluster has a handful (one per pool).
-_WORKLOADS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
-_MAX_WORKLOADS = 4096  # beyond (hostile labels), no more are shared: memory stays bounded
-
-
 # The one label every node has a value of its own for (the kubelet sets it to the hostname).
 HOSTNAME = "kubernetes.io/hostname"
-_BASES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+T = TypeVar("T")
+Pairs = tuple[tuple[str, str], ...]
+# Distinct label sets, one copy each: a cluster has a handful (one per pool). Beyond the cap
+# (hostile labels), no more are shared, so memory stays bounded.
+_MAX_SHARED = 4096
+_BASES: dict[Pairs, dict[str, str]] = {}  # the labels but the hostname
+_WORKLOADS: dict[Pairs, Pairs] = {}  # the gitpod.io/workload_* labels
+
+
+def _shared(cache: dict[Pairs, T], key: Pairs, value: T) -> T:
+    """The copy of `value` every node with the same `key` shares."""
+    found = cache.get(key)
+    if found is None:
+        found = value
+        if len(cache) < _MAX_SHARED:
+            cache[key] = value
+    return found
 
 
 class Labels(Mapping[str, str]):
@@ -31,11 +42,7 @@ class Labels(Mapping[str, str]):
     def __init__(self, labels: Mapping[str, str]) -> None:
         host = labels.get(HOSTNAME)
         base = {k: v for k, v in labels.items() if k != HOSTNAME}
-        key = tuple(sorted(base.items()))
-        shared = _BASES.get(key)
-        if shared is None and len(_BASES) < _MAX_WORKLOADS:
-            shared = _BASES[key] = base
-        self._base: dict[str, str] = shared if shared is not None else base
+        self._base = _shared(_BASES, tuple(sorted(base.items())), base)
         self._host = host
 
     def __getitem__(self, key: str) -> str:
@@ -70,14 +77,9 @@ class Labels(Mapping[str, str]):
         return f"Labels({dict(self.items())!r})"
 
 
-def _workload(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def _workload(labels: Mapping[str, str]) -> Pairs:
     found = tuple(sorted((k, v) for k, v in labels.items() if k.startswith(GITPOD_LABEL_PREFIX)))
-    if not found:
-        return ()
-    shared = _WORKLOADS.get(found)
-    if shared is None and len(_WORKLOADS) < _MAX_WORKLOADS:
-        shared = _WORKLOADS[found] = found
-    return shared or found
+    return _shared(_WORKLOADS, found, found) if found else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ class NodeFacts:
     # The labels named gitpod.io/workload_*, sorted: what the node-derived checks judge, set
     # apart once where the node is read (the watch's thread), so a check over 20,000 nodes does
     # not scan each node's 20-odd labels on the event loop.
-    workload: tuple[tuple[str, str], ...] = ()
+    workload: Pairs = ()
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> NodeFacts:

@@ -7,7 +7,6 @@ watchdog (exporter/watchdog.py) shuts it down and the blocked read returns."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,14 +17,10 @@ _local = threading.local()
 
 
 def _note(conn: Any) -> None:
-    held, fired = getattr(_local, "state", None) or (None, None)
+    cut: watchdog.Cut | None = getattr(_local, "cut", None)
     sock = getattr(conn, "sock", None)
-    if held is None or sock is None:
-        return
-    held.append(sock)
-    if fired:  # past the deadline already: a client that carries on gets no further
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    if cut is not None and sock is not None:
+        cut.hold(sock)
 
 
 _NOTING: dict[type, type] = {}  # a pool class -> its noting subclass, made once
@@ -63,21 +58,12 @@ def install(pool_manager: Any) -> None:
 
 
 @contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[list[bool]]:
-    """Within the block, this thread's requests through installed pools end by `seconds`;
-    the list it yields is non-empty once the deadline cut one."""
-    held: list[socket.socket] = []
-    fired: list[bool] = []
-
-    def expire() -> None:
-        fired.append(True)
-        for sock in held:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    _local.state = (held, fired)
+def deadline(cut: watchdog.Cut, seconds: float) -> Iterator[None]:
+    """Within the block, this thread's requests through installed pools end by `seconds`:
+    `cut.fired` once the deadline cut one."""
+    _local.cut = cut
     try:
-        with watchdog.deadline(seconds, expire):
-            yield fired
+        with cut.within(seconds):
+            yield
     finally:
-        _local.state = None
+        _local.cut = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,8 +36,8 @@ def _run() -> None:
             heapq.heappop(_heap)
             expire = _armed.pop(key, None)
             if expire is not None:
-                # Under the lock: disarm() returning means expire() is done or never runs,
-                # so the caller may close what it touches.
+                # Under the lock: once the block has left deadline(), expire() is done or never
+                # runs, so the caller may close what it touches.
                 with contextlib.suppress(Exception):
                     expire()
 
@@ -58,3 +59,33 @@ def deadline(seconds: float, expire: Callable[[], None]) -> Iterator[None]:
     finally:
         with _lock:
             _armed.pop(key, None)
+
+
+class Cut:
+    """The sockets of one exchange, shut down together when its deadline passes: whatever
+    connect, handshake or recv is blocked on them returns at once. A socket held after that is
+    shut as it is held, so a client that carries on (a retry, the next call) gets no further."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+
+    def hold(self, sock: socket.socket) -> None:
+        self.sockets.append(sock)
+        if self.fired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        self.fired = True
+        for sock in self.sockets:
+            _shut(sock)
+
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[None]:
+        with deadline(seconds, self._expire):
+            yield
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already: nothing to stop
+        sock.shutdown(socket.SHUT_RDWR)

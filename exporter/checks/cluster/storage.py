@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
-from exporter import families, urllib3deadline
+from exporter import families, urllib3deadline, watchdog
 from exporter.bounded import TooLarge, bounded_chunks, read_bounded
 from exporter.checks.shared import client_timeout, within
 from exporter.config import CheckSettings, OneOf, Secret
@@ -171,16 +171,16 @@ def _probe(s: Settings, key_id: str | None, secret: str | None, timeout: float) 
         latencies[op] = time.perf_counter() - started
         return out
 
-    fired: list[bool] = []
+    cut = watchdog.Cut()
     late = DependencyError(Reason.TIMEOUT, f"S3: no answer within {timeout:g}s")
     try:
-        with urllib3deadline.deadline(timeout) as fired:
+        with urllib3deadline.deadline(cut, timeout):
             _operations(client, s, deadline, timed, latencies)
     except Exception as exc:
-        if fired and not isinstance(exc, DependencyError | _Missing):
+        if cut.fired and not isinstance(exc, DependencyError | _Missing):
             raise late from None
         _failed(exc, s)
-    if fired:  # the shutdown ends an answer's head as a closed connection would
+    if cut.fired:  # the shutdown ends an answer's head as a closed connection would
         raise late
     return latencies
 
